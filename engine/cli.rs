@@ -1,0 +1,267 @@
+//! The command line: clap definitions and one function per subcommand.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::diagnostic::{self, Diagnostic};
+use crate::plan::{self, ParamError, ParamInput, PlanError};
+use crate::report::graph::GraphFormat;
+use crate::spec::{self, LoadError};
+
+const EXAMPLES: &str = "\
+Examples:
+  runbook validate runbooks/                      check every runbook in a folder
+  runbook graph runbooks/demo/drill.yaml --format mermaid
+  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --dry-run
+  runbook run restore.yaml --params prod.yaml --yes
+
+Exit codes: 0 succeeded · 1 a step failed · 2 invalid runbook, params or usage ·
+3 paused for a manual step · 4 run locked by another process · 130 interrupted";
+
+/// A declarative runbook engine: compile an operational procedure into a dependency graph and
+/// run it with durable checkpoints, honest dry-runs and resume.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks without running anything: every mistake, with file, line and column.
+    #[command(
+        after_help = "Examples:\n  runbook validate restore.yaml\n  runbook validate runbooks/   (every .yaml/.yml below)"
+    )]
+    Validate {
+        /// Runbook files or folders.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the compiled dependency graph.
+    #[command(
+        after_help = "Examples:\n  runbook graph drill.yaml | dot -Tsvg > drill.svg\n  runbook graph drill.yaml --format mermaid"
+    )]
+    Graph {
+        /// The runbook.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        /// Set a param (`name=value`; lists as `[a, b]`); repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Read params from a YAML file.
+        #[arg(long = "params", value_name = "FILE")]
+        params: Vec<PathBuf>,
+    },
+}
+
+/// Why a command did not succeed; [`CliError::exit_code`] is the one place codes are chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Runbooks with mistakes (already reported).
+    #[error("{count} mistake(s) found")]
+    Invalid {
+        /// How many diagnostics were printed.
+        count: usize,
+    },
+    /// Bad params (already reported).
+    #[error("invalid params")]
+    Params,
+    /// A file that could not be read.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// Writing the output failed.
+    #[error("failed to write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this error (SPEC §5).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid { .. } | Self::Params | Self::Load(_) => 2,
+            Self::Output(_) => 1,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Graph {
+            file,
+            format,
+            sets,
+            params,
+        } => graph(&file, format, &sets, &params),
+    }
+}
+
+/// Whether stderr gets colors.
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    eprint!("{}", diagnostic::render_all(diagnostics, color()));
+}
+
+fn print_param_errors(errors: &[ParamError]) {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+}
+
+/// Every runbook file named, folders searched for `.yaml`/`.yml`, in a stable order.
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            collect_yaml(path, &mut found);
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_yaml(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+/// Loads and compiles one runbook, reporting every mistake.
+pub fn compile(path: &Path, params: Option<&ParamInput>) -> Result<plan::Plan, CliError> {
+    let runbook = match spec::load(path) {
+        Ok(r) => r,
+        Err(LoadError::Invalid { diagnostics, .. }) => {
+            print_diagnostics(&diagnostics);
+            return Err(CliError::Invalid {
+                count: diagnostics.len(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match plan::compile(runbook, params) {
+        Ok(plan) => Ok(plan),
+        Err(PlanError::Invalid(diagnostics)) => {
+            print_diagnostics(&diagnostics);
+            Err(CliError::Invalid {
+                count: diagnostics.len(),
+            })
+        }
+        Err(PlanError::Params(errors)) => {
+            print_param_errors(&errors);
+            Err(CliError::Params)
+        }
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
+    let files = expand(paths);
+    let mut mistakes = 0;
+    let mut bad_files = 0;
+    let mut stdout = std::io::stdout().lock();
+    for file in &files {
+        match compile(file, None) {
+            Ok(plan) => {
+                let steps = plan.graph.node_count();
+                writeln!(
+                    stdout,
+                    "ok: {} ({} step{})",
+                    spec::source::display_path(file),
+                    steps,
+                    if steps == 1 { "" } else { "s" }
+                )
+                .map_err(CliError::Output)?;
+            }
+            Err(CliError::Invalid { count }) => {
+                mistakes += count;
+                bad_files += 1;
+            }
+            Err(CliError::Load(e)) => {
+                eprintln!(
+                    "error: {e}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
+                mistakes += 1;
+                bad_files += 1;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if files.is_empty() {
+        eprintln!(
+            "error: no runbook files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(CliError::Invalid { count: 1 });
+    }
+    if mistakes > 0 {
+        eprintln!(
+            "error: {mistakes} mistake{} in {bad_files} of {} file{}",
+            if mistakes == 1 { "" } else { "s" },
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
+        return Err(CliError::Invalid { count: mistakes });
+    }
+    Ok(())
+}
+
+/// Reads `--params` files and keeps `--set` arguments.
+pub fn param_input(sets: &[String], files: &[PathBuf]) -> Result<ParamInput, CliError> {
+    let mut input = ParamInput {
+        files: Vec::new(),
+        sets: sets.to_vec(),
+    };
+    for file in files {
+        match ParamInput::read_file(file) {
+            Ok(map) => input.files.push(map),
+            Err(e) => {
+                print_param_errors(&[e]);
+                return Err(CliError::Params);
+            }
+        }
+    }
+    Ok(input)
+}
+
+fn graph(
+    file: &Path,
+    format: GraphFormat,
+    sets: &[String],
+    params: &[PathBuf],
+) -> Result<(), CliError> {
+    let input = param_input(sets, params)?;
+    let given = !(input.sets.is_empty() && input.files.is_empty());
+    let plan = compile(file, given.then_some(&input))?;
+    std::io::stdout()
+        .write_all(crate::report::graph::render(&plan, format).as_bytes())
+        .map_err(CliError::Output)
+}

@@ -1,0 +1,12 @@
+//! `runbook`: a declarative runbook engine.
+//!
+//! The pipeline runs one way: [`spec`] (YAML → validated runbook) → [`plan`] (runbook + params →
+//! dependency graph) → `exec` (the scheduler) → `state` (journal, resume) → [`report`] (what
+//! people and machines read).
+
+pub mod cli;
+pub mod diagnostic;
+pub mod plan;
+pub mod report;
+pub mod spec;
+pub mod template;

@@ -1,0 +1,623 @@
+//! Building the graph: step-level order and cycles, `call:` inlining, `for_each` expansion.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::{Map, Value};
+
+use super::model::{Phase, Plan, PlanNode, Role, Scope};
+use super::params::{self, ParamError, ParamInput};
+use super::references;
+use crate::diagnostic::Diagnostic;
+use crate::spec::{self, ForEachItems, Runbook, Step, StepKind};
+use crate::template;
+
+/// Why a runbook could not be compiled into a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Located mistakes in the runbook or a file it calls.
+    #[error("{} mistake(s) in the runbook", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    /// Params that are missing, unknown or of the wrong type.
+    #[error("invalid params")]
+    Params(Vec<ParamError>),
+}
+
+/// Compiles a runbook. With `params`, required params must be given and `for_each` lists that
+/// depend only on params are expanded; without, defaults are used and anything unknown stays
+/// for run time (what `validate` and `graph` need).
+pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, PlanError> {
+    let params = match input {
+        Some(input) => params::resolve(&runbook, input).map_err(PlanError::Params)?,
+        None => runbook
+            .params
+            .iter()
+            .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
+            .collect(),
+    };
+    let mut builder = Builder {
+        graph: DiGraph::new(),
+        runbooks: Vec::new(),
+        scopes: Vec::new(),
+        diagnostics: Vec::new(),
+        loaded: HashMap::new(),
+        root_params: params.clone(),
+        complete: input.is_some(),
+    };
+    let root = builder.add_runbook(runbook);
+    builder.scopes.push(Scope {
+        prefix: String::new(),
+        runbook: root,
+        caller: None,
+        with: Vec::new(),
+        item: None,
+    });
+    let mut stack = vec![builder.runbooks[root].file.path.clone()];
+    if builder.diagnostics.is_empty() {
+        builder.add_scope(0, &[], Phase::Main, &mut stack);
+        builder.add_finally();
+    }
+    if !builder.diagnostics.is_empty() {
+        return Err(PlanError::Invalid(builder.diagnostics));
+    }
+    let order = topological_order(&builder.graph);
+    Ok(Plan {
+        graph: builder.graph,
+        runbooks: builder.runbooks,
+        scopes: builder.scopes,
+        params,
+        order,
+    })
+}
+
+struct Builder {
+    graph: DiGraph<PlanNode, ()>,
+    runbooks: Vec<Arc<Runbook>>,
+    scopes: Vec<Scope>,
+    diagnostics: Vec<Diagnostic>,
+    /// Canonical path → runbook index, so a file called twice is read and checked once.
+    loaded: HashMap<PathBuf, usize>,
+    root_params: Map<String, Value>,
+    /// Whether every param has its run value (false for `validate`, which uses defaults only).
+    complete: bool,
+}
+
+impl Builder {
+    /// Registers a runbook and runs the checks that belong to the file itself.
+    fn add_runbook(&mut self, runbook: Runbook) -> usize {
+        let order_errors = step_cycles(&runbook.steps, &runbook)
+            .into_iter()
+            .chain(step_cycles(&runbook.finally, &runbook));
+        self.diagnostics.extend(order_errors);
+        self.diagnostics.extend(references::check(&runbook));
+        let canonical =
+            std::fs::canonicalize(&runbook.file.path).unwrap_or_else(|_| runbook.file.path.clone());
+        self.runbooks.push(Arc::new(runbook));
+        let index = self.runbooks.len() - 1;
+        self.loaded.insert(canonical, index);
+        index
+    }
+
+    /// Adds one scope's main steps; returns the scope's exit nodes (what its dependents wait for).
+    fn add_scope(
+        &mut self,
+        scope: usize,
+        entry: &[NodeIndex],
+        phase: Phase,
+        stack: &mut Vec<PathBuf>,
+    ) -> Vec<NodeIndex> {
+        let runbook = Arc::clone(&self.runbooks[self.scopes[scope].runbook]);
+        let steps = if phase == Phase::Main {
+            &runbook.steps
+        } else {
+            &runbook.finally
+        };
+        let prefix = self.scopes[scope].prefix.clone();
+        let mut exits: HashMap<&str, Vec<NodeIndex>> = HashMap::new();
+        let mut depended: BTreeSet<&str> = BTreeSet::new();
+        for index in step_order(steps) {
+            let step = &steps[index];
+            let deps: Vec<NodeIndex> = match step.deps(steps, index) {
+                Some(names) => {
+                    let mut deps = Vec::new();
+                    for name in names {
+                        depended.insert(name);
+                        if let Some(e) = exits.get(name) {
+                            deps.extend(e);
+                        }
+                    }
+                    if deps.is_empty() {
+                        entry.to_vec()
+                    } else {
+                        deps
+                    }
+                }
+                None => entry.to_vec(),
+            };
+            let id = format!("{prefix}{}", step.id);
+            let created = self.add_step(scope, step, &id, &deps, phase, stack);
+            exits.insert(
+                step.id.as_str(),
+                if created.is_empty() { deps } else { created },
+            );
+        }
+        let mut out: Vec<NodeIndex> = steps
+            .iter()
+            .filter(|s| !depended.contains(s.id.as_str()))
+            .flat_map(|s| exits.get(s.id.as_str()).cloned().unwrap_or_default())
+            .collect();
+        out.sort();
+        out.dedup();
+        if out.is_empty() { entry.to_vec() } else { out }
+    }
+
+    /// Adds the nodes of one step; returns the nodes its dependents wait for.
+    fn add_step(
+        &mut self,
+        scope: usize,
+        step: &Step,
+        id: &str,
+        deps: &[NodeIndex],
+        phase: Phase,
+        stack: &mut Vec<PathBuf>,
+    ) -> Vec<NodeIndex> {
+        let shared = Arc::new(step.clone());
+        let node = |role: Role, id: String| PlanNode {
+            id,
+            local_id: step.id.0.clone(),
+            scope,
+            step: Arc::clone(&shared),
+            role,
+            phase,
+        };
+        if let StepKind::Call(call) = &step.kind {
+            let Some(fan) = &step.for_each else {
+                let entry = self.link(
+                    node(Role::CallEntry { scope: usize::MAX }, id.to_owned()),
+                    deps,
+                );
+                return self.add_call(scope, step, call, entry, id, None, stack);
+            };
+            let items = self.static_items(scope, &fan.items);
+            if items.is_none() && !self.complete {
+                // Without param values the list is unknown: check the call once, as item `*`.
+                let item_id = format!("{id}[*]");
+                let entry = self.link(
+                    node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
+                    deps,
+                );
+                return self.add_call(
+                    scope,
+                    step,
+                    call,
+                    entry,
+                    &item_id,
+                    Some((fan.as_name.clone(), Value::Null)),
+                    stack,
+                );
+            }
+            let Some(items) = items else {
+                self.diagnostics.push(
+                    Diagnostic::new(&self.runbooks[self.scopes[scope].runbook].file, fan.span, format!("`for_each` of call step `{}` must be known before the run", step.id))
+                        .label("depends on run-time values")
+                        .hint("a call is expanded when the plan is built: use a literal list or params here"),
+                );
+                return Vec::new();
+            };
+            // Item i starts when item i - max_parallel has finished: a rolling procedure.
+            let window = fan.max_parallel.unwrap_or(usize::MAX);
+            let mut per_item: Vec<Vec<NodeIndex>> = Vec::new();
+            for (index, value) in items.into_iter().enumerate() {
+                let item_id = format!("{id}[{index}]");
+                let item_deps = if index >= window {
+                    per_item[index - window].clone()
+                } else {
+                    deps.to_vec()
+                };
+                let entry = self.link(
+                    node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
+                    &item_deps,
+                );
+                let exits = self.add_call(
+                    scope,
+                    step,
+                    call,
+                    entry,
+                    &item_id,
+                    Some((fan.as_name.clone(), value)),
+                    stack,
+                );
+                per_item.push(exits);
+            }
+            return per_item.into_iter().flatten().collect();
+        }
+        match step
+            .for_each
+            .as_ref()
+            .map(|f| self.static_items(scope, &f.items))
+        {
+            None => vec![self.link(node(Role::Step, id.to_owned()), deps)],
+            Some(Some(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(index, value)| {
+                    self.link(
+                        node(Role::Item { index, value }, format!("{id}[{index}]")),
+                        deps,
+                    )
+                })
+                .collect(),
+            Some(None) => vec![self.link(node(Role::DynamicFanOut, id.to_owned()), deps)],
+        }
+    }
+
+    /// Loads a called runbook into a new scope behind its entry node; returns the scope's exits.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per shape of call; a struct would only rename them"
+    )]
+    fn add_call(
+        &mut self,
+        scope: usize,
+        step: &Step,
+        call: &spec::Call,
+        entry: NodeIndex,
+        id: &str,
+        item: Option<(String, Value)>,
+        stack: &mut Vec<PathBuf>,
+    ) -> Vec<NodeIndex> {
+        let Some(callee) = self.load_call(scope, step, call, stack) else {
+            return vec![entry];
+        };
+        self.scopes.push(Scope {
+            prefix: format!("{id}."),
+            runbook: callee,
+            caller: Some((scope, id.to_owned())),
+            with: call
+                .with
+                .iter()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect(),
+            item,
+        });
+        let called = self.scopes.len() - 1;
+        if let Role::CallEntry { scope } = &mut self.graph[entry].role {
+            *scope = called;
+        }
+        let exits = self.add_scope(called, &[entry], Phase::Main, stack);
+        stack.pop();
+        exits
+    }
+
+    fn link(&mut self, node: PlanNode, deps: &[NodeIndex]) -> NodeIndex {
+        let index = self.graph.add_node(node);
+        for &dep in deps {
+            self.graph.add_edge(dep, index, ());
+        }
+        index
+    }
+
+    /// Root `finally:` steps, then every called runbook's, each list in its own order.
+    fn add_finally(&mut self) {
+        for scope in 0..self.scopes.len() {
+            let mut stack = Vec::new();
+            self.add_scope(scope, &[], Phase::Finally, &mut stack);
+        }
+    }
+
+    /// The items of a `for_each` when they are known before the run: a literal list, or an
+    /// expression over params only. `None`: expand at run time.
+    fn static_items(&self, scope: usize, items: &ForEachItems) -> Option<Vec<Value>> {
+        if scope != 0 {
+            // A called runbook's params come from `with:`, which may need run-time values.
+            return None;
+        }
+        let ctx = template::to_value(&serde_json::json!({ "params": self.root_params }));
+        match items {
+            ForEachItems::List(values) => values.iter().map(|v| render_value(v, &ctx)).collect(),
+            ForEachItems::Expr(expr) => {
+                let roots = references::roots(&expr.text)?;
+                if roots.iter().any(|r| r != "params") {
+                    return None;
+                }
+                let value = template::eval(&expr.text, &ctx).ok()?;
+                match template::to_json_value(&value).ok()? {
+                    Value::Array(items) => Some(items),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn load_call(
+        &mut self,
+        scope: usize,
+        step: &Step,
+        call: &spec::Call,
+        stack: &mut Vec<PathBuf>,
+    ) -> Option<usize> {
+        let caller = Arc::clone(&self.runbooks[self.scopes[scope].runbook]);
+        let base = caller.file.path.parent().unwrap_or_else(|| Path::new("."));
+        let path = base.join(&call.path);
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if stack.contains(&canonical) {
+            let chain: Vec<String> = stack
+                .iter()
+                .chain([&canonical])
+                .map(|p| spec::source::display_path(p))
+                .collect();
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &caller.file,
+                    call.path_span,
+                    format!("`{}` calls itself: {}", step.id, chain.join(" → ")),
+                )
+                .label("call cycle"),
+            );
+            return None;
+        }
+        let index = if let Some(&index) = self.loaded.get(&canonical) {
+            index
+        } else {
+            match spec::load(&path) {
+                Ok(runbook) => self.add_runbook(runbook),
+                Err(spec::LoadError::Read { source, .. }) => {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            &caller.file,
+                            call.path_span,
+                            format!("cannot read called runbook `{}`: {source}", call.path),
+                        )
+                        .label("called here")
+                        .hint(format!(
+                            "the path is relative to this file's folder: {}",
+                            spec::source::display_path(&path)
+                        )),
+                    );
+                    return None;
+                }
+                Err(spec::LoadError::Invalid { diagnostics, .. }) => {
+                    self.diagnostics.extend(diagnostics);
+                    return None;
+                }
+            }
+        };
+        self.check_with(&caller, call, &self.runbooks[index].clone());
+        stack.push(canonical);
+        Some(index)
+    }
+
+    /// `with:` against the called runbook's params.
+    fn check_with(&mut self, caller: &Runbook, call: &spec::Call, callee: &Runbook) {
+        let declared: Vec<&str> = callee.params.iter().map(|p| p.name.as_str()).collect();
+        for (name, value, span) in &call.with {
+            match callee.param(name) {
+                None => self.diagnostics.push(
+                    Diagnostic::new(
+                        &caller.file,
+                        *span,
+                        format!("`{}` has no param `{name}`", call.path),
+                    )
+                    .label("not declared by the called runbook")
+                    .maybe_hint(
+                        spec::suggest::did_you_mean(name, declared.iter().copied())
+                            .or_else(|| Some(format!("it declares: {}", declared.join(", ")))),
+                    ),
+                ),
+                Some(p) => {
+                    if let Some(literal) = literal_json(value) {
+                        if !p.ty.accepts(&literal) {
+                            self.diagnostics.push(
+                                Diagnostic::new(
+                                    &caller.file,
+                                    *span,
+                                    format!(
+                                        "param `{name}` of `{}` is a {}, got {literal}",
+                                        call.path,
+                                        p.ty.name()
+                                    ),
+                                )
+                                .label("wrong type"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for p in &callee.params {
+            if p.required && !call.with.iter().any(|(n, _, _)| n == &p.name) {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        &caller.file,
+                        call.path_span,
+                        format!("call of `{}` lacks required param `{}`", call.path, p.name),
+                    )
+                    .label("called here")
+                    .hint(format!("add `with: {{ {}: … }}`", p.name)),
+                );
+            }
+        }
+    }
+}
+
+/// A value's JSON when it holds no template at all.
+fn literal_json(value: &spec::Value) -> Option<Value> {
+    if value
+        .templates()
+        .iter()
+        .any(|t| t.text.contains("{{") || t.text.contains("{%"))
+    {
+        return None;
+    }
+    render_value(value, &minijinja::Value::from(()))
+}
+
+/// Renders every template in a value.
+pub fn render_value(value: &spec::Value, ctx: &minijinja::Value) -> Option<Value> {
+    render_value_with(value, &mut |t| template::render(&t.text, ctx).ok())
+}
+
+/// Renders every template in a value with a caller-supplied renderer.
+pub fn render_value_with(
+    value: &spec::Value,
+    render: &mut dyn FnMut(&spec::Template) -> Option<Value>,
+) -> Option<Value> {
+    Some(match value {
+        spec::Value::Null => Value::Null,
+        spec::Value::Bool(b) => Value::Bool(*b),
+        spec::Value::Int(i) => Value::from(*i),
+        spec::Value::Float(f) => Value::from(*f),
+        spec::Value::Str(t) => render(t)?,
+        spec::Value::List(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value_with(v, render))
+                .collect::<Option<_>>()?,
+        ),
+        spec::Value::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| render_value_with(v, render).map(|v| (k.clone(), v)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+impl Step {
+    /// The ids this step waits for: `needs`, else the step written before it.
+    pub fn deps<'a>(&'a self, steps: &'a [Step], index: usize) -> Option<Vec<&'a str>> {
+        match &self.needs {
+            Some(needs) => Some(
+                needs
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .filter(|id| steps.iter().any(|s| s.id.as_str() == *id))
+                    .collect(),
+            ),
+            None if index > 0 => Some(vec![steps[index - 1].id.as_str()]),
+            None => None,
+        }
+    }
+}
+
+/// Step indices in dependency order, file order among equals (Kahn's algorithm).
+fn step_order(steps: &[Step]) -> Vec<usize> {
+    let index_of: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut waiting = vec![0usize; steps.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for dep in step.deps(steps, i).unwrap_or_default() {
+            if let Some(&d) = index_of.get(dep) {
+                waiting[i] += 1;
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..steps.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    order
+}
+
+/// Every dependency cycle among steps, each named whole and located at its first step's `needs`.
+fn step_cycles(steps: &[Step], runbook: &Runbook) -> Vec<Diagnostic> {
+    let mut graph: DiGraph<usize, ()> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..steps.len()).map(|i| graph.add_node(i)).collect();
+    let index_of: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    for (i, step) in steps.iter().enumerate() {
+        for dep in step.deps(steps, i).unwrap_or_default() {
+            if let Some(&d) = index_of.get(dep) {
+                graph.add_edge(nodes[d], nodes[i], ());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        let is_cycle = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if !is_cycle {
+            continue;
+        }
+        let mut members: Vec<usize> = scc.iter().map(|n| graph[*n]).collect();
+        members.sort_unstable();
+        let names: Vec<&str> = members.iter().map(|&i| steps[i].id.as_str()).collect();
+        let first = &steps[members[0]];
+        let span = first
+            .needs
+            .as_ref()
+            .and_then(|n| {
+                n.iter()
+                    .find(|(id, _)| names.contains(&id.as_str()))
+                    .map(|(_, s)| *s)
+            })
+            .unwrap_or(first.id_span);
+        let mut ring = names.clone();
+        ring.push(names[0]);
+        out.push(
+            Diagnostic::new(
+                &runbook.file,
+                span,
+                format!("dependency cycle: {}", ring.join(" → ")),
+            )
+            .label("this dependency closes the cycle")
+            .hint(format!(
+                "the steps {} wait for each other; remove one of the `needs` between them",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+    out
+}
+
+/// Graph nodes in dependency order, creation order among equals.
+fn topological_order(graph: &DiGraph<PlanNode, ()>) -> Vec<NodeIndex> {
+    let mut waiting: Vec<usize> = graph
+        .node_indices()
+        .map(|n| {
+            graph
+                .neighbors_directed(n, petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: BinaryHeap<Reverse<NodeIndex>> = graph
+        .node_indices()
+        .filter(|n| waiting[n.index()] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(graph.node_count());
+    while let Some(Reverse(n)) = ready.pop() {
+        order.push(n);
+        for d in graph.neighbors_directed(n, petgraph::Direction::Outgoing) {
+            waiting[d.index()] -= 1;
+            if waiting[d.index()] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    order
+}

@@ -1,0 +1,11 @@
+//! Stage two: a validated runbook and its params → a petgraph [`Plan`] (for_each expanded,
+//! `call:` inlined, templates and references checked, cycles named).
+
+pub mod build;
+pub mod model;
+pub mod params;
+pub mod references;
+
+pub use build::{PlanError, compile};
+pub use model::{Phase, Plan, PlanNode, Role, Scope};
+pub use params::{ParamError, ParamInput};

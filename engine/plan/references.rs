@@ -1,0 +1,601 @@
+//! Static checks of every template and expression: syntax, names that are not in scope,
+//! unknown params, steps and outputs, secrets where they would be stored, and regexes.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use crate::diagnostic::Diagnostic;
+use crate::spec::suggest::did_you_mean;
+use crate::spec::{
+    Command, ForEachItems, HttpBody, HttpRequest, ProbeKind, Runbook, SourceFile, Span, Step,
+    StepKind, Template,
+};
+use crate::template;
+
+/// Where a template is written, which decides what is in scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// Anything evaluated before or while the step runs.
+    Input,
+    /// `outputs:` — `result` in scope, secrets forbidden (outputs are stored).
+    Output,
+    /// `until:` — `result` in scope.
+    Until,
+    /// `for_each:` — the item is not in scope yet.
+    ForEach,
+    /// Runbook-level `env` and `hosts`: no steps yet.
+    Global,
+}
+
+struct Site<'a> {
+    text: &'a str,
+    span: Span,
+    expression: bool,
+    field: Field,
+    step: Option<&'a Step>,
+}
+
+/// Checks every template of a runbook; returns every mistake.
+pub fn check(runbook: &Runbook) -> Vec<Diagnostic> {
+    let mut sites = Vec::new();
+    for (_, t) in &runbook.env {
+        sites.push(Site::template(t, Field::Global, None));
+    }
+    for host in &runbook.hosts {
+        sites.push(Site::template(&host.ssh, Field::Global, None));
+        if let Some(t) = &host.port {
+            sites.push(Site::template(t, Field::Global, None));
+        }
+        if let Some(t) = &host.identity_file {
+            sites.push(Site::template(t, Field::Global, None));
+        }
+    }
+    for step in runbook.all_steps() {
+        collect_step(step, &mut sites);
+    }
+    let checker = Checker::new(runbook);
+    let mut out = Vec::new();
+    for site in &sites {
+        checker.check_site(site, &mut out);
+    }
+    out
+}
+
+impl<'a> Site<'a> {
+    fn template(t: &'a Template, field: Field, step: Option<&'a Step>) -> Self {
+        Self {
+            text: &t.text,
+            span: t.span,
+            expression: false,
+            field,
+            step,
+        }
+    }
+
+    fn expr(e: &'a crate::spec::Expr, field: Field, step: &'a Step) -> Self {
+        Self {
+            text: &e.text,
+            span: e.span,
+            expression: true,
+            field,
+            step: Some(step),
+        }
+    }
+}
+
+fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    let s = Some(step);
+    match &step.kind {
+        StepKind::Run(cmd) => collect_command(cmd, step, sites),
+        StepKind::Http(req) => collect_http(req, step, sites),
+        StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
+        StepKind::Assert(exprs) => {
+            sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)))
+        }
+        StepKind::Sleep(_) => {}
+        StepKind::Call(call) => {
+            for (_, value, _) in &call.with {
+                sites.extend(
+                    value
+                        .templates()
+                        .into_iter()
+                        .map(|t| Site::template(t, Field::Input, s)),
+                );
+            }
+        }
+    }
+    if let Some(when) = &step.when {
+        sites.push(Site::expr(when, Field::Input, step));
+    }
+    if let Some(fe) = &step.for_each {
+        match &fe.items {
+            ForEachItems::Expr(e) => sites.push(Site::expr(e, Field::ForEach, step)),
+            ForEachItems::List(values) => {
+                for v in values {
+                    sites.extend(
+                        v.templates()
+                            .into_iter()
+                            .map(|t| Site::template(t, Field::ForEach, s)),
+                    );
+                }
+            }
+        }
+    }
+    for output in &step.outputs {
+        sites.push(Site::template(&output.template, Field::Output, s));
+    }
+    if let Some(poll) = &step.poll {
+        sites.push(Site::expr(&poll.until, Field::Until, step));
+    }
+    if let Some(check) = &step.check {
+        match &check.kind {
+            ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
+            ProbeKind::Http(req) => collect_http(req, step, sites),
+        }
+    }
+    for (_, t) in &step.env {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    if let Some(t) = &step.cwd {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+}
+
+fn collect_command<'a>(cmd: &'a Command, step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    match cmd {
+        Command::Script(t) => sites.push(Site::template(t, Field::Input, Some(step))),
+        Command::Argv(args) => sites.extend(
+            args.iter()
+                .map(|t| Site::template(t, Field::Input, Some(step))),
+        ),
+    }
+}
+
+fn collect_http<'a>(req: &'a HttpRequest, step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    sites.push(Site::template(&req.url, Field::Input, Some(step)));
+    for (_, t) in &req.headers {
+        sites.push(Site::template(t, Field::Input, Some(step)));
+    }
+    match &req.body {
+        Some(HttpBody::Text(t)) => sites.push(Site::template(t, Field::Input, Some(step))),
+        Some(HttpBody::Json(v)) => sites.extend(
+            v.templates()
+                .into_iter()
+                .map(|t| Site::template(t, Field::Input, Some(step))),
+        ),
+        None => {}
+    }
+}
+
+/// The root names an expression uses (`params`, `steps`, …); `None` if it does not parse.
+pub fn roots(expr: &str) -> Option<Vec<String>> {
+    let compiled = template::environment().compile_expression(expr).ok()?;
+    let mut names: Vec<String> = compiled
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|n| !template::GLOBALS.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+struct Checker<'r> {
+    runbook: &'r Runbook,
+    file: &'r Arc<SourceFile>,
+    main_ids: Vec<&'r str>,
+    as_names: Vec<(&'r str, &'r str)>,
+}
+
+const ROOTS: [&str; 6] = ["params", "secrets", "env", "steps", "run", "result"];
+
+impl<'r> Checker<'r> {
+    fn new(runbook: &'r Runbook) -> Self {
+        Self {
+            runbook,
+            file: &runbook.file,
+            main_ids: runbook.steps.iter().map(|s| s.id.as_str()).collect(),
+            as_names: runbook
+                .all_steps()
+                .filter_map(|s| {
+                    s.for_each
+                        .as_ref()
+                        .map(|f| (f.as_name.as_str(), s.id.as_str()))
+                })
+                .collect(),
+        }
+    }
+
+    fn at(&self, site: &Site<'_>, needle: &str, message: String) -> Diagnostic {
+        let offset = site.text.find(needle).unwrap_or(0);
+        let span = locate(self.file, site.span, site.text, offset, needle.len());
+        Diagnostic::new(self.file, span, message)
+    }
+
+    fn check_site(&self, site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+        let env = template::environment();
+        let names: HashSet<String> = if site.expression {
+            match env.compile_expression(site.text) {
+                Ok(e) => e.undeclared_variables(true),
+                Err(err) => {
+                    out.push(self.syntax(site, &err, true));
+                    return;
+                }
+            }
+        } else {
+            if !site.text.contains("{{") && !site.text.contains("{%") {
+                return;
+            }
+            match env.template_from_str(site.text) {
+                Ok(t) => t.undeclared_variables(true),
+                Err(err) => {
+                    out.push(self.syntax(site, &err, false));
+                    return;
+                }
+            }
+        };
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        for name in names {
+            if let Some(d) = self.check_name(site, &name) {
+                out.push(d);
+            }
+        }
+        self.check_regexes(site, out);
+    }
+
+    fn syntax(&self, site: &Site<'_>, err: &minijinja::Error, expression: bool) -> Diagnostic {
+        let detail = err.detail().unwrap_or("syntax error");
+        let (offset, len) = err.range().map_or_else(
+            || {
+                let line = err.line().unwrap_or(1).saturating_sub(1);
+                let offset = site
+                    .text
+                    .split_inclusive('\n')
+                    .take(line)
+                    .map(str::len)
+                    .sum();
+                (offset, 0)
+            },
+            |r| (r.start.min(site.text.len()), r.len()),
+        );
+        let span = locate(self.file, site.span, site.text, offset, len);
+        let what = if expression { "expression" } else { "template" };
+        Diagnostic::new(self.file, span, format!("invalid {what}: {detail}"))
+            .label("here")
+            .maybe_hint(
+                if !expression
+                    && site.text.trim_start().starts_with('{')
+                    && !site.text.contains("}}")
+                {
+                    Some("a template expression is written `{{ … }}`".to_owned())
+                } else {
+                    None
+                },
+            )
+    }
+
+    fn check_name(&self, site: &Site<'_>, name: &str) -> Option<Diagnostic> {
+        let parts: Vec<&str> = name.split('.').collect();
+        let root = parts[0];
+        if template::GLOBALS.contains(&root) || root == "loop" {
+            return None;
+        }
+        match root {
+            "params" => {
+                let param = parts.get(1)?;
+                if self.runbook.param(param).is_some() {
+                    return None;
+                }
+                let declared: Vec<&str> = self.runbook.params.iter().map(|p| p.name.as_str()).collect();
+                Some(
+                    self.at(site, name, format!("unknown param `{param}`"))
+                        .label("not declared under `params`")
+                        .maybe_hint(did_you_mean(param, declared.iter().copied()).or_else(|| {
+                            Some(format!("declare it: `params: {{ {param}: {{ type: string }} }}`"))
+                        })),
+                )
+            }
+            "secrets" => {
+                let secret = parts.get(1)?;
+                if site.field == Field::Output {
+                    return Some(
+                        self.at(site, name, format!("secret `{secret}` used in `outputs`"))
+                            .label("outputs are stored in the run's journal")
+                            .hint("secrets are never stored: use the secret where it is needed, not in an output"),
+                    );
+                }
+                if self.runbook.secrets.iter().any(|s| s.name == *secret) {
+                    return None;
+                }
+                let declared: Vec<&str> = self.runbook.secrets.iter().map(|s| s.name.as_str()).collect();
+                Some(
+                    self.at(site, name, format!("unknown secret `{secret}`"))
+                        .label("not declared under `secrets`")
+                        .maybe_hint(did_you_mean(secret, declared.iter().copied()).or_else(|| {
+                            Some(format!("declare it: `secrets: {{ {secret}: {{ env: {} }} }}`", secret.to_ascii_uppercase()))
+                        })),
+                )
+            }
+            "env" => None,
+            "run" => match parts.get(1) {
+                None | Some(&("id" | "status" | "name")) => None,
+                Some(other) => Some(
+                    self.at(site, name, format!("unknown field `run.{other}`"))
+                        .label("not a field of `run`")
+                        .hint("`run` has `id`, `name` and `status`"),
+                ),
+            },
+            "steps" => self.check_step_ref(site, name, &parts),
+            "result" => match site.field {
+                Field::Output | Field::Until => None,
+                _ => Some(
+                    self.at(site, "result", "`result` used outside `outputs` and `until`".to_owned())
+                        .label("the step has not run yet here")
+                        .hint("`result` is the step's own result: read it in `outputs` (then use `steps.<id>.outputs.<name>`) or in `until`"),
+                ),
+            },
+            _ => self.check_other_root(site, name, root),
+        }
+    }
+
+    fn check_other_root(&self, site: &Site<'_>, name: &str, root: &str) -> Option<Diagnostic> {
+        if let Some(step) = site.step {
+            if let Some(fe) = &step.for_each {
+                if fe.as_name == root {
+                    if site.field == Field::ForEach {
+                        return Some(
+                            self.at(
+                                site,
+                                root,
+                                format!("`{root}` used in its own `for_each` list"),
+                            )
+                            .label("the item does not exist yet")
+                            .hint("the list is evaluated before any item exists"),
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        if let Some((_, owner)) = self.as_names.iter().find(|(n, _)| *n == root) {
+            return Some(
+                self.at(
+                    site,
+                    root,
+                    format!("`{root}` is only in scope inside step `{owner}`"),
+                )
+                .label("the `as` name of another step")
+                .hint(format!(
+                    "read another step's items as `steps.{owner}.items`"
+                )),
+            );
+        }
+        if site.step.is_some_and(|s| s.for_each.is_some()) && root == "item" {
+            return None;
+        }
+        let mut candidates: Vec<&str> = ROOTS.to_vec();
+        if let Some(fe) = site.step.and_then(|s| s.for_each.as_ref()) {
+            candidates.push(&fe.as_name);
+        }
+        let _ = name;
+        Some(
+            self.at(site, root, format!("unknown variable `{root}`"))
+                .label("not in scope")
+                .maybe_hint(did_you_mean(root, candidates.iter().copied()).or_else(|| {
+                    Some("in scope: params, secrets, env, steps, run (and `result` in outputs/until, the `as` name in a for_each step)".to_owned())
+                })),
+        )
+    }
+
+    fn check_step_ref(&self, site: &Site<'_>, name: &str, parts: &[&str]) -> Option<Diagnostic> {
+        let id = parts.get(1)?;
+        let all: Vec<&str> = self.runbook.all_steps().map(|s| s.id.as_str()).collect();
+        let Some(target) = self.runbook.all_steps().find(|s| s.id.as_str() == *id) else {
+            return Some(
+                self.at(site, name, format!("unknown step `{id}`"))
+                    .label("no step has this id")
+                    .maybe_hint(did_you_mean(id, all.iter().copied())),
+            );
+        };
+        if let Some(d) = self.check_order(site, name, target) {
+            return Some(d);
+        }
+        match parts.get(2) {
+            None | Some(&("status" | "items")) => None,
+            Some(&"outputs") => {
+                let output = parts.get(3)?;
+                if target.outputs.iter().any(|o| o.name == *output) {
+                    return None;
+                }
+                let declared: Vec<&str> = target.outputs.iter().map(|o| o.name.as_str()).collect();
+                Some(
+                    self.at(site, name, format!("step `{id}` has no output `{output}`"))
+                        .label("not declared in that step's `outputs`")
+                        .maybe_hint(did_you_mean(output, declared.iter().copied()).or_else(|| {
+                            Some(if declared.is_empty() {
+                                format!("step `{id}` declares no outputs; add `outputs: {{ {output}: \"{{{{ result.stdout }}}}\" }}` to it")
+                            } else {
+                                format!("step `{id}` declares: {}", declared.join(", "))
+                            })
+                        })),
+                )
+            }
+            Some(other) => Some(
+                self.at(
+                    site,
+                    name,
+                    format!("unknown field `{other}` of step `{id}`"),
+                )
+                .label("not a step field")
+                .maybe_hint(
+                    did_you_mean(other, ["outputs", "status", "items"])
+                        .or_else(|| Some("a step has `outputs`, `status` and `items`".to_owned())),
+                ),
+            ),
+        }
+    }
+
+    /// A step may read another step only if that step is sure to have finished before it.
+    fn check_order(&self, site: &Site<'_>, name: &str, target: &Step) -> Option<Diagnostic> {
+        let step = site.step?;
+        if step.is_finally && !target.is_finally {
+            return None;
+        }
+        if target.id == step.id {
+            let (field, fix) = if site.field == Field::Output || site.field == Field::Until {
+                (
+                    "its own outputs",
+                    "use `result` to read this step's own result",
+                )
+            } else {
+                (
+                    "itself",
+                    "a step cannot read its own outputs before it has run",
+                )
+            };
+            return Some(
+                self.at(site, name, format!("step `{}` refers to {field}", step.id))
+                    .label("self-reference")
+                    .hint(fix),
+            );
+        }
+        if !step.is_finally && target.is_finally {
+            return Some(
+                self.at(
+                    site,
+                    name,
+                    format!("step `{}` reads `finally` step `{}`", step.id, target.id),
+                )
+                .label("finally steps run after every main step")
+                .hint("only `finally` steps can read other `finally` steps"),
+            );
+        }
+        let steps = if step.is_finally {
+            &self.runbook.finally
+        } else {
+            &self.runbook.steps
+        };
+        if is_ancestor(steps, target.id.as_str(), step.id.as_str()) {
+            return None;
+        }
+        let _ = &self.main_ids;
+        Some(
+            self.at(
+                site,
+                name,
+                format!(
+                    "step `{}` reads `{}`, which is not sure to run before it",
+                    step.id, target.id
+                ),
+            )
+            .label("no dependency path between the two steps")
+            .hint(format!(
+                "add `{}` to the `needs` of `{}`",
+                target.id, step.id
+            )),
+        )
+    }
+
+    fn check_regexes(&self, site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+        static CALL: OnceLock<regex::Regex> = OnceLock::new();
+        let call = CALL.get_or_init(|| {
+            regex::Regex::new(
+                r#"regex_(?:search|capture)\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"#,
+            )
+            .expect("the pattern is a constant and valid")
+        });
+        for caps in call.captures_iter(site.text) {
+            let Some(m) = caps.get(1).or_else(|| caps.get(2)) else {
+                continue;
+            };
+            if let Err(err) = regex::Regex::new(&unescape(m.as_str())) {
+                let reason = err
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid regex")
+                    .trim()
+                    .to_owned();
+                let span = locate(self.file, site.span, site.text, m.start(), m.len());
+                out.push(
+                    Diagnostic::new(
+                        self.file,
+                        span,
+                        format!("invalid regex: {}", reason.trim_start_matches("error: ")),
+                    )
+                    .label("this pattern")
+                    .hint("patterns use Rust regex syntax; escape a literal `(` as `\\\\(`"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `ancestor` is reachable backwards from `step` through the step-level dependencies.
+fn is_ancestor(steps: &[Step], ancestor: &str, step: &str) -> bool {
+    let index_of = |id: &str| steps.iter().position(|s| s.id.as_str() == id);
+    let mut seen = vec![false; steps.len()];
+    let mut todo: Vec<usize> = index_of(step).into_iter().collect();
+    while let Some(i) = todo.pop() {
+        for dep in steps[i].deps(steps, i).unwrap_or_default() {
+            if dep == ancestor {
+                return true;
+            }
+            if let Some(d) = index_of(dep) {
+                if !seen[d] {
+                    seen[d] = true;
+                    todo.push(d);
+                }
+            }
+        }
+    }
+    false
+}
+
+/// minijinja string-literal escapes, as the template engine will read them.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some(other @ ('\\' | '\'' | '"' | '/')) => out.push(other),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Maps an offset inside a template's text to a span in its file, through block scalars and
+/// quoting: the line of the template is searched for in the file after the scalar's start.
+pub fn locate(file: &SourceFile, scalar: Span, text: &str, offset: usize, len: usize) -> Span {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[line_start..line_end];
+    let trimmed = line.trim_start();
+    let lead = line.len() - trimmed.len();
+    if trimmed.is_empty() {
+        return scalar;
+    }
+    let search_from = scalar.offset.min(file.text.len());
+    match file.text[search_from..].find(trimmed.trim_end()) {
+        Some(found) => {
+            let within = (offset - line_start).saturating_sub(lead);
+            Span::new(search_from + found + within, len)
+        }
+        None => scalar,
+    }
+}

@@ -1,0 +1,3 @@
+//! Stage five: what people and machines read — diagnostics, graphs, progress, summaries.
+
+pub mod graph;

@@ -1,0 +1,426 @@
+//! Decoding and validating a whole runbook file: top-level keys, params, secrets, hosts, and the
+//! checks that span several steps (duplicate ids, unknown `needs`, unknown hosts).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::decode::Decoder;
+use super::model::{
+    Defaults, Host, Param, ParamType, Runbook, Secret, SecretSource, Step, Template,
+};
+use super::node::{Node, NodeKind};
+use super::source::{SourceFile, Span};
+use super::suggest::did_you_mean;
+
+const TOP_KEYS: [&str; 9] = [
+    "name",
+    "description",
+    "params",
+    "secrets",
+    "hosts",
+    "env",
+    "defaults",
+    "steps",
+    "finally",
+];
+const PARAM_KEYS: [&str; 4] = ["type", "required", "default", "description"];
+const HOST_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
+const DEFAULT_KEYS: [&str; 5] = ["timeout", "shell", "max_parallel", "retry", "interval"];
+
+impl Decoder {
+    /// Decodes and validates a whole document.
+    pub fn runbook(&mut self, root: &Node) -> Option<Runbook> {
+        if root.kind == NodeKind::Null {
+            let d = self
+                .error(root.span, "the runbook is empty")
+                .hint("a runbook needs at least `name:` and `steps:`");
+            self.push(d);
+            return None;
+        }
+        let mut f = self.fields(root, "the runbook")?;
+        let name = match f.take("name").and_then(|n| self.string(n, "name")) {
+            Some(n) if is_valid_name(&n.value) => Some(n.value),
+            Some(n) => {
+                let d = self
+                    .error(n.span, format!("invalid runbook name `{}`", n.value))
+                    .label("names are [a-z0-9][a-z0-9_-]*")
+                    .hint(format!(
+                        "write `name: {}`",
+                        n.value.to_ascii_lowercase().replace([' ', '.'], "-")
+                    ));
+                self.push(d);
+                None
+            }
+            None => {
+                if !f.has("name") {
+                    let d = self
+                        .error(root.span, "the runbook has no `name`")
+                        .hint("add `name: my-procedure` at the top");
+                    self.push(d);
+                }
+                None
+            }
+        };
+        let description = f
+            .take("description")
+            .and_then(|n| self.string(n, "description"))
+            .map(|s| s.value);
+        let params = f.take("params").map(|n| self.params(n)).unwrap_or_default();
+        let secrets = f
+            .take("secrets")
+            .map(|n| self.secrets(n))
+            .unwrap_or_default();
+        let hosts = f.take("hosts").map(|n| self.hosts(n)).unwrap_or_default();
+        let env = f.take("env").map(|n| self.env(n)).unwrap_or_default();
+        let defaults = f
+            .take("defaults")
+            .map(|n| self.defaults(n))
+            .unwrap_or_default();
+        let steps_node = f.take("steps");
+        let steps = steps_node.map(|n| self.steps(n, false)).unwrap_or_default();
+        let finally = f
+            .take("finally")
+            .map(|n| self.steps(n, true))
+            .unwrap_or_default();
+        f.finish(self, "the runbook", &TOP_KEYS);
+        if steps_node.is_none() {
+            let d = self
+                .error(root.span, "the runbook has no `steps`")
+                .hint("add `steps:` with at least one step");
+            self.push(d);
+        }
+        let runbook = Runbook {
+            name: name?,
+            description,
+            params,
+            secrets,
+            hosts,
+            env,
+            defaults,
+            steps,
+            finally,
+            file: Arc::clone(&self.file),
+        };
+        self.cross_step_rules(&runbook);
+        Some(runbook)
+    }
+
+    fn steps(&mut self, node: &Node, is_finally: bool) -> Vec<Step> {
+        let field = if is_finally { "finally" } else { "steps" };
+        self.items(node, field)
+            .iter()
+            .filter_map(|n| self.step(n, is_finally))
+            .collect()
+    }
+
+    /// A string→template mapping (`env`, `headers`).
+    pub fn env(&mut self, node: &Node) -> Vec<(String, Template)> {
+        self.entries(node, "env")
+            .into_iter()
+            .filter_map(|(k, v)| self.template(v, &k.value).map(|t| (k.value, t)))
+            .collect()
+    }
+
+    fn params(&mut self, node: &Node) -> Vec<Param> {
+        self.entries(node, "params")
+            .into_iter()
+            .filter_map(|(name, value)| {
+                if !super::step::is_valid_id(&name.value) {
+                    let d = self
+                        .error(name.span, format!("invalid param name `{}`", name.value))
+                        .label("param names are snake_case")
+                        .hint(format!("write `{}`", super::step::snake_case(&name.value)));
+                    self.push(d);
+                }
+                let mut f = self.fields(value, "a param")?;
+                let ty = match f.take("type").and_then(|n| self.string(n, "type")) {
+                    Some(t) => {
+                        if let Some(ty) = ParamType::from_name(&t.value) {
+                            ty
+                        } else {
+                            let d = self
+                                .error(t.span, format!("unknown param type `{}`", t.value))
+                                .label("not a type")
+                                .maybe_hint(did_you_mean(&t.value, ParamType::NAMES).or_else(
+                                    || Some(format!("one of {}", ParamType::NAMES.join(", "))),
+                                ));
+                            self.push(d);
+                            ParamType::String
+                        }
+                    }
+                    None => ParamType::String,
+                };
+                let required = f.take("required").and_then(|n| self.boolean(n, "required"));
+                let default = f.take("default");
+                let description = f
+                    .take("description")
+                    .and_then(|n| self.string(n, "description"))
+                    .map(|s| s.value);
+                f.finish(self, &format!("param `{}`", name.value), &PARAM_KEYS);
+                let default = default.map(|d| (d.to_json(), d.span));
+                if let Some((value, span)) = &default {
+                    if !ty.accepts(value) {
+                        let d = self
+                            .error(
+                                *span,
+                                format!("the default of `{}` is not a {}", name.value, ty.name()),
+                            )
+                            .label(format!("expected a {}", ty.name()))
+                            .hint(if ty == ParamType::String {
+                                "quote it: \"…\""
+                            } else {
+                                "change the default or the type"
+                            });
+                        self.push(d);
+                    }
+                }
+                if let (Some(r), Some(_)) = (&required, &default) {
+                    if r.value {
+                        let d = self
+                            .error(
+                                r.span,
+                                format!("param `{}` is required and has a default", name.value),
+                            )
+                            .label("never used: a required param is always given")
+                            .hint("remove `required: true`, or remove the default");
+                        self.push(d);
+                    }
+                }
+                Some(Param {
+                    name: name.value,
+                    ty,
+                    required: required.is_some_and(|r| r.value),
+                    default: default.map(|(v, _)| v),
+                    description,
+                    span: name.span,
+                })
+            })
+            .collect()
+    }
+
+    fn secrets(&mut self, node: &Node) -> Vec<Secret> {
+        self.entries(node, "secrets")
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let mut f = self.fields(value, "a secret")?;
+                let env = f.take("env").and_then(|n| self.string(n, "env"));
+                let file = f.take("file").and_then(|n| self.string(n, "file"));
+                f.finish(self, &format!("secret `{}`", name.value), &["env", "file"]);
+                let source = match (env, file) {
+                    (Some(e), None) => SecretSource::Env(e.value),
+                    (None, Some(p)) => SecretSource::File(PathBuf::from(p.value)),
+                    _ => {
+                        let d = self
+                            .error(value.span, format!("secret `{}` needs exactly one of `env` or `file`", name.value))
+                            .label("where does the value come from?")
+                            .hint("e.g. `{ env: S3_ACCESS_KEY }` or `{ file: ./secrets/s3_access_key }`");
+                        self.push(d);
+                        return None;
+                    }
+                };
+                Some(Secret {
+                    name: name.value,
+                    source,
+                    span: name.span,
+                })
+            })
+            .collect()
+    }
+
+    fn hosts(&mut self, node: &Node) -> Vec<Host> {
+        self.entries(node, "hosts")
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let mut f = self.fields(value, "a host")?;
+                let ssh = f.take("ssh").and_then(|n| self.template(n, "ssh"));
+                let port = f.take("port").and_then(|n| self.port(n));
+                let identity_file = f
+                    .take("identity_file")
+                    .and_then(|n| self.template(n, "identity_file"));
+                let options = f
+                    .take("options")
+                    .and_then(|n| self.strings(n, "options", false))
+                    .map(|l| l.value.into_iter().map(|s| s.value).collect())
+                    .unwrap_or_default();
+                f.finish(self, &format!("host `{}`", name.value), &HOST_KEYS);
+                let Some(ssh) = ssh else {
+                    let d = self
+                        .error(
+                            value.span,
+                            format!("host `{}` has no `ssh` target", name.value),
+                        )
+                        .hint("e.g. `ssh: \"core@db1.example\"`");
+                    self.push(d);
+                    return None;
+                };
+                Some(Host {
+                    name: name.value,
+                    ssh,
+                    port,
+                    identity_file,
+                    options,
+                    span: name.span,
+                })
+            })
+            .collect()
+    }
+
+    /// A port: a number from 1 to 65535, or a template that renders to one at run time.
+    fn port(&mut self, node: &Node) -> Option<Template> {
+        match &node.kind {
+            NodeKind::Int(p) if (1..=65535).contains(p) => Some(Template {
+                text: p.to_string(),
+                span: node.span,
+            }),
+            NodeKind::Int(p) => {
+                let d = self
+                    .error(node.span, format!("{p} is not a port"))
+                    .label("ports are 1 to 65535");
+                self.push(d);
+                None
+            }
+            NodeKind::Str(s) if s.contains("{{") => self.template(node, "port"),
+            _ => {
+                let d = self
+                    .error(
+                        node.span,
+                        format!(
+                            "`port` must be a number or a template, found a {}",
+                            node.kind.describe()
+                        ),
+                    )
+                    .label("expected a port");
+                self.push(d);
+                None
+            }
+        }
+    }
+
+    fn defaults(&mut self, node: &Node) -> Defaults {
+        let Some(mut f) = self.fields(node, "defaults") else {
+            return Defaults::default();
+        };
+        let timeout = f
+            .take("timeout")
+            .and_then(|n| self.duration(n, "defaults.timeout"))
+            .map(|d| d.value);
+        let shell = f
+            .take("shell")
+            .and_then(|n| self.string(n, "defaults.shell"))
+            .map(|s| s.value);
+        let max_parallel = f
+            .take("max_parallel")
+            .and_then(|n| self.count(n, "defaults.max_parallel"))
+            .map(|c| c.value);
+        let retry = f.take("retry").and_then(|n| self.retry(n));
+        let interval = f
+            .take("interval")
+            .and_then(|n| self.duration(n, "defaults.interval"))
+            .map(|d| d.value);
+        f.finish(self, "`defaults`", &DEFAULT_KEYS);
+        Defaults {
+            timeout,
+            shell,
+            max_parallel,
+            retry,
+            interval,
+        }
+    }
+
+    fn cross_step_rules(&mut self, runbook: &Runbook) {
+        let mut first: HashMap<&str, Span> = HashMap::new();
+        for step in runbook.all_steps() {
+            if let Some(earlier) = first.get(step.id.as_str()) {
+                let (line, _) = self.file.line_col(earlier.offset);
+                let d = self
+                    .error(step.id_span, format!("duplicate step id `{}`", step.id))
+                    .label(format!("first used on line {line}"))
+                    .hint("step ids must be unique in a runbook; rename one of them");
+                self.push(d);
+            } else {
+                first.insert(step.id.as_str(), step.id_span);
+            }
+        }
+        let main_ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
+        let all_ids: Vec<&str> = runbook.all_steps().map(|s| s.id.as_str()).collect();
+        for step in runbook.all_steps() {
+            let visible = if step.is_finally { &all_ids } else { &main_ids };
+            for (need, span) in step.needs.iter().flatten() {
+                if need == &step.id {
+                    let d = self
+                        .error(*span, format!("step `{}` needs itself", step.id))
+                        .label("a step cannot wait for itself");
+                    self.push(d);
+                } else if !visible.contains(&need.as_str()) {
+                    let in_finally = all_ids.contains(&need.as_str());
+                    let d = self
+                        .error(
+                            *span,
+                            format!("unknown step `{need}` in `needs` of `{}`", step.id),
+                        )
+                        .label(if in_finally {
+                            "a `finally` step"
+                        } else {
+                            "no step has this id"
+                        })
+                        .maybe_hint(if in_finally {
+                            Some(
+                                "main steps cannot wait for `finally` steps, which run after them"
+                                    .to_owned(),
+                            )
+                        } else {
+                            did_you_mean(need.as_str(), visible.iter().copied())
+                        });
+                    self.push(d);
+                }
+            }
+            let host_names: Vec<&str> = runbook.hosts.iter().map(|h| h.name.as_str()).collect();
+            for (host, span) in &step.on {
+                if !host_names.contains(&host.as_str()) {
+                    let d = self
+                        .error(
+                            *span,
+                            format!("unknown host `{host}` in `on` of `{}`", step.id),
+                        )
+                        .label("not declared under `hosts`")
+                        .maybe_hint(did_you_mean(host, host_names.iter().copied()).or_else(|| {
+                            Some(format!(
+                                "declare it: `hosts: {{ {host}: {{ ssh: \"user@{host}\" }} }}`"
+                            ))
+                        }));
+                    self.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a runbook name is `[a-z0-9][a-z0-9_-]*`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Reads a runbook from text: syntax errors, then every validation error, all located.
+pub fn from_source(file: &Arc<SourceFile>) -> Result<Runbook, Vec<crate::diagnostic::Diagnostic>> {
+    let root = super::node::parse(file).map_err(|e| {
+        vec![
+            crate::diagnostic::Diagnostic::new(
+                file,
+                e.span.unwrap_or_default(),
+                format!("invalid YAML: {}", e.message),
+            )
+            .label("here"),
+        ]
+    })?;
+    let mut decoder = Decoder::new(file);
+    let runbook = decoder.runbook(&root);
+    match runbook {
+        Some(r) if decoder.diagnostics.is_empty() => Ok(r),
+        _ => Err(decoder.diagnostics),
+    }
+}

@@ -1,0 +1,508 @@
+//! The JSON Schema of a runbook file, for editors and `runbook schema`.
+//!
+//! The types below mirror the file format key for key, only so that schemars can generate
+//! `schemas/runbook.schema.json`; nothing is ever deserialized into them. Runbooks are read by the
+//! hand-written decoder in [`super::step`] and [`super::runbook`], which collects every mistake with
+//! its line and column. The schema gives editors completion, hover text (the `///` comments below,
+//! written for operators) and early squiggles; `runbook validate` remains the authority, and checks
+//! much the schema cannot (templates, references between steps, cycles).
+//!
+//! A test (`tests/schema.rs`) keeps the checked-in file equal to [`schema_json`] and checks every
+//! runbook under `runbooks/` against it.
+
+use std::collections::BTreeMap;
+
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema};
+use serde_json::{Map, Value};
+
+/// The schema's identifier (`$id`). Versioned with the file format.
+pub const SCHEMA_ID: &str = "urn:runbook:schema:runbook:v1";
+
+/// Step ids, param names, output names and `as` names: `[a-z][a-z0-9_]*`.
+const ID_PATTERN: &str = "^[a-z][a-z0-9_]*$";
+
+/// Runbook names: `[a-z0-9][a-z0-9_-]*`.
+const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*$";
+
+/// Durations: one or more `<whole number><unit>` parts.
+const DURATION_PATTERN: &str = "^([0-9]+(ms|s|m|h|d))+$";
+
+/// The JSON Schema of a runbook file: pretty JSON ending with a newline, keys sorted so the text
+/// does not depend on which serde_json features the build enables.
+pub fn schema_json() -> String {
+    let settings = SchemaSettings::draft2020_12().with_transform(RecursiveTransform(tidy));
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<RunbookFile>();
+    let value = sorted(schema.to_value());
+    // Serializing a `serde_json::Value` to a string cannot fail: its keys are strings.
+    let mut text = serde_json::to_string_pretty(&value).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}
+
+/// Removes what schemars adds for Rust's sake and a runbook does not allow: `null` for every
+/// `Option` (a key is left out, never written as `~`) and integer `format`s such as `uint32`.
+fn tidy(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    obj.remove("format");
+    if let Some(Value::Array(types)) = obj.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            obj.insert("type".to_owned(), only);
+        }
+    }
+    if let Some(Value::Array(values)) = obj.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    if let Some(Value::Array(alternatives)) = obj.get_mut("anyOf") {
+        alternatives.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+        if alternatives.len() == 1 {
+            // `{anyOf: [X], description}` reads better as `{…X, description}`.
+            if let Some(Value::Object(only)) = alternatives.pop() {
+                obj.remove("anyOf");
+                for (key, value) in only {
+                    obj.entry(key).or_insert(value);
+                }
+            }
+        }
+    }
+}
+
+/// The value with every object's keys in sorted order, at every depth.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(obj) => {
+            let mut entries: Vec<(String, Value)> = obj.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<Map<_, _>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// A runbook: an operational procedure as a graph of steps that `runbook` runs with durable
+/// checkpoints, honest dry-runs and resume. Every string value is a template (minijinja):
+/// `{{ params.x }}`, `{{ steps.<id>.outputs.<name> }}`, `{{ secrets.x }}`, `{{ run.id }}`.
+#[derive(JsonSchema)]
+#[schemars(
+    title = "runbook file",
+    deny_unknown_fields,
+    extend("$id" = SCHEMA_ID)
+)]
+pub struct RunbookFile {
+    /// The runbook's name, shown in `runbook runs` and `runbook show`: lowercase letters, digits,
+    /// `-` and `_`, starting with a letter or digit (e.g. `devicedb-restore`).
+    #[schemars(pattern(NAME_PATTERN))]
+    pub name: String,
+    /// What the procedure does and when to use it.
+    pub description: Option<String>,
+    /// Inputs, given with `--set key=value` or `--params FILE.yaml`, used as `{{ params.<name> }}`.
+    /// Names are snake_case.
+    #[schemars(extend("propertyNames" = {"pattern": ID_PATTERN}))]
+    pub params: Option<BTreeMap<String, Param>>,
+    /// Secrets, used as `{{ secrets.<name> }}`: read when the run starts, never written to the
+    /// journal, logs or reports, and masked as `***` in everything the engine prints.
+    pub secrets: Option<BTreeMap<String, Secret>>,
+    /// SSH targets that steps name in `on:`.
+    pub hosts: Option<BTreeMap<String, Host>>,
+    /// Environment variables for every command step (a step's own `env` wins).
+    pub env: Option<BTreeMap<String, Text>>,
+    /// Defaults for every step.
+    pub defaults: Option<Defaults>,
+    /// The procedure, top to bottom. A step without `needs` waits for the step written before it.
+    pub steps: Vec<Step>,
+    /// Steps run when the run ends, succeeded or failed (not when it pauses or is interrupted:
+    /// `runbook resume` continues those). `{{ run.status }}` tells how it ended.
+    pub finally: Option<Vec<Step>>,
+}
+
+/// A declared input.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("not" = {"required": ["required", "default"], "properties": {"required": {"const": true}}}),
+    extend("allOf" = [
+        {"if": {"properties": {"type": {"const": "string"}}},
+         "then": {"properties": {"default": {"type": "string"}}}},
+        {"if": {"properties": {"type": {"const": "int"}}, "required": ["type"]},
+         "then": {"properties": {"default": {"type": "integer"}}}},
+        {"if": {"properties": {"type": {"const": "bool"}}, "required": ["type"]},
+         "then": {"properties": {"default": {"type": "boolean"}}}},
+        {"if": {"properties": {"type": {"const": "list"}}, "required": ["type"]},
+         "then": {"properties": {"default": {"type": "array"}}}},
+        {"if": {"properties": {"type": {"const": "map"}}, "required": ["type"]},
+         "then": {"properties": {"default": {"type": "object"}}}}
+    ])
+)]
+pub struct Param {
+    /// The value's type; `string` when left out. The default must have this type.
+    #[schemars(rename = "type")]
+    pub ty: Option<ParamType>,
+    /// Whether the run refuses to start without a value. A required param has no default.
+    pub required: Option<bool>,
+    /// The value used when none is given (of the param's `type`).
+    pub default: Option<Value>,
+    /// What the param is for, shown to whoever runs the runbook.
+    pub description: Option<String>,
+}
+
+/// The type of a param.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+pub enum ParamType {
+    /// Any text.
+    String,
+    /// A whole number.
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// A list (on the command line in YAML flow syntax: `--set ports=[8080,8181]`).
+    List,
+    /// A mapping (`{a: 1}`).
+    Map,
+}
+
+/// Where a secret's value comes from: exactly one of `env` or `file`.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("oneOf" = [{"required": ["env"]}, {"required": ["file"]}])
+)]
+pub struct Secret {
+    /// An environment variable of the `runbook` process (e.g. `S3_ACCESS_KEY`).
+    pub env: Option<String>,
+    /// A file holding the value, relative to the runbook's folder (e.g. `./secrets/s3_key`).
+    pub file: Option<String>,
+}
+
+/// An SSH target for `on:`; the command runs through the system `ssh`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Host {
+    /// The destination, `user@host` (a template: `"core@{{ params.host }}"`).
+    pub ssh: String,
+    /// The SSH port, 22 when left out.
+    pub port: Option<Port>,
+    /// A private key file (`ssh -i`).
+    pub identity_file: Option<String>,
+    /// Extra ssh options, each passed as `-o OPTION` (e.g. `StrictHostKeyChecking=accept-new`).
+    pub options: Option<Vec<String>>,
+}
+
+/// A TCP port: a number from 1 to 65535, or a template that gives one (`"{{ params.ssh_port }}"`).
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Port {
+    /// A port number.
+    Number(#[schemars(range(min = 1, max = 65535))] u16),
+    /// A template that renders to a port number.
+    Template(#[schemars(pattern(r"\{\{"))] String),
+}
+
+/// Defaults applied to every step that does not set its own.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Defaults {
+    /// Time limit of one attempt of a step; at the limit the step's whole process group is killed.
+    pub timeout: Option<Duration>,
+    /// Shell that runs `run:` scripts (`sh` when not set), e.g. `bash`.
+    pub shell: Option<String>,
+    /// How many steps (and `for_each` items) run at once.
+    pub max_parallel: Option<Count>,
+    /// Retry policy of every step that has none.
+    pub retry: Option<Retry>,
+    /// Wait between two polls of an `until` step (5s when not set).
+    pub interval: Option<Duration>,
+}
+
+/// One step: an `id` and exactly one kind (`run`, `http`, `manual`, `assert`, `sleep` or `call`),
+/// plus any modifiers.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("oneOf" = [
+        {"required": ["run"]},
+        {"required": ["http"]},
+        {"required": ["manual"]},
+        {"required": ["assert"]},
+        {"required": ["sleep"]},
+        {"required": ["call"]}
+    ]),
+    extend("dependentRequired" = {
+        "with": ["call"],
+        "as": ["for_each"],
+        "max_parallel": ["for_each"],
+        "interval": ["until"]
+    })
+)]
+pub struct Step {
+    /// The step's id: unique in the runbook and snake_case (`[a-z][a-z0-9_]*`), so that templates
+    /// can name it: `{{ steps.stop_core.outputs.x }}`.
+    pub id: StepId,
+    /// A human title, shown in progress and reports.
+    pub name: Option<String>,
+    /// Kind: a command. A string is a script run by the shell (`shell`, `defaults.shell`, else
+    /// `sh`); a list is a program and its arguments, run without a shell.
+    pub run: Option<Command>,
+    /// Kind: one HTTP request. Without `expect`, any 2xx status succeeds.
+    pub http: Option<Http>,
+    /// Kind: a human step. The instructions are shown and a person confirms on the terminal;
+    /// without a terminal the run pauses (exit 3) until `runbook resume RUN_ID --approve STEP`.
+    pub manual: Option<String>,
+    /// Kind: verification. One expression or a list; each must be true, and a failure shows the
+    /// expression and the values in it (e.g. `steps.health.outputs.status == "green"`).
+    pub assert: Option<Expressions>,
+    /// Kind: wait this long (e.g. `30s`).
+    pub sleep: Option<Duration>,
+    /// Kind: run another runbook's steps as part of this graph, their ids prefixed `<id>.`. The
+    /// path is relative to this file; pass its params with `with`.
+    pub call: Option<String>,
+    /// Params for the runbook named by `call` (only on `call` steps).
+    pub with: Option<BTreeMap<String, Value>>,
+    /// The steps this one waits for. Left out: the step written before it. `[]`: none, so it may
+    /// start at once.
+    pub needs: Option<Needs>,
+    /// A condition (an expression, e.g. `params.verify`). When false the step is skipped, and a
+    /// skipped step satisfies the steps that need it.
+    pub when: Option<Expression>,
+    /// Fan-out: run the step once per item of a list, each item checkpointed on its own as
+    /// `<id>[0]`, `<id>[1]`, … A literal list, or an expression that yields one
+    /// (`params.ports`, `steps.list.outputs.names`).
+    pub for_each: Option<ForEach>,
+    /// The name of the current `for_each` item inside the step (`item` when left out).
+    #[schemars(rename = "as", pattern(ID_PATTERN))]
+    pub as_name: Option<String>,
+    /// How many `for_each` items run at once.
+    pub max_parallel: Option<Count>,
+    /// Values kept after the step succeeds, as `{{ steps.<id>.outputs.<name> }}`. Each is a
+    /// template with `result` in scope: for commands `{stdout, stderr, exit_code, json}`, for HTTP
+    /// `{status, headers, body, json}`.
+    #[schemars(extend("propertyNames" = {"pattern": ID_PATTERN}))]
+    pub outputs: Option<BTreeMap<String, String>>,
+    /// Poll: repeat the step until this expression holds (`result` in scope, e.g.
+    /// `result.status == 200`); `timeout` is then the deadline of the whole poll.
+    pub until: Option<Expression>,
+    /// Wait between two polls of `until` (5s when left out).
+    pub interval: Option<Duration>,
+    /// Time limit of one attempt (with `until`: of the whole poll). At the limit the step's whole
+    /// process group is killed.
+    pub timeout: Option<Duration>,
+    /// Retry on failure.
+    pub retry: Option<Retry>,
+    /// When true, a failure of this step does not fail the run, and the steps that need it still
+    /// run.
+    pub allow_failure: Option<bool>,
+    /// When true, the step asks for confirmation before it runs (unless `--yes`), and a dry-run
+    /// flags it.
+    pub destructive: Option<bool>,
+    /// Whether the step may be re-run blindly on resume if it was in flight when the process died
+    /// (true when left out). When false, its `check` decides, or a person confirms.
+    pub idempotent: Option<bool>,
+    /// A probe that succeeds when the step's effect is already in place: the step is then recorded
+    /// as succeeded (checked) without running.
+    pub check: Option<Check>,
+    /// When true, the step only reads: it runs for real during a dry-run (rehearsal probes).
+    pub safe: Option<bool>,
+    /// Run the command on these hosts (declared under `hosts:`) over SSH.
+    pub on: Option<Names>,
+    /// Extra environment variables for the command.
+    pub env: Option<BTreeMap<String, Text>>,
+    /// Working directory of the command.
+    pub cwd: Option<String>,
+    /// Shell that runs this step's script (e.g. `bash`); not for argv lists.
+    pub shell: Option<String>,
+}
+
+/// A step id: snake_case, `[a-z][a-z0-9_]*`. A kebab-case id such as `stop-core` is an error:
+/// write `stop_core`.
+#[derive(JsonSchema)]
+pub struct StepId(#[schemars(pattern(ID_PATTERN))] pub String);
+
+/// A duration: a whole number and a unit (`ms`, `s`, `m`, `h`, `d`), parts may be combined:
+/// `500ms`, `30s`, `5m`, `1h30m`, `2d`.
+#[derive(JsonSchema)]
+pub struct Duration(#[schemars(pattern(DURATION_PATTERN))] pub String);
+
+/// A whole number, at least 1.
+#[derive(JsonSchema)]
+pub struct Count(#[schemars(range(min = 1))] pub u32);
+
+/// A bare expression (minijinja), e.g. `result.status == 200`; `{{ }}` around it is accepted too.
+#[derive(JsonSchema)]
+pub struct Expression(pub String);
+
+/// Text (a template). Numbers and booleans are accepted and used as written.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Text {
+    /// A string.
+    String(String),
+    /// A number, used as written.
+    Number(f64),
+    /// A boolean, used as written.
+    Bool(bool),
+}
+
+/// A command: a script for the shell, or a program and its arguments.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Command {
+    /// A script, run by the shell.
+    Script(String),
+    /// A program and its arguments, run without a shell: `[systemctl, stop, nginx]`.
+    Argv(#[schemars(length(min = 1))] Vec<String>),
+}
+
+/// One or more expressions.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Expressions {
+    /// One expression.
+    One(Expression),
+    /// Several expressions, all of which must hold.
+    List(Vec<Expression>),
+}
+
+/// One step id or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Needs {
+    /// One step.
+    One(StepId),
+    /// Several steps (`[]`: none).
+    List(Vec<StepId>),
+}
+
+/// One name or a list of names.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Names {
+    /// One name.
+    One(String),
+    /// Several names.
+    List(Vec<String>),
+}
+
+/// What a `for_each` goes over.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum ForEach {
+    /// An expression that yields a list, e.g. `params.ports`; a list known only at run time (from
+    /// outputs) is expanded when the step becomes ready.
+    Expression(Expression),
+    /// A literal list; items may be any value (strings are templates).
+    List(Vec<Value>),
+}
+
+/// One HTTP request. The URL, headers and body are templates.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("not" = {"required": ["json", "body"]})
+)]
+pub struct Http {
+    /// The method, `GET` when left out.
+    #[schemars(extend("enum" = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
+        "get", "post", "put", "delete", "patch", "head", "options"
+    ]))]
+    pub method: Option<String>,
+    /// The URL, e.g. `"{{ params.es_url }}/_cluster/health"`.
+    pub url: String,
+    /// Request headers.
+    pub headers: Option<BTreeMap<String, Text>>,
+    /// A body sent as JSON (any value; strings inside are templates). Not with `body`.
+    pub json: Option<Value>,
+    /// A body sent as written. Not with `json`.
+    pub body: Option<String>,
+    /// Time limit of the request.
+    pub timeout: Option<Duration>,
+    /// When true, TLS certificates are not verified.
+    pub insecure: Option<bool>,
+    /// What counts as success.
+    pub expect: Option<Expect>,
+}
+
+/// What counts as a successful response.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Expect {
+    /// The accepted status, or a list of them (any 2xx when left out).
+    pub status: Option<Statuses>,
+}
+
+/// One HTTP status or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Statuses {
+    /// One status.
+    One(Status),
+    /// Several statuses.
+    List(Vec<Status>),
+}
+
+/// An HTTP status, 100 to 599.
+#[derive(JsonSchema)]
+pub struct Status(#[schemars(range(min = 100, max = 599))] pub u16);
+
+/// Retry on failure: up to `attempts` attempts in all, waiting `delay` after the first failure,
+/// multiplied by `backoff` after each further one, never more than `max_delay`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first one included.
+    pub attempts: Count,
+    /// Wait after the first failed attempt (1s when left out).
+    pub delay: Option<Duration>,
+    /// Factor applied to the wait after each failed attempt: 1 (the default) keeps it constant,
+    /// 2 doubles it.
+    #[schemars(range(min = 1.0))]
+    pub backoff: Option<f64>,
+    /// Longest wait between two attempts.
+    pub max_delay: Option<Duration>,
+}
+
+/// A probe that tells whether a step's effect is already in place: exactly one of `run` (exit 0
+/// means in place) or `http` (a successful response means in place).
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("oneOf" = [{"required": ["run"]}, {"required": ["http"]}])
+)]
+pub struct Check {
+    /// A command; exit status 0 means the effect is in place.
+    pub run: Option<Command>,
+    /// A request; an expected status means the effect is in place.
+    pub http: Option<Http>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_ends_with_a_newline_and_names_itself() {
+        let text = schema_json();
+        assert!(text.ends_with("}\n"));
+        let value: Value = serde_json::from_str(&text).expect("the schema is JSON");
+        assert_eq!(value["$id"], SCHEMA_ID);
+        assert_eq!(value["title"], "runbook file");
+    }
+
+    #[test]
+    fn no_optional_key_accepts_null() {
+        assert!(!schema_json().contains("\"null\""));
+    }
+}

@@ -1,0 +1,717 @@
+//! Decoding and validating one step: its kind, its modifiers and the rules that tie them.
+
+use super::decode::{Decoder, Fields, Spanned};
+use super::model::{
+    Call, Command, ForEach, ForEachItems, HttpBody, HttpRequest, Output, Poll, Probe, ProbeKind,
+    Retry, Step, StepId, StepKind,
+};
+use super::node::{Node, NodeKind};
+use super::source::Span;
+
+/// The keys that choose a step's kind.
+pub const KINDS: [&str; 6] = ["run", "http", "manual", "assert", "sleep", "call"];
+
+/// Every key a step may have.
+pub const STEP_KEYS: [&str; 28] = [
+    "id",
+    "name",
+    "run",
+    "http",
+    "manual",
+    "assert",
+    "sleep",
+    "call",
+    "with",
+    "needs",
+    "when",
+    "for_each",
+    "as",
+    "max_parallel",
+    "outputs",
+    "until",
+    "interval",
+    "timeout",
+    "retry",
+    "allow_failure",
+    "destructive",
+    "idempotent",
+    "check",
+    "safe",
+    "on",
+    "env",
+    "cwd",
+    "shell",
+];
+
+const HTTP_KEYS: [&str; 8] = [
+    "method", "url", "headers", "json", "body", "timeout", "insecure", "expect",
+];
+const RETRY_KEYS: [&str; 4] = ["attempts", "delay", "backoff", "max_delay"];
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// Whether an id is `[a-z][a-z0-9_]*`.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The snake_case form of an id (`stop-core` → `stop_core`).
+pub fn snake_case(id: &str) -> String {
+    let mut out = String::new();
+    for c in id.chars() {
+        match c {
+            'A'..='Z' => {
+                if !out.is_empty() && !out.ends_with('_') {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            'a'..='z' | '0'..='9' | '_' => out.push(c),
+            _ => {
+                if !out.ends_with('_') {
+                    out.push('_');
+                }
+            }
+        }
+    }
+    let trimmed = out.trim_matches('_').to_owned();
+    if trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("step_{trimmed}")
+    } else {
+        trimmed
+    }
+}
+
+/// A step's fields as taken from its mapping, before the rules between them are checked.
+struct Taken<'n> {
+    fields: Fields<'n>,
+}
+
+impl Decoder {
+    /// Decodes one step. `None` when it is too broken to take part in later checks.
+    pub fn step(&mut self, node: &Node, is_finally: bool) -> Option<Step> {
+        let fields = self.fields(node, "a step")?;
+        let mut t = Taken { fields };
+        let step_span = node.span;
+
+        let id = match t.fields.take("id") {
+            Some(n) => self.step_id(n),
+            None => {
+                let kind = KINDS.iter().find(|k| t.fields.has(k)).copied();
+                let d = self
+                    .error(step_span, "step has no `id`")
+                    .label("this step")
+                    .hint(format!(
+                        "every step needs an id, e.g. `id: {}`",
+                        kind.map_or("stop_service", |k| if k == "run" {
+                            "run_command"
+                        } else {
+                            k
+                        })
+                    ));
+                self.push(d);
+                None
+            }
+        };
+        let name = t
+            .fields
+            .take("name")
+            .and_then(|n| self.string(n, "name"))
+            .map(|s| s.value);
+        let kind = self.step_kind(&mut t, step_span, id.as_ref());
+
+        let needs = t
+            .fields
+            .take("needs")
+            .and_then(|n| self.strings(n, "needs", true))
+            .map(|list| {
+                list.value
+                    .into_iter()
+                    .map(|s| (StepId(s.value), s.span))
+                    .collect::<Vec<_>>()
+            });
+        let when = t.fields.take("when").and_then(|n| self.expr(n, "when"));
+        let for_each = self.for_each(&mut t);
+        let outputs = self.outputs(&mut t);
+        let until = t.fields.take("until").and_then(|n| self.expr(n, "until"));
+        let interval = t
+            .fields
+            .take("interval")
+            .and_then(|n| self.duration(n, "interval"));
+        let timeout = t
+            .fields
+            .take("timeout")
+            .and_then(|n| self.duration(n, "timeout"));
+        let retry = t.fields.take("retry").and_then(|n| self.retry(n));
+        let allow_failure = self.flag(&mut t, "allow_failure");
+        let destructive = self.flag(&mut t, "destructive");
+        let idempotent = self.flag(&mut t, "idempotent");
+        let safe = self.flag(&mut t, "safe");
+        let check = t.fields.take("check").and_then(|n| self.probe(n));
+        let on = t
+            .fields
+            .take("on")
+            .and_then(|n| self.strings(n, "on", true))
+            .map(|l| l.value.into_iter().map(|s| (s.value, s.span)).collect())
+            .unwrap_or_default();
+        let env = t
+            .fields
+            .take("env")
+            .map(|n| self.env(n))
+            .unwrap_or_default();
+        let cwd = t.fields.take("cwd").and_then(|n| self.template(n, "cwd"));
+        let shell = t
+            .fields
+            .take("shell")
+            .and_then(|n| self.string(n, "shell"))
+            .map(|s| s.value);
+        let spans = Spans::of(&t.fields);
+        t.fields.finish(self, "a step", &STEP_KEYS);
+
+        let (id, id_span) = id?;
+        let (kind, kind_span) = kind?;
+        let step = Step {
+            id,
+            id_span,
+            name,
+            kind,
+            kind_span,
+            needs,
+            when,
+            for_each,
+            outputs,
+            poll: until.map(|until| Poll {
+                until,
+                interval: interval
+                    .as_ref()
+                    .map_or(std::time::Duration::from_secs(5), |i| i.value),
+            }),
+            timeout: timeout.map(|t| t.value),
+            retry,
+            allow_failure: allow_failure.is_some_and(|f| f.value),
+            destructive: destructive.is_some_and(|f| f.value),
+            idempotent: idempotent.is_none_or(|f| f.value),
+            safe: safe.is_some_and(|f| f.value),
+            check,
+            on,
+            env,
+            cwd,
+            shell,
+            is_finally,
+        };
+        self.step_rules(&step, &spans, interval.is_some());
+        Some(step)
+    }
+
+    fn step_id(&mut self, node: &Node) -> Option<(StepId, Span)> {
+        let s = self.string(node, "id")?;
+        if !is_valid_id(&s.value) {
+            let fixed = snake_case(&s.value);
+            let d = self
+                .error(s.span, format!("invalid step id `{}`", s.value))
+                .label("ids are snake_case: [a-z][a-z0-9_]*")
+                .hint(format!(
+                    "a template names a step as `steps.<id>`, so ids are snake_case: write `{fixed}`"
+                ));
+            self.push(d);
+            return None;
+        }
+        Some((StepId(s.value), s.span))
+    }
+
+    fn step_kind(
+        &mut self,
+        t: &mut Taken<'_>,
+        step_span: Span,
+        id: Option<&(StepId, Span)>,
+    ) -> Option<(StepKind, Span)> {
+        let present: Vec<(&str, Span)> = KINDS
+            .iter()
+            .filter_map(|k| t.fields.key_span(k).map(|s| (*k, s)))
+            .collect();
+        let who = id.map_or_else(|| "step".to_owned(), |(id, _)| format!("step `{id}`"));
+        match present.as_slice() {
+            [] => {
+                let d = self
+                    .error(
+                        id.map_or(step_span, |(_, s)| *s),
+                        format!("{who} has no kind"),
+                    )
+                    .label("what does this step do?")
+                    .hint("give exactly one of `run`, `http`, `manual`, `assert`, `sleep`, `call`");
+                self.push(d);
+                None
+            }
+            [(key, key_span)] => {
+                let node = t.fields.take(key)?;
+                let with = t.fields.take("with");
+                let kind = self.kind_value(key, node, with)?;
+                Some((kind, *key_span))
+            }
+            [(first, _), (second, second_span), ..] => {
+                let d = self
+                    .error(
+                        *second_span,
+                        format!("{who} has two kinds: `{first}` and `{second}`"),
+                    )
+                    .label("second kind")
+                    .hint("a step does one thing: split it into two steps");
+                self.push(d);
+                for (k, _) in &present {
+                    t.fields.take(k);
+                }
+                None
+            }
+        }
+    }
+
+    fn kind_value(&mut self, key: &str, node: &Node, with: Option<&Node>) -> Option<StepKind> {
+        if let (Some(with), false) = (with, key == "call") {
+            let d = self
+                .error(with.span, "`with` is only for `call` steps")
+                .label("no runbook is called here");
+            self.push(d);
+        }
+        match key {
+            "run" => self.command(node, "run").map(StepKind::Run),
+            "http" => self.http(node).map(StepKind::Http),
+            "manual" => self.template(node, "manual").map(StepKind::Manual),
+            "assert" => {
+                let list = self.strings(node, "assert", true)?;
+                let exprs = list
+                    .value
+                    .into_iter()
+                    .map(|s| super::model::Expr {
+                        text: super::values::strip_braces(&s.value).to_owned(),
+                        span: s.span,
+                    })
+                    .collect();
+                Some(StepKind::Assert(exprs))
+            }
+            "sleep" => self
+                .duration(node, "sleep")
+                .map(|d| StepKind::Sleep(d.value)),
+            "call" => {
+                let path = self.string(node, "call")?;
+                let with = with.map_or_else(Vec::new, |w| {
+                    self.entries(w, "with")
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let value = self.value(v);
+                            (k.value, value, k.span)
+                        })
+                        .collect()
+                });
+                Some(StepKind::Call(Call {
+                    path: path.value,
+                    path_span: path.span,
+                    with,
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// `run:` as a script or an argv list.
+    pub fn command(&mut self, node: &Node, field: &str) -> Option<Command> {
+        match &node.kind {
+            NodeKind::Seq(items) => {
+                if items.is_empty() {
+                    let d = self
+                        .error(node.span, format!("`{field}` is an empty argument list"))
+                        .label("no program")
+                        .hint("name the program first: `[systemctl, stop, nginx]`");
+                    self.push(d);
+                    return None;
+                }
+                let argv = items
+                    .iter()
+                    .filter_map(|i| self.template(i, field))
+                    .collect();
+                Some(Command::Argv(argv))
+            }
+            _ => {
+                let script = self.template(node, field)?;
+                if script.text.trim().is_empty() {
+                    let d = self
+                        .error(node.span, format!("`{field}` is empty"))
+                        .label("nothing to run");
+                    self.push(d);
+                    return None;
+                }
+                Some(Command::Script(script))
+            }
+        }
+    }
+
+    /// `http:` request.
+    pub fn http(&mut self, node: &Node) -> Option<HttpRequest> {
+        let mut f = self.fields(node, "http")?;
+        let method = match f.take("method").and_then(|n| self.string(n, "method")) {
+            Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => {
+                m.value.to_ascii_uppercase()
+            }
+            Some(m) => {
+                let d = self
+                    .error(m.span, format!("unknown HTTP method `{}`", m.value))
+                    .label("not a method")
+                    .hint(format!("one of {}", METHODS.join(", ")));
+                self.push(d);
+                "GET".to_owned()
+            }
+            None => "GET".to_owned(),
+        };
+        let url = f.take("url").and_then(|n| self.template(n, "url"));
+        if url.is_none() && !f.has("url") {
+            let d = self
+                .error(node.span, "`http` has no `url`")
+                .label("where should the request go?")
+                .hint("add `url: \"http://localhost:9200/_cluster/health\"`");
+            self.push(d);
+        }
+        let headers = f.take("headers").map(|n| self.env(n)).unwrap_or_default();
+        let json = f.take("json").map(|n| self.value(n));
+        let text = f.take("body").and_then(|n| self.template(n, "body"));
+        if let (Some(_), Some(b)) = (&json, &text) {
+            let d = self
+                .error(b.span, "`http` has both `json` and `body`")
+                .label("second body")
+                .hint("send either `json` (encoded for you) or `body` (sent as written)");
+            self.push(d);
+        }
+        let timeout = f
+            .take("timeout")
+            .and_then(|n| self.duration(n, "timeout"))
+            .map(|d| d.value);
+        let insecure = f
+            .take("insecure")
+            .and_then(|n| self.boolean(n, "insecure"))
+            .is_some_and(|b| b.value);
+        let expect_status = f.take("expect").map(|n| self.expect(n)).unwrap_or_default();
+        f.finish(self, "`http`", &HTTP_KEYS);
+        Some(HttpRequest {
+            method,
+            url: url?,
+            headers,
+            body: json.map(HttpBody::Json).or(text.map(HttpBody::Text)),
+            timeout,
+            insecure,
+            expect_status,
+        })
+    }
+
+    fn expect(&mut self, node: &Node) -> Vec<u16> {
+        let Some(mut f) = self.fields(node, "expect") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(status) = f.take("status") {
+            let items: Vec<Node> = match &status.kind {
+                NodeKind::Seq(items) => items.clone(),
+                _ => vec![status.clone()],
+            };
+            for item in &items {
+                if let Some(code) = self.integer(item, "expect.status") {
+                    match u16::try_from(code.value) {
+                        Ok(c) if (100..=599).contains(&c) => out.push(c),
+                        _ => {
+                            let d = self
+                                .error(code.span, format!("{} is not an HTTP status", code.value))
+                                .label("statuses are 100 to 599");
+                            self.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        f.finish(self, "`expect`", &["status"]);
+        out
+    }
+
+    fn for_each(&mut self, t: &mut Taken<'_>) -> Option<ForEach> {
+        let node = t.fields.take("for_each");
+        let as_node = t.fields.take("as");
+        let max_node = t.fields.take("max_parallel");
+        let Some(node) = node else {
+            for (key, n) in [("as", as_node), ("max_parallel", max_node)] {
+                if let Some(n) = n {
+                    let d = self
+                        .error(
+                            t.fields.key_span(key).unwrap_or(n.span),
+                            format!("`{key}` without `for_each`"),
+                        )
+                        .label("nothing to fan out over")
+                        .hint("add `for_each: <list>` to this step, or remove this key");
+                    self.push(d);
+                }
+            }
+            return None;
+        };
+        let items = match &node.kind {
+            NodeKind::Seq(items) => {
+                ForEachItems::List(items.iter().map(|n| self.value(n)).collect())
+            }
+            _ => ForEachItems::Expr(self.expr(node, "for_each")?),
+        };
+        let as_name = match as_node.and_then(|n| self.string(n, "as")) {
+            Some(s) if is_valid_id(&s.value) => s.value,
+            Some(s) => {
+                let d = self
+                    .error(s.span, format!("`as: {}` is not a valid name", s.value))
+                    .label("a template variable name")
+                    .hint(format!("write `as: {}`", snake_case(&s.value)));
+                self.push(d);
+                "item".to_owned()
+            }
+            None => "item".to_owned(),
+        };
+        let max_parallel = max_node
+            .and_then(|n| self.count(n, "max_parallel"))
+            .map(|c| c.value);
+        Some(ForEach {
+            items,
+            as_name,
+            max_parallel,
+            span: node.span,
+        })
+    }
+
+    fn outputs(&mut self, t: &mut Taken<'_>) -> Vec<Output> {
+        let Some(node) = t.fields.take("outputs") else {
+            return Vec::new();
+        };
+        self.entries(node, "outputs")
+            .into_iter()
+            .filter_map(|(name, value)| {
+                if !is_valid_id(&name.value) {
+                    let d = self
+                        .error(name.span, format!("invalid output name `{}`", name.value))
+                        .label("output names are snake_case")
+                        .hint(format!("write `{}`", snake_case(&name.value)));
+                    self.push(d);
+                    return None;
+                }
+                let template = self.template(value, "outputs")?;
+                Some(Output {
+                    name: name.value,
+                    name_span: name.span,
+                    template,
+                })
+            })
+            .collect()
+    }
+
+    /// `retry: {attempts, delay, backoff, max_delay}`.
+    pub fn retry(&mut self, node: &Node) -> Option<Retry> {
+        let mut f = self.fields(node, "retry")?;
+        let attempts = f
+            .take("attempts")
+            .and_then(|n| self.count(n, "retry.attempts"));
+        let delay = f
+            .take("delay")
+            .and_then(|n| self.duration(n, "retry.delay"));
+        let backoff = f
+            .take("backoff")
+            .and_then(|n| self.number(n, "retry.backoff"));
+        let max_delay = f
+            .take("max_delay")
+            .and_then(|n| self.duration(n, "retry.max_delay"));
+        let missing = !f.has("attempts");
+        f.finish(self, "`retry`", &RETRY_KEYS);
+        if missing {
+            let d = self
+                .error(node.span, "`retry` has no `attempts`")
+                .label("how many times?")
+                .hint("e.g. `retry: { attempts: 3, delay: 10s, backoff: 2 }`");
+            self.push(d);
+            return None;
+        }
+        if let Some(b) = &backoff {
+            if b.value < 1.0 {
+                let d = self
+                    .error(
+                        b.span,
+                        format!("`retry.backoff` must be 1 or more, found {}", b.value),
+                    )
+                    .label("the wait would shrink")
+                    .hint("1 keeps the delay constant, 2 doubles it after each attempt");
+                self.push(d);
+            }
+        }
+        Some(Retry {
+            attempts: u32::try_from(attempts?.value).unwrap_or(u32::MAX),
+            delay: delay.map_or(std::time::Duration::from_secs(1), |d| d.value),
+            backoff: backoff.map_or(1.0, |b| b.value),
+            max_delay: max_delay.map(|d| d.value),
+        })
+    }
+
+    fn probe(&mut self, node: &Node) -> Option<Probe> {
+        let mut f = self.fields(node, "check")?;
+        let run = f.take("run");
+        let http = f.take("http");
+        f.finish(self, "`check`", &["run", "http"]);
+        let kind = match (run, http) {
+            (Some(r), None) => ProbeKind::Run(self.command(r, "check.run")?),
+            (None, Some(h)) => ProbeKind::Http(self.http(h)?),
+            _ => {
+                let d = self
+                    .error(node.span, "`check` needs exactly one of `run` or `http`")
+                    .label("a probe")
+                    .hint("e.g. `check: { run: \"test -f /var/lib/done\" }`: exit 0 means already done");
+                self.push(d);
+                return None;
+            }
+        };
+        Some(Probe {
+            kind,
+            span: node.span,
+        })
+    }
+
+    fn flag(&mut self, t: &mut Taken<'_>, key: &str) -> Option<Spanned<bool>> {
+        t.fields.take(key).and_then(|n| self.boolean(n, key))
+    }
+}
+
+/// The key spans the cross-field rules point at.
+struct Spans {
+    keys: Vec<(&'static str, Span)>,
+}
+
+impl Spans {
+    fn of(fields: &Fields<'_>) -> Self {
+        let keys = STEP_KEYS
+            .iter()
+            .filter_map(|k| fields.key_span(k).map(|s| (*k, s)))
+            .collect();
+        Self { keys }
+    }
+
+    fn get(&self, key: &str) -> Option<Span> {
+        self.keys.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
+    }
+}
+
+impl Decoder {
+    /// Rules between a step's fields.
+    fn step_rules(&mut self, step: &Step, spans: &Spans, has_interval: bool) {
+        let id = &step.id;
+        let kind = step.kind.key();
+        let misuse = |decoder: &mut Self, key: &str, message: String, hint: &str| {
+            if let Some(span) = spans.get(key) {
+                let d = decoder
+                    .error(span, message)
+                    .label(format!("not allowed on a `{kind}` step"))
+                    .hint(hint.to_owned());
+                decoder.push(d);
+            }
+        };
+        if has_interval && step.poll.is_none() {
+            misuse(
+                self,
+                "interval",
+                format!("step `{id}` has `interval` but no `until`"),
+                "`interval` is the wait between polls: add `until: <expression>`",
+            );
+        }
+        if matches!(step.kind, StepKind::Manual(_)) {
+            for key in ["retry", "until", "outputs", "check", "on", "timeout"] {
+                misuse(
+                    self,
+                    key,
+                    format!("`{key}` on manual step `{id}`"),
+                    "a manual step waits for a person: it has no result to retry, poll or probe",
+                );
+            }
+            misuse(
+                self,
+                "safe",
+                format!("manual step `{id}` cannot be `safe`"),
+                "a rehearsal (--dry-run) never asks a person; remove `safe`",
+            );
+            misuse(
+                self,
+                "destructive",
+                format!("manual step `{id}` cannot be `destructive`"),
+                "a manual step already waits for approval; mark the command that does the damage as destructive instead",
+            );
+        }
+        if step.destructive && step.safe {
+            misuse(
+                self,
+                "safe",
+                format!("step `{id}` is both `destructive` and `safe`"),
+                "`safe` steps run during a dry-run; something destructive must never be safe",
+            );
+        }
+        if step.destructive
+            && !matches!(
+                step.kind,
+                StepKind::Run(_) | StepKind::Http(_) | StepKind::Call(_) | StepKind::Manual(_)
+            )
+        {
+            misuse(
+                self,
+                "destructive",
+                format!("`destructive` on {kind} step `{id}`"),
+                "only `run`, `http` and `call` steps change anything",
+            );
+        }
+        if !matches!(step.kind, StepKind::Run(_)) {
+            for key in ["on", "env", "cwd", "shell"] {
+                if !(key == "on" && matches!(step.kind, StepKind::Manual(_))) {
+                    misuse(
+                        self,
+                        key,
+                        format!("`{key}` on {kind} step `{id}`"),
+                        "only `run` steps start a command",
+                    );
+                }
+            }
+        }
+        if let StepKind::Run(Command::Argv(_)) = step.kind {
+            misuse(
+                self,
+                "shell",
+                format!("`shell` on step `{id}`, whose command is a list"),
+                "an argv list runs without a shell; write the command as a string to use one",
+            );
+        }
+        if matches!(step.kind, StepKind::Call(_)) {
+            for key in ["check", "outputs", "until", "retry", "safe", "timeout"] {
+                misuse(
+                    self,
+                    key,
+                    format!("`{key}` on call step `{id}`"),
+                    "a call is a group of the called runbook's steps; put this on those steps",
+                );
+            }
+        }
+        if matches!(step.kind, StepKind::Sleep(_) | StepKind::Assert(_)) {
+            misuse(
+                self,
+                "check",
+                format!("`check` on {kind} step `{id}`"),
+                "a probe only makes sense for a step with a side effect",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_snake_case() {
+        assert!(is_valid_id("stop_core"));
+        assert!(is_valid_id("a1"));
+        assert!(!is_valid_id("stop-core"));
+        assert!(!is_valid_id("1stop"));
+        assert!(!is_valid_id("Stop"));
+        assert_eq!(snake_case("stop-core"), "stop_core");
+        assert_eq!(snake_case("StopCore"), "stop_core");
+    }
+}
