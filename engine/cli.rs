@@ -59,6 +59,49 @@ pub enum Command {
         #[arg(long = "params", value_name = "FILE")]
         params: Vec<PathBuf>,
     },
+    /// Run a runbook, or rehearse it with --dry-run.
+    #[command(
+        after_help = "Examples:\n  runbook run drill.yaml --dry-run          print every command and request; run only `safe` steps\n  runbook run drill.yaml --yes              approve manual and destructive steps up front\n  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --set nodes='[a, b]'\n\nWithout a terminal, a manual step pauses the run (exit 3) and destructive steps need --yes."
+    )]
+    Run {
+        /// The runbook.
+        file: PathBuf,
+        /// Set a param (`name=value`; lists as `[a, b]`, maps as `{k: v}`); repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Read params from a YAML file (repeatable; `--set` wins).
+        #[arg(long = "params", value_name = "FILE")]
+        params: Vec<PathBuf>,
+        /// Rehearse: print every command and request fully rendered, run only `safe` steps.
+        #[arg(long)]
+        dry_run: bool,
+        /// Approve manual and destructive steps without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Steps at once (default: the runbook's `defaults.max_parallel`, else 4).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        max_parallel: Option<u16>,
+        /// The run's id (default: the runbook's name and the start time).
+        #[arg(long, value_name = "ID")]
+        run_id: Option<String>,
+        /// Plain line-per-event output even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+        /// Output format (json only with --dry-run).
+        #[arg(long, value_enum, default_value = "text")]
+        format: RunFormat,
+    },
+    /// Print the JSON Schema of runbook files (for editors: `# yaml-language-server: $schema=…`).
+    Schema,
+}
+
+/// What `run --dry-run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    /// Human-readable lines.
+    Text,
+    /// The rehearsal as JSON (with `--dry-run`).
+    Json,
 }
 
 /// Why a command did not succeed; [`CliError::exit_code`] is the one place codes are chosen.
@@ -73,6 +116,18 @@ pub enum CliError {
     /// Bad params (already reported).
     #[error("invalid params")]
     Params,
+    /// A problem found before anything ran (secrets, confirmation, options); already explained.
+    #[error("{0}")]
+    Refused(String),
+    /// A step failed.
+    #[error("the run failed")]
+    RunFailed,
+    /// A manual step is waiting.
+    #[error("the run is paused")]
+    RunPaused,
+    /// Stopped by a signal.
+    #[error("the run was interrupted")]
+    RunInterrupted,
     /// A file that could not be read.
     #[error("{0}")]
     Load(#[from] LoadError),
@@ -85,8 +140,10 @@ impl CliError {
     /// The process exit code for this error (SPEC §5).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Invalid { .. } | Self::Params | Self::Load(_) => 2,
-            Self::Output(_) => 1,
+            Self::Invalid { .. } | Self::Params | Self::Load(_) | Self::Refused(_) => 2,
+            Self::Output(_) | Self::RunFailed => 1,
+            Self::RunPaused => 3,
+            Self::RunInterrupted => 130,
         }
     }
 }
@@ -101,11 +158,37 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             sets,
             params,
         } => graph(&file, format, &sets, &params),
+        Command::Run {
+            file,
+            sets,
+            params,
+            dry_run,
+            yes,
+            max_parallel,
+            run_id,
+            no_progress,
+            format,
+        } => {
+            let input = param_input(&sets, &params)?;
+            let plan = compile(&file, Some(&input))?;
+            let request = crate::run::Request {
+                dry_run,
+                yes,
+                max_parallel: max_parallel.map(usize::from),
+                run_id,
+                no_progress,
+                json: format == RunFormat::Json,
+            };
+            crate::run::start(plan, &request)
+        }
+        Command::Schema => std::io::stdout()
+            .write_all(crate::spec::schema::schema_json().as_bytes())
+            .map_err(CliError::Output),
     }
 }
 
 /// Whether stderr gets colors.
-fn color() -> bool {
+pub fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 

@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod exec;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod spec;
 pub mod template;

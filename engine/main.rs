@@ -11,7 +11,11 @@ fn main() -> ExitCode {
         Err(err) => {
             if !matches!(
                 err,
-                runbook::cli::CliError::Invalid { .. } | runbook::cli::CliError::Params
+                runbook::cli::CliError::Invalid { .. }
+                    | runbook::cli::CliError::Params
+                    | runbook::cli::CliError::RunFailed
+                    | runbook::cli::CliError::RunPaused
+                    | runbook::cli::CliError::RunInterrupted
             ) {
                 eprintln!("error: {err}");
             }

@@ -206,7 +206,7 @@ impl<'r> Checker<'r> {
     }
 
     fn at(&self, site: &Site<'_>, needle: &str, message: String) -> Diagnostic {
-        let offset = site.text.find(needle).unwrap_or(0);
+        let offset = find_name(site.text, needle).unwrap_or(0);
         let span = locate(self.file, site.span, site.text, offset, needle.len());
         Diagnostic::new(self.file, span, message)
     }
@@ -258,8 +258,21 @@ impl<'r> Checker<'r> {
             },
             |r| (r.start.min(site.text.len()), r.len()),
         );
-        let span = locate(self.file, site.span, site.text, offset, len);
         let what = if expression { "expression" } else { "template" };
+        if let Some((tag, at)) =
+            unclosed_block(site.text).filter(|_| detail.contains("end of input"))
+        {
+            let len = site.text[at..].find(tag).map_or(2, |i| i + tag.len());
+            let span = locate(self.file, site.span, site.text, at, len);
+            return Diagnostic::new(
+                self.file,
+                span,
+                format!("invalid template: `{{% {tag} %}}` is never closed"),
+            )
+            .label("opened here")
+            .hint(format!("close it with `{{% end{tag} %}}`"));
+        }
+        let span = locate(self.file, site.span, site.text, offset, len);
         Diagnostic::new(self.file, span, format!("invalid {what}: {detail}"))
             .label("here")
             .maybe_hint(
@@ -531,6 +544,29 @@ impl<'r> Checker<'r> {
     }
 }
 
+/// The innermost `{% for %}`, `{% if %}`, … block left open at the end of a template: its tag and
+/// where its `{%` is.
+fn unclosed_block(text: &str) -> Option<(&str, usize)> {
+    const BLOCKS: [&str; 7] = ["for", "if", "macro", "filter", "call", "with", "autoescape"];
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    for (at, _) in text.match_indices("{%") {
+        let tag = text[at + 2..]
+            .trim_start_matches(['-', '+'])
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or_default();
+        if let Some(closed) = tag.strip_prefix("end") {
+            if open.last().is_some_and(|(t, _)| *t == closed) {
+                open.pop();
+            }
+        } else if let Some(block) = BLOCKS.iter().find(|b| **b == tag) {
+            open.push((block, at));
+        }
+    }
+    open.pop()
+}
+
 /// Whether `ancestor` is reachable backwards from `step` through the step-level dependencies.
 fn is_ancestor(steps: &[Step], ancestor: &str, step: &str) -> bool {
     let index_of = |id: &str| steps.iter().position(|s| s.id.as_str() == id);
@@ -579,7 +615,9 @@ fn unescape(text: &str) -> String {
 }
 
 /// Maps an offset inside a template's text to a span in its file, through block scalars and
-/// quoting: the line of the template is searched for in the file after the scalar's start.
+/// quoting: the line of the template is searched for in the file, starting at the earliest file
+/// line it can be on (a template's line `k` is never above the scalar's line `k`), so that an
+/// earlier line containing the same text is not taken for it. The span stays on that line.
 pub fn locate(file: &SourceFile, scalar: Span, text: &str, offset: usize, len: usize) -> Span {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
@@ -590,12 +628,30 @@ pub fn locate(file: &SourceFile, scalar: Span, text: &str, offset: usize, len: u
     if trimmed.is_empty() {
         return scalar;
     }
-    let search_from = scalar.offset.min(file.text.len());
+    // A block scalar's span starts at its first non-blank line.
+    let blank_lines = text.len() - text.trim_start_matches('\n').len();
+    let line_index = text[..line_start].matches('\n').count();
+    let (scalar_line, _) = file.line_col(scalar.offset);
+    let earliest = file.line_offset(scalar_line + line_index.saturating_sub(blank_lines));
+    let search_from = scalar.offset.max(earliest).min(file.text.len());
     match file.text[search_from..].find(trimmed.trim_end()) {
         Some(found) => {
             let within = (offset - line_start).saturating_sub(lead);
-            Span::new(search_from + found + within, len)
+            Span::new(search_from + found + within, len.min(line_end - offset))
         }
         None => scalar,
     }
+}
+
+/// The first place `name` is written as a whole name (`result`, not the `result` in `results`).
+fn find_name(text: &str, name: &str) -> Option<usize> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + name.len()..].chars().next();
+            !before.is_some_and(|c| is_name(c) || c == '.') && !after.is_some_and(is_name)
+        })
+        .or_else(|| text.find(name))
 }

@@ -1,3 +1,4 @@
 //! Stage five: what people and machines read — diagnostics, graphs, progress, summaries.
 
 pub mod graph;
+pub mod live;

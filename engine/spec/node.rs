@@ -92,6 +92,8 @@ pub struct SyntaxError {
     pub message: String,
     /// Where, when the parser knew.
     pub span: Option<Span>,
+    /// How to fix it, for the mistakes runbook authors make most.
+    pub hint: Option<String>,
 }
 
 /// Parses a whole document into a located tree.
@@ -108,9 +110,12 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, SyntaxError> {
                 + usize::try_from(loc.column().saturating_sub(1)).unwrap_or(0);
             Span::new(offset.min(file.text.len()), 1)
         });
+        let message = first_line(&err.to_string());
+        let (span, hint) = explain(file, span, &message);
         SyntaxError {
-            message: first_line(&err.to_string()),
+            message,
             span,
+            hint,
         }
     })?;
     keys_as_written(&mut root, &file.text);
@@ -141,9 +146,49 @@ fn keys_as_written(node: &mut Node, text: &str) {
     }
 }
 
+/// The parser's message without what the diagnostic already shows (`error: line 3 column 7: `)
+/// or what only a Rust caller could act on.
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message);
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(at, _)| at.contains(" column "))
+        .map_or(line, |(_, rest)| rest);
+    let line = line
+        .split_once(", set DuplicateKeyPolicy")
+        .map_or(line, |(head, _)| head);
     line.trim_end_matches(['.', ' ']).to_owned()
+}
+
+/// A hint for a syntax error, and a better place to point at when the cause is clear: a value
+/// starting with `{{` that YAML read as a flow mapping is pointed at where it starts.
+fn explain(file: &SourceFile, span: Option<Span>, message: &str) -> (Option<Span>, Option<String>) {
+    let Some(at) = span else {
+        return (None, None);
+    };
+    let line_start = file.text[..at.offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = file.text[line_start..]
+        .find('\n')
+        .map_or(file.text.len(), |i| line_start + i);
+    let line = &file.text[line_start..line_end];
+    if let Some(value) = line.find(": {{").or_else(|| line.find("- {{")) {
+        let start = line_start + value + 2;
+        let span = Span::new(start, line_end - start);
+        let hint = "a value that starts with `{{` must be quoted, or YAML reads it as a mapping: \"{{ … }}\"";
+        return (Some(span), Some(hint.to_owned()));
+    }
+    let hint = if message.starts_with("mapping values are not allowed") {
+        Some("a value that contains `: ` must be quoted: 'echo \"a: b\"'")
+    } else if message.starts_with("duplicate mapping key") {
+        Some("a key may appear once in a mapping; remove or rename one of them")
+    } else if message.contains("did not find expected") {
+        Some("check this line's indentation: the keys of one mapping start in the same column")
+    } else {
+        None
+    };
+    (span, hint.map(str::to_owned))
 }
 
 impl<'de> Deserialize<'de> for Node {

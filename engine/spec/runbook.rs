@@ -414,7 +414,8 @@ pub fn from_source(file: &Arc<SourceFile>) -> Result<Runbook, Vec<crate::diagnos
                 e.span.unwrap_or_default(),
                 format!("invalid YAML: {}", e.message),
             )
-            .label("here"),
+            .label("here")
+            .maybe_hint(e.hint),
         ]
     })?;
     let mut decoder = Decoder::new(file);

@@ -30,7 +30,7 @@ const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*$";
 const DURATION_PATTERN: &str = "^([0-9]+(ms|s|m|h|d))+$";
 
 /// The JSON Schema of a runbook file: pretty JSON ending with a newline, keys sorted so the text
-/// does not depend on which serde_json features the build enables.
+/// does not depend on which `serde_json` features the build enables.
 pub fn schema_json() -> String {
     let settings = SchemaSettings::draft2020_12().with_transform(RecursiveTransform(tidy));
     let schema = settings
@@ -45,11 +45,15 @@ pub fn schema_json() -> String {
 
 /// Removes what schemars adds for Rust's sake and a runbook does not allow: `null` for every
 /// `Option` (a key is left out, never written as `~`) and integer `format`s such as `uint32`.
+/// Also joins the lines of each doc comment, so that hover text flows in any editor.
 fn tidy(schema: &mut Schema) {
     let Some(obj) = schema.as_object_mut() else {
         return;
     };
     obj.remove("format");
+    if let Some(Value::String(description)) = obj.get_mut("description") {
+        *description = unwrap_lines(description);
+    }
     if let Some(Value::Array(types)) = obj.get_mut("type") {
         types.retain(|t| t != "null");
         if let [only] = types.as_slice() {
@@ -72,6 +76,20 @@ fn tidy(schema: &mut Schema) {
             }
         }
     }
+}
+
+/// Doc-comment text with its line breaks turned into spaces; blank lines (paragraphs) are kept.
+fn unwrap_lines(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The value with every object's keys in sorted order, at every depth.
@@ -109,7 +127,7 @@ pub struct RunbookFile {
     /// What the procedure does and when to use it.
     pub description: Option<String>,
     /// Inputs, given with `--set key=value` or `--params FILE.yaml`, used as `{{ params.<name> }}`.
-    /// Names are snake_case.
+    /// Names are in snake case: lowercase letters, digits and `_`.
     #[schemars(extend("propertyNames" = {"pattern": ID_PATTERN}))]
     pub params: Option<BTreeMap<String, Param>>,
     /// Secrets, used as `{{ secrets.<name> }}`: read when the run starts, never written to the
@@ -248,7 +266,7 @@ pub struct Defaults {
     })
 )]
 pub struct Step {
-    /// The step's id: unique in the runbook and snake_case (`[a-z][a-z0-9_]*`), so that templates
+    /// The step's id: unique in the runbook and in snake case (`[a-z][a-z0-9_]*`), so that templates
     /// can name it: `{{ steps.stop_core.outputs.x }}`.
     pub id: StepId,
     /// A human title, shown in progress and reports.
@@ -325,7 +343,7 @@ pub struct Step {
     pub shell: Option<String>,
 }
 
-/// A step id: snake_case, `[a-z][a-z0-9_]*`. A kebab-case id such as `stop-core` is an error:
+/// A step id, in snake case: `[a-z][a-z0-9_]*`. A kebab-case id such as `stop-core` is an error:
 /// write `stop_core`.
 #[derive(JsonSchema)]
 pub struct StepId(#[schemars(pattern(ID_PATTERN))] pub String);
@@ -499,6 +517,11 @@ mod tests {
         let value: Value = serde_json::from_str(&text).expect("the schema is JSON");
         assert_eq!(value["$id"], SCHEMA_ID);
         assert_eq!(value["title"], "runbook file");
+    }
+
+    #[test]
+    fn doc_comment_lines_flow_into_one_paragraph() {
+        assert_eq!(unwrap_lines("one\ntwo\n\nthree"), "one two\n\nthree");
     }
 
     #[test]

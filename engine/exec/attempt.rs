@@ -1,0 +1,518 @@
+//! One step from start to final status: `when`, confirmation, `check`, retries, polling and
+//! outputs around the step kind's action.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::event::{Event, Marks, StepStatus};
+use super::render::Scope;
+use super::runtime::Runtime;
+use super::step::command::CommandLine;
+use super::step::http::Request;
+use super::step::manual::{self, Decision};
+use super::step::{self, Action, Failure};
+use crate::spec::{Command, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind};
+
+/// Everything a step task needs, owned (tasks are spawned).
+pub struct Job {
+    /// Full id (`stop[1]`).
+    pub id: String,
+    /// The step.
+    pub step: Arc<Step>,
+    /// The runbook it is written in (defaults, hosts, env).
+    pub runbook: Arc<Runbook>,
+    /// The template context (params, secrets, env, steps, run, the item).
+    pub context: Value,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Final status.
+    pub status: StepStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Outputs (placeholders in a rehearsal).
+    pub outputs: Map<String, Value>,
+    /// Why it failed or was skipped, or how it succeeded without running.
+    pub reason: Option<String>,
+    /// The run must pause here (a manual step nobody can approve now).
+    pub pause: bool,
+}
+
+impl Outcome {
+    fn done(status: StepStatus, attempts: u32, reason: Option<String>) -> Self {
+        Self {
+            status,
+            attempts,
+            outputs: Map::new(),
+            reason,
+            pause: false,
+        }
+    }
+
+    fn failed(attempts: u32, message: impl Into<String>) -> Self {
+        Self::done(StepStatus::Failed, attempts, Some(message.into()))
+    }
+}
+
+/// Runs one step (or one item of it) to its final status.
+pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
+    let scope = Scope::new(&job.context);
+    let step = &job.step;
+    let mut notes = Vec::new();
+    if let Some(when) = &step.when {
+        if rt.options.dry_run && scope.reads_unknown(&when.text) {
+            notes.push(format!("only if {} (known at run time)", when.text));
+        } else {
+            match scope.eval(when, "when") {
+                Ok(v) if v.is_true() => {}
+                Ok(_) => {
+                    return Outcome::done(
+                        StepStatus::Skipped,
+                        0,
+                        Some(format!("`when: {}` is false", when.text)),
+                    );
+                }
+                Err(e) => return Outcome::failed(0, e.message),
+            }
+        }
+    }
+    match &step.kind {
+        StepKind::Manual(text) => manual_step(rt, job, &scope, text, notes).await,
+        StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs, notes),
+        StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
+        StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
+            action_step(rt, job, &scope, notes).await
+        }
+    }
+}
+
+async fn manual_step(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    text: &crate::spec::Template,
+    notes: Vec<String>,
+) -> Outcome {
+    let instructions = match scope.text(text, "manual") {
+        Ok(t) => rt.masker.mask(t.trim_end()),
+        Err(e) => return Outcome::failed(0, e.message),
+    };
+    if rt.options.dry_run {
+        rehearse(
+            rt,
+            job,
+            instructions,
+            Marks {
+                manual: true,
+                ..Marks::default()
+            },
+            notes,
+        );
+        return rehearsed(job);
+    }
+    start(rt, job, 1, &instructions, false);
+    match manual::decide(rt, &job.id, &instructions).await {
+        Decision::Approved(how) => Outcome::done(StepStatus::Succeeded, 1, Some(how.to_owned())),
+        Decision::Rejected => Outcome::failed(1, "rejected at the prompt"),
+        Decision::Pause => {
+            rt.emit(Event::Paused {
+                id: job.id.clone(),
+                instructions,
+            });
+            Outcome {
+                pause: true,
+                ..Outcome::done(
+                    StepStatus::Pending,
+                    0,
+                    Some("waiting for approval".to_owned()),
+                )
+            }
+        }
+    }
+}
+
+fn assert_step(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    exprs: &[crate::spec::Expr],
+    notes: Vec<String>,
+) -> Outcome {
+    let texts: Vec<String> = exprs.iter().map(|e| e.text.clone()).collect();
+    let description = format!("assert {}", texts.join("\n       "));
+    if rt.options.dry_run && texts.iter().any(|t| scope.reads_unknown(t)) {
+        let mut notes = notes;
+        notes.push("checked at run time: it reads values known only then".to_owned());
+        rehearse(rt, job, description, Marks::default(), notes);
+        return rehearsed(job);
+    }
+    start(rt, job, 1, &description, false);
+    match step::assert::check(&texts, &scope.value) {
+        Ok(()) => Outcome::done(StepStatus::Succeeded, 1, None),
+        Err(message) => Outcome::failed(1, rt.masker.mask(&message)),
+    }
+}
+
+async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) -> Outcome {
+    let step = &job.step;
+    let action = match build_action(job, scope) {
+        Ok(a) => a,
+        Err(e) => return Outcome::failed(0, rt.masker.mask(&e.message)),
+    };
+    let description = rt.masker.mask(&action.description());
+    if rt.options.dry_run && !step.safe {
+        if let Some(check) = &step.check {
+            let probe = probe_action(job, scope, &check.kind)
+                .map(|a| a.description())
+                .unwrap_or_default();
+            notes.push(format!(
+                "skipped if already in place: {}",
+                rt.masker.mask(&probe)
+            ));
+        }
+        if step.poll.is_some() {
+            notes.push("repeated until its condition holds".to_owned());
+        }
+        let marks = Marks {
+            destructive: step.destructive,
+            ..Marks::default()
+        };
+        rehearse(rt, job, description, marks, notes);
+        return rehearsed(job);
+    }
+    if step.destructive && !rt.options.yes && !rt.options.dry_run {
+        let approved = rt.options.interactive
+            && rt
+                .ask(
+                    &job.id,
+                    format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id),
+                )
+                .await;
+        if !approved {
+            return Outcome::failed(
+                0,
+                "destructive step not confirmed (answer yes at the prompt, or pass --yes)",
+            );
+        }
+    }
+    if let Some(check) = &step.check {
+        if !rt.options.dry_run {
+            if let Ok(probe) = probe_action(job, scope, &check.kind) {
+                if let Ok(result) = step::perform(rt, &job.id, &probe, timeout_of(job)).await {
+                    let outputs = render_outputs(rt, job, scope, &result);
+                    return match outputs {
+                        Ok(outputs) => Outcome {
+                            outputs,
+                            ..Outcome::done(
+                                StepStatus::Succeeded,
+                                0,
+                                Some("already in place (check succeeded); not run".to_owned()),
+                            )
+                        },
+                        Err(e) => Outcome::failed(0, e.message),
+                    };
+                }
+            }
+        }
+    }
+    let (attempts, result) = with_retries(rt, job, scope, &action, &description).await;
+    match result {
+        Ok(result) => match render_outputs(rt, job, scope, &result) {
+            Ok(outputs) => Outcome {
+                outputs,
+                ..Outcome::done(StepStatus::Succeeded, attempts, None)
+            },
+            Err(e) => Outcome::failed(attempts, e.message),
+        },
+        Err(e) => Outcome::failed(attempts, rt.masker.mask(&e.message)),
+    }
+}
+
+/// Retries around polls around single attempts.
+async fn with_retries(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    action: &Action,
+    description: &str,
+) -> (u32, Result<Value, Failure>) {
+    let retry = job
+        .step
+        .retry
+        .clone()
+        .or_else(|| job.runbook.defaults.retry.clone());
+    let max = retry.as_ref().map_or(1, |r| r.attempts.max(1));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (polls, result) = once_or_poll(rt, job, scope, action, description, attempt).await;
+        let _ = polls;
+        match result {
+            Ok(v) => return (attempt, Ok(v)),
+            Err(e) if attempt < max && !rt.cancel.is_cancelled() => {
+                let delay = retry
+                    .as_ref()
+                    .map_or(Duration::ZERO, |r| r.delay_after(attempt));
+                rt.emit(Event::Retrying {
+                    id: job.id.clone(),
+                    attempt,
+                    error: rt.masker.mask(&e.message),
+                    delay,
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = rt.cancel.cancelled() => return (attempt, Err(Failure::new("interrupted"))),
+                }
+            }
+            Err(e) => return (attempt, Err(e)),
+        }
+    }
+}
+
+/// One attempt, or, with `until`, attempts every `interval` until the condition holds or the
+/// step's timeout passes.
+async fn once_or_poll(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    action: &Action,
+    description: &str,
+    attempt: u32,
+) -> (u32, Result<Value, Failure>) {
+    let step = &job.step;
+    let Some(poll) = &step.poll else {
+        start(rt, job, attempt, description, false);
+        return (1, step::perform(rt, &job.id, action, timeout_of(job)).await);
+    };
+    start(rt, job, attempt, description, true);
+    let deadline = step.timeout.map(|t| Instant::now() + t);
+    let interval =
+        if job.runbook.defaults.interval.is_some() && poll.interval == Duration::from_secs(5) {
+            job.runbook.defaults.interval.unwrap_or(poll.interval)
+        } else {
+            poll.interval
+        };
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let per_attempt =
+            job.runbook.defaults.timeout.map(|t| {
+                deadline.map_or(t, |d| t.min(d.saturating_duration_since(Instant::now())))
+            });
+        let outcome = step::perform(rt, &job.id, action, per_attempt).await;
+        let seen = match &outcome {
+            Ok(result) => Some(result.clone()),
+            Err(f) => f.result.clone(),
+        };
+        let detail = match &seen {
+            Some(result) => match scope.with("result", result).eval(&poll.until, "until") {
+                Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
+                Ok(_) => format!("`{}` is not true yet", poll.until.text),
+                Err(e) => return (polls, Err(e)),
+            },
+            None => outcome.err().map_or_else(String::new, |f| f.message),
+        };
+        if rt.cancel.is_cancelled() {
+            return (polls, Err(Failure::new("interrupted")));
+        }
+        if deadline.is_some_and(|d| Instant::now() + interval > d) {
+            let limit = step
+                .timeout
+                .map(crate::spec::duration::Human)
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            return (
+                polls,
+                Err(Failure::new(format!(
+                    "`until: {}` did not hold within {limit} ({polls} polls); last: {}",
+                    poll.until.text,
+                    rt.masker.mask(&detail)
+                ))),
+            );
+        }
+        rt.emit(Event::Polling {
+            id: job.id.clone(),
+            attempt: polls,
+            detail: rt.masker.mask(&detail),
+        });
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = rt.cancel.cancelled() => return (polls, Err(Failure::new("interrupted"))),
+        }
+    }
+}
+
+fn timeout_of(job: &Job) -> Option<Duration> {
+    job.step.timeout.or(job.runbook.defaults.timeout)
+}
+
+fn render_outputs(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    result: &Value,
+) -> Result<Map<String, Value>, Failure> {
+    if job.step.outputs.is_empty() {
+        return Ok(Map::new());
+    }
+    let with_result = scope.with("result", result);
+    let mut outputs = Map::new();
+    for output in &job.step.outputs {
+        let value = with_result.typed(&output.template, &format!("outputs.{}", output.name))?;
+        outputs.insert(output.name.clone(), rt.masker.mask_value(&value));
+    }
+    Ok(outputs)
+}
+
+fn start(rt: &Runtime, job: &Job, attempt: u32, description: &str, polling: bool) {
+    rt.emit(Event::StepStarted {
+        id: job.id.clone(),
+        name: job.step.name.clone(),
+        attempt,
+        description: description.to_owned(),
+        polling,
+    });
+}
+
+fn rehearse(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: Vec<String>) {
+    marks.safe = job.step.safe;
+    rt.emit(Event::Rehearsed {
+        id: job.id.clone(),
+        name: job.step.name.clone(),
+        description,
+        marks,
+        notes,
+    });
+}
+
+/// A step that was only shown: succeeded, with placeholders for what only a real run knows.
+fn rehearsed(job: &Job) -> Outcome {
+    let outputs = job
+        .step
+        .outputs
+        .iter()
+        .map(|o| {
+            (
+                o.name.clone(),
+                Value::String(format!("<steps.{}.outputs.{}>", job.id, o.name)),
+            )
+        })
+        .collect();
+    Outcome {
+        outputs,
+        ..Outcome::done(StepStatus::Succeeded, 0, Some("rehearsed".to_owned()))
+    }
+}
+
+/// Renders the step's action.
+fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
+    match &job.step.kind {
+        StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        StepKind::Http(req) => request(job, scope, req).map(Action::Http),
+        StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
+        _ => Err(Failure::new("not an action step")),
+    }
+}
+
+fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
+    match probe {
+        ProbeKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),
+    }
+}
+
+fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>, Failure> {
+    let step = &job.step;
+    let runbook = &job.runbook;
+    let mut line = match cmd {
+        Command::Script(t) => {
+            let shell = step
+                .shell
+                .as_deref()
+                .or(runbook.defaults.shell.as_deref())
+                .unwrap_or("sh");
+            CommandLine::script(shell, &scope.text(t, "run")?)
+        }
+        Command::Argv(args) => CommandLine::argv(
+            args.iter()
+                .map(|a| scope.text(a, "run"))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    for (k, v) in runbook.env.iter().chain(&step.env) {
+        line.env
+            .push((k.clone(), scope.text(v, &format!("env.{k}"))?));
+    }
+    if let Some(cwd) = &step.cwd {
+        let dir = scope.text(cwd, "cwd")?;
+        let base = runbook
+            .file
+            .path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."));
+        line.cwd = Some(if step.on.is_empty() {
+            base.join(&dir).display().to_string()
+        } else {
+            dir
+        });
+    }
+    if step.on.is_empty() {
+        return Ok(vec![line]);
+    }
+    step.on
+        .iter()
+        .map(|(name, _)| {
+            let host = runbook
+                .hosts
+                .iter()
+                .find(|h| &h.name == name)
+                .ok_or_else(|| Failure::new(format!("unknown host `{name}`")))?;
+            let target = scope.text(&host.ssh, &format!("hosts.{name}.ssh"))?;
+            let port = host
+                .port
+                .as_ref()
+                .map(|p| scope.text(p, &format!("hosts.{name}.port")))
+                .transpose()?;
+            let identity = host
+                .identity_file
+                .as_ref()
+                .map(|i| scope.text(i, &format!("hosts.{name}.identity_file")))
+                .transpose()?;
+            Ok(line.over_ssh(&target, port.as_deref(), identity.as_deref(), &host.options))
+        })
+        .collect()
+}
+
+fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {
+    let headers = req
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            scope
+                .text(v, &format!("headers.{k}"))
+                .map(|v| (k.clone(), v))
+        })
+        .collect::<Result<_, _>>()?;
+    let (json, body) = match &req.body {
+        Some(HttpBody::Json(v)) => (Some(scope.value(v, "json")?), None),
+        Some(HttpBody::Text(t)) => (None, Some(scope.text(t, "body")?)),
+        None => (None, None),
+    };
+    Ok(Request {
+        method: req.method.clone(),
+        url: scope.text(&req.url, "url")?,
+        headers,
+        json,
+        body,
+        timeout: req
+            .timeout
+            .or(job.step.timeout.filter(|_| job.step.poll.is_none()))
+            .unwrap_or(Duration::from_secs(30)),
+        insecure: req.insecure,
+        expect: req.expect_status.clone(),
+    })
+}

@@ -1,0 +1,205 @@
+//! What the executor tells the world. The executor never prints: it sends these, and the
+//! reporter (and, later, the journal) consume the same stream.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+/// A step's status (SPEC §5 spellings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// Started, not finished.
+    Running,
+    /// Done (or already in place, per its `check`).
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Its `when` was false (or its call was skipped).
+    Skipped,
+}
+
+impl StepStatus {
+    /// The spelling used in templates, reports and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// A run's status (SPEC §5 spellings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// In progress.
+    Running,
+    /// Every step succeeded or was skipped (or failed with `allow_failure`).
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// Waiting for a manual step's approval.
+    Paused,
+    /// Stopped by a signal.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The spelling used in templates, reports and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Paused => "paused",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Marks shown next to a step in a rehearsal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Marks {
+    /// Would ask for confirmation.
+    pub destructive: bool,
+    /// Would wait for a person.
+    pub manual: bool,
+    /// Ran for real during the rehearsal (read-only).
+    pub safe: bool,
+}
+
+/// One thing that happened. Every text in an event is already masked.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run began.
+    RunStarted {
+        /// The run's id.
+        run_id: String,
+        /// The runbook's name.
+        runbook: String,
+        /// How many nodes the plan has.
+        steps: usize,
+        /// Whether this is a rehearsal.
+        dry_run: bool,
+    },
+    /// An attempt of a step began.
+    StepStarted {
+        /// Full step id.
+        id: String,
+        /// Human title.
+        name: Option<String>,
+        /// 1-based attempt number.
+        attempt: u32,
+        /// The rendered command or request.
+        description: String,
+        /// Whether the step polls (`until`).
+        polling: bool,
+    },
+    /// A line a step printed.
+    Output {
+        /// Full step id.
+        id: String,
+        /// Which stream.
+        stream: Stream,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// An attempt failed and the step will try again.
+    Retrying {
+        /// Full step id.
+        id: String,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        error: String,
+        /// The wait before the next attempt.
+        delay: Duration,
+    },
+    /// A poll's condition did not hold yet.
+    Polling {
+        /// Full step id.
+        id: String,
+        /// The attempt that just ended.
+        attempt: u32,
+        /// What was seen.
+        detail: String,
+    },
+    /// A rehearsal shows what a step would do.
+    Rehearsed {
+        /// Full step id.
+        id: String,
+        /// Human title.
+        name: Option<String>,
+        /// The fully rendered command or request.
+        description: String,
+        /// Markers.
+        marks: Marks,
+        /// Notes (`when` depends on run-time values, the step's check, …).
+        notes: Vec<String>,
+    },
+    /// A step reached a final status.
+    StepFinished {
+        /// Full step id.
+        id: String,
+        /// Its status.
+        status: StepStatus,
+        /// How many attempts it took.
+        attempts: u32,
+        /// How long it ran.
+        duration: Duration,
+        /// Its outputs.
+        outputs: Map<String, Value>,
+        /// Why it failed or was skipped.
+        reason: Option<String>,
+    },
+    /// A manual step is waiting for approval (the run is pausing).
+    Paused {
+        /// Full step id.
+        id: String,
+        /// The rendered instructions.
+        instructions: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Its status.
+        status: RunStatus,
+        /// How long it took.
+        duration: Duration,
+    },
+}
+
+/// A question only a person can answer; the reporter owns the terminal and asks it.
+#[derive(Debug)]
+pub struct Question {
+    /// Full step id.
+    pub id: String,
+    /// What to show.
+    pub prompt: String,
+    /// Where the answer goes (true: go ahead).
+    pub reply: oneshot::Sender<bool>,
+}
+
+/// What the executor sends to its consumers.
+#[derive(Debug)]
+pub enum Message {
+    /// Something happened.
+    Event(Event),
+    /// A person must answer.
+    Ask(Question),
+}

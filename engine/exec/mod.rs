@@ -1,0 +1,15 @@
+//! Stage three: the executor. A tokio scheduler runs the plan's graph; each step kind has its
+//! module under `step/`; everything that happens is sent as an [`event::Event`].
+
+pub mod attempt;
+pub mod event;
+pub mod render;
+pub mod runtime;
+pub mod scheduler;
+pub mod secrets;
+pub mod step;
+
+pub use event::{Event, Message, RunStatus, StepStatus};
+pub use runtime::{RunOptions, Runtime};
+pub use scheduler::execute;
+pub use secrets::Secrets;

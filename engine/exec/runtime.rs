@@ -1,0 +1,106 @@
+//! What every running step shares: options, the event channel, the masker, HTTP clients and
+//! the cancellation token.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::event::{Event, Message, Question};
+use super::secrets::Masker;
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run's id.
+    pub run_id: String,
+    /// Rehearse: only `safe` steps execute.
+    pub dry_run: bool,
+    /// Approve manual and destructive steps without asking.
+    pub yes: bool,
+    /// Whether a person can be asked (a terminal is attached).
+    pub interactive: bool,
+    /// Steps at once (`--max-parallel`, else `defaults.max_parallel`, else 4).
+    pub max_parallel: usize,
+    /// Wait between SIGTERM and SIGKILL when a step's process group is stopped.
+    pub kill_grace: Duration,
+    /// How much of each output stream is kept for `result`.
+    pub capture_limit: usize,
+}
+
+impl RunOptions {
+    /// Options for a run with the given id and everything else at its default.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        Self {
+            run_id: run_id.into(),
+            dry_run: false,
+            yes: false,
+            interactive: false,
+            max_parallel: 4,
+            kill_grace: Duration::from_secs(5),
+            capture_limit: 1 << 20,
+        }
+    }
+}
+
+/// Shared by every step task of one run.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The run's options.
+    pub options: RunOptions,
+    /// Masks secrets in everything emitted.
+    pub masker: Masker,
+    /// Where events go.
+    tx: UnboundedSender<Message>,
+    /// Cancelled on Ctrl-C: every step stops.
+    pub cancel: CancellationToken,
+    /// HTTP client with TLS verification.
+    pub http: reqwest::Client,
+    /// HTTP client for `insecure: true`.
+    pub http_insecure: reqwest::Client,
+}
+
+impl Runtime {
+    /// Builds the shared runtime.
+    pub fn new(
+        options: RunOptions,
+        masker: Masker,
+        tx: UnboundedSender<Message>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let build = |insecure: bool| {
+            reqwest::Client::builder()
+                .danger_accept_invalid_certs(insecure)
+                .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        };
+        Self {
+            options,
+            masker,
+            tx,
+            cancel,
+            http: build(false),
+            http_insecure: build(true),
+        }
+    }
+
+    /// Sends an event (consumers that went away are not an error: the run goes on).
+    pub fn emit(&self, event: Event) {
+        let _ = self.tx.send(Message::Event(event));
+    }
+
+    /// Asks a person; `false` when nobody can answer.
+    pub async fn ask(&self, id: &str, prompt: String) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let question = Question {
+            id: id.to_owned(),
+            prompt: self.masker.mask(&prompt),
+            reply,
+        };
+        if self.tx.send(Message::Ask(question)).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+}

@@ -1,0 +1,578 @@
+//! The scheduler: runs a plan's graph with bounded parallelism, stops new work after a failure,
+//! then runs `finally`. It owns all run state; step tasks only report back their outcome.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use serde_json::{Map, Value, json};
+use tokio::task::JoinSet;
+
+use super::attempt::{self, Job, Outcome};
+use super::event::{Event, RunStatus, StepStatus};
+use super::render::Scope;
+use super::runtime::Runtime;
+use super::secrets::Secrets;
+use crate::plan::{Phase, Plan, Role};
+use crate::spec::ForEachItems;
+
+/// What is known of one node.
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    /// Its status.
+    pub status: StepStatus,
+    /// Its outputs.
+    pub outputs: Map<String, Value>,
+    /// Items of a fan-out expanded at run time: `{item, status, outputs}`.
+    pub items: Vec<Value>,
+}
+
+/// Runs a plan to its end; returns the run's status.
+pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> RunStatus {
+    let started = Instant::now();
+    rt.emit(Event::RunStarted {
+        run_id: rt.options.run_id.clone(),
+        runbook: plan.root().name.clone(),
+        steps: plan.graph.node_count(),
+        dry_run: rt.options.dry_run,
+    });
+    let mut run = Scheduler::new(Arc::clone(&plan), secrets, Arc::clone(&rt));
+    let main = run.phase(Phase::Main).await;
+    let status = match main {
+        PhaseEnd::Paused => RunStatus::Paused,
+        PhaseEnd::Interrupted => RunStatus::Interrupted,
+        PhaseEnd::Failed => RunStatus::Failed,
+        PhaseEnd::Done => RunStatus::Succeeded,
+    };
+    let status = if matches!(status, RunStatus::Paused | RunStatus::Interrupted) {
+        status
+    } else {
+        run.run_status = status;
+        match run.phase(Phase::Finally).await {
+            PhaseEnd::Interrupted => RunStatus::Interrupted,
+            PhaseEnd::Failed | PhaseEnd::Paused => RunStatus::Failed,
+            PhaseEnd::Done => status,
+        }
+    };
+    rt.emit(Event::RunFinished {
+        status,
+        duration: started.elapsed(),
+    });
+    status
+}
+
+enum PhaseEnd {
+    Done,
+    Failed,
+    Paused,
+    Interrupted,
+}
+
+struct Scheduler {
+    plan: Arc<Plan>,
+    rt: Arc<Runtime>,
+    secrets: Map<String, Value>,
+    env: Map<String, Value>,
+    state: Vec<NodeState>,
+    scope_params: Vec<Option<Map<String, Value>>>,
+    skipped_scopes: Vec<bool>,
+    run_status: RunStatus,
+}
+
+type Finished = (NodeIndex, Outcome, Vec<Value>, Duration);
+
+impl Scheduler {
+    fn new(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> Self {
+        let mut scope_params = vec![None; plan.scopes.len()];
+        scope_params[0] = Some(plan.params.clone());
+        let state = plan
+            .graph
+            .node_indices()
+            .map(|_| NodeState {
+                status: StepStatus::Pending,
+                outputs: Map::new(),
+                items: Vec::new(),
+            })
+            .collect();
+        Self {
+            skipped_scopes: vec![false; plan.scopes.len()],
+            secrets: secrets.as_map(),
+            env: std::env::vars()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            state,
+            scope_params,
+            run_status: RunStatus::Running,
+            plan,
+            rt,
+        }
+    }
+
+    async fn phase(&mut self, phase: Phase) -> PhaseEnd {
+        let plan = Arc::clone(&self.plan);
+        let nodes: Vec<NodeIndex> = plan
+            .order
+            .iter()
+            .copied()
+            .filter(|&n| plan.graph[n].phase == phase)
+            .collect();
+        let mut waiting: HashMap<NodeIndex, usize> = nodes
+            .iter()
+            .map(|&n| {
+                (
+                    n,
+                    plan.graph
+                        .neighbors_directed(n, Direction::Incoming)
+                        .count(),
+                )
+            })
+            .collect();
+        let mut ready: BTreeSet<usize> = nodes
+            .iter()
+            .filter(|n| waiting[n] == 0)
+            .map(|n| n.index())
+            .collect();
+        let mut running: JoinSet<Finished> = JoinSet::new();
+        let mut per_group: HashMap<(usize, String), usize> = HashMap::new();
+        let limit = self.rt.options.max_parallel.max(1);
+        let mut stopping = false;
+        let mut failed = false;
+        let mut paused = false;
+        loop {
+            while !stopping && running.len() < limit {
+                let Some(next) = ready
+                    .iter()
+                    .copied()
+                    .find(|&i| self.group_has_room(NodeIndex::new(i), &per_group))
+                else {
+                    break;
+                };
+                ready.remove(&next);
+                let n = NodeIndex::new(next);
+                if let Some(outcome) = self.settle_without_running(n) {
+                    self.finish(n, &outcome, Vec::new(), Duration::ZERO);
+                    self.release(
+                        n,
+                        &outcome,
+                        phase,
+                        &mut waiting,
+                        &mut ready,
+                        &mut failed,
+                        &mut stopping,
+                    );
+                    continue;
+                }
+                *per_group.entry(self.group(n)).or_default() += 1;
+                self.state[n.index()].status = StepStatus::Running;
+                self.spawn(n, &mut running);
+            }
+            if running.is_empty() {
+                break;
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (n, outcome, items, duration) = joined.unwrap_or_else(|e| {
+                // A panicking step task is a bug; the run records it as that step's failure.
+                (
+                    NodeIndex::new(usize::MAX),
+                    Outcome {
+                        status: StepStatus::Failed,
+                        attempts: 0,
+                        outputs: Map::new(),
+                        reason: Some(format!("internal error: {e}")),
+                        pause: false,
+                    },
+                    Vec::new(),
+                    Duration::ZERO,
+                )
+            });
+            if n.index() == usize::MAX {
+                failed = true;
+                stopping = true;
+                continue;
+            }
+            if let Some(count) = per_group.get_mut(&self.group(n)) {
+                *count -= 1;
+            }
+            if outcome.pause {
+                paused = true;
+                stopping = true;
+                self.state[n.index()].status = StepStatus::Pending;
+                continue;
+            }
+            self.finish(n, &outcome, items, duration);
+            self.release(
+                n,
+                &outcome,
+                phase,
+                &mut waiting,
+                &mut ready,
+                &mut failed,
+                &mut stopping,
+            );
+            if self.rt.cancel.is_cancelled() {
+                stopping = true;
+            }
+        }
+        if self.rt.cancel.is_cancelled() {
+            PhaseEnd::Interrupted
+        } else if paused {
+            PhaseEnd::Paused
+        } else if failed {
+            PhaseEnd::Failed
+        } else {
+            PhaseEnd::Done
+        }
+    }
+
+    /// Marks dependents ready; a failure stops new work (main phase) unless allowed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the phase loop's own state, passed by reference"
+    )]
+    fn release(
+        &self,
+        n: NodeIndex,
+        outcome: &Outcome,
+        phase: Phase,
+        waiting: &mut HashMap<NodeIndex, usize>,
+        ready: &mut BTreeSet<usize>,
+        failed: &mut bool,
+        stopping: &mut bool,
+    ) {
+        let allowed = self.plan.graph[n].step.allow_failure;
+        if outcome.status == StepStatus::Failed && !allowed {
+            *failed = true;
+            if phase == Phase::Main {
+                *stopping = true;
+                return;
+            }
+        }
+        for d in self.plan.graph.neighbors_directed(n, Direction::Outgoing) {
+            if let Some(w) = waiting.get_mut(&d) {
+                *w -= 1;
+                if *w == 0 {
+                    ready.insert(d.index());
+                }
+            }
+        }
+    }
+
+    fn group(&self, n: NodeIndex) -> (usize, String) {
+        let node = &self.plan.graph[n];
+        (node.scope, node.local_id.clone())
+    }
+
+    fn group_has_room(&self, n: NodeIndex, per_group: &HashMap<(usize, String), usize>) -> bool {
+        let node = &self.plan.graph[n];
+        let limit = match node.role {
+            Role::Item { .. } => node.step.for_each.as_ref().and_then(|f| f.max_parallel),
+            _ => None,
+        };
+        limit.is_none_or(|l| per_group.get(&self.group(n)).copied().unwrap_or(0) < l)
+    }
+
+    /// Nodes decided without a task: steps of a skipped call, and call entries.
+    fn settle_without_running(&mut self, n: NodeIndex) -> Option<Outcome> {
+        let node = &self.plan.graph[n];
+        let outcome = |status, reason: Option<String>| Outcome {
+            status,
+            attempts: 0,
+            outputs: Map::new(),
+            reason,
+            pause: false,
+        };
+        if self.skipped_scopes[node.scope] {
+            if let Role::CallEntry { scope } = node.role {
+                self.skipped_scopes[scope] = true;
+            }
+            return Some(outcome(
+                StepStatus::Skipped,
+                Some("its call was skipped".to_owned()),
+            ));
+        }
+        let Role::CallEntry { scope } = node.role else {
+            return None;
+        };
+        let ctx = Scope::new(&self.context(n));
+        if let Some(when) = &node.step.when {
+            match ctx.eval(when, "when") {
+                Ok(v)
+                    if !v.is_true()
+                        && !(self.rt.options.dry_run && ctx.reads_unknown(&when.text)) =>
+                {
+                    self.skipped_scopes[scope] = true;
+                    return Some(outcome(
+                        StepStatus::Skipped,
+                        Some(format!("`when: {}` is false", when.text)),
+                    ));
+                }
+                Err(e) => return Some(outcome(StepStatus::Failed, Some(e.message))),
+                Ok(_) => {}
+            }
+        }
+        let callee = &self.plan.runbooks[self.plan.scopes[scope].runbook];
+        let mut params: Map<String, Value> = callee
+            .params
+            .iter()
+            .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
+            .collect();
+        for (name, value) in &self.plan.scopes[scope].with {
+            match ctx.value(value, &format!("with.{name}")) {
+                Ok(v) => {
+                    params.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    return Some(outcome(
+                        StepStatus::Failed,
+                        Some(self.rt.masker.mask(&e.message)),
+                    ));
+                }
+            }
+        }
+        self.scope_params[scope] = Some(params);
+        Some(outcome(StepStatus::Succeeded, None))
+    }
+
+    fn finish(&mut self, n: NodeIndex, outcome: &Outcome, items: Vec<Value>, duration: Duration) {
+        let state = &mut self.state[n.index()];
+        state.status = outcome.status;
+        state.outputs.clone_from(&outcome.outputs);
+        state.items = items;
+        self.rt.emit(Event::StepFinished {
+            id: self.plan.graph[n].id.clone(),
+            status: outcome.status,
+            attempts: outcome.attempts,
+            duration,
+            outputs: outcome.outputs.clone(),
+            reason: outcome.reason.clone(),
+        });
+    }
+
+    fn spawn(&self, n: NodeIndex, running: &mut JoinSet<Finished>) {
+        let node = &self.plan.graph[n];
+        let job = Job {
+            id: node.id.clone(),
+            step: Arc::clone(&node.step),
+            runbook: Arc::new(self.plan.runbook_of(node).clone()),
+            context: self.context(n),
+        };
+        let rt = Arc::clone(&self.rt);
+        let dynamic = node.role == Role::DynamicFanOut;
+        running.spawn(async move {
+            let started = Instant::now();
+            if dynamic {
+                let (outcome, items) = fan_out(&rt, job).await;
+                (n, outcome, items, started.elapsed())
+            } else {
+                let outcome = attempt::run(&rt, &job).await;
+                (n, outcome, Vec::new(), started.elapsed())
+            }
+        });
+    }
+
+    /// The template context of a node: params, secrets, env, steps of its scope, run, its item.
+    fn context(&self, n: NodeIndex) -> Value {
+        let node = &self.plan.graph[n];
+        let scope = &self.plan.scopes[node.scope];
+        let run_status = if node.phase == Phase::Finally {
+            self.run_status
+        } else {
+            RunStatus::Running
+        };
+        let mut ctx = json!({
+            "params": self.scope_params[node.scope].clone().unwrap_or_default(),
+            "secrets": self.secrets,
+            "env": self.env,
+            "steps": self.steps_view(node.scope),
+            "run": { "id": self.rt.options.run_id, "name": self.plan.root().name, "status": run_status.as_str() },
+        });
+        let item = match (&node.role, &node.step.for_each) {
+            (Role::Item { value, .. }, Some(fe)) => Some((fe.as_name.clone(), value.clone())),
+            (Role::CallEntry { scope }, _) => self.plan.scopes[*scope].item.clone(),
+            _ => None,
+        };
+        if let (Some((name, value)), Value::Object(map)) = (item, &mut ctx) {
+            map.insert(name, value);
+        }
+        let _ = scope;
+        ctx
+    }
+
+    /// `steps.<id>` as seen from a scope: status, outputs and items (for_each).
+    fn steps_view(&self, scope: usize) -> Value {
+        let mut view: Map<String, Value> = Map::new();
+        for n in self.plan.graph.node_indices() {
+            let node = &self.plan.graph[n];
+            if node.scope != scope {
+                continue;
+            }
+            let state = &self.state[n.index()];
+            let status = match node.role {
+                Role::CallEntry { scope: called } => self.scope_status(called, state.status),
+                _ => state.status,
+            };
+            let entry = view.entry(node.local_id.clone()).or_insert_with(
+                || json!({ "status": status.as_str(), "outputs": {}, "items": [] }),
+            );
+            match &node.role {
+                Role::Item { value, .. } => {
+                    if let Some(items) = entry["items"].as_array_mut() {
+                        items.push(json!({ "item": value, "status": state.status.as_str(), "outputs": state.outputs }));
+                    }
+                    entry["status"] = Value::from(combine(
+                        entry["status"].as_str().unwrap_or("pending"),
+                        status,
+                    ));
+                }
+                _ => {
+                    entry["status"] = Value::from(status.as_str());
+                    entry["outputs"] = Value::Object(state.outputs.clone());
+                    entry["items"] = Value::Array(state.items.clone());
+                }
+            }
+        }
+        Value::Object(view)
+    }
+
+    /// A call's status: failed if any of its steps failed, running while any runs.
+    fn scope_status(&self, scope: usize, entry: StepStatus) -> StepStatus {
+        if entry != StepStatus::Succeeded {
+            return entry;
+        }
+        let mut status = StepStatus::Succeeded;
+        for n in self.plan.graph.node_indices() {
+            if self.plan.graph[n].scope == scope && self.plan.graph[n].phase == Phase::Main {
+                status = match (status, self.state[n.index()].status) {
+                    (StepStatus::Failed, _) | (_, StepStatus::Failed) => StepStatus::Failed,
+                    (_, StepStatus::Running) | (StepStatus::Running, _) => StepStatus::Running,
+                    (_, StepStatus::Pending) | (StepStatus::Pending, _) => StepStatus::Pending,
+                    _ => StepStatus::Succeeded,
+                };
+            }
+        }
+        status
+    }
+}
+
+/// The status of a for_each step from its items so far.
+fn combine(so_far: &str, item: StepStatus) -> &'static str {
+    match (so_far, item) {
+        ("failed", _) | (_, StepStatus::Failed) => "failed",
+        ("running", _) | (_, StepStatus::Running) => "running",
+        ("pending", _) | (_, StepStatus::Pending) => "pending",
+        ("skipped", StepStatus::Skipped) => "skipped",
+        _ => "succeeded",
+    }
+}
+
+/// A `for_each` whose list is known only now: evaluate it, then run the items.
+async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
+    let failed = |reason: String| {
+        (
+            Outcome {
+                status: StepStatus::Failed,
+                attempts: 0,
+                outputs: Map::new(),
+                reason: Some(reason),
+                pause: false,
+            },
+            Vec::new(),
+        )
+    };
+    let Some(fe) = job.step.for_each.clone() else {
+        return failed("not a for_each step".to_owned());
+    };
+    let scope = Scope::new(&job.context);
+    let list = match &fe.items {
+        ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
+            crate::template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
+        }),
+        ForEachItems::List(values) => {
+            scope.value(&super::super::spec::Value::List(values.clone()), "for_each")
+        }
+    };
+    let items = match list {
+        Ok(Value::Array(items)) => items,
+        Ok(Value::String(s)) if rt.options.dry_run && s.contains("<steps.") => {
+            vec![Value::String(format!("<each item of {s}>"))]
+        }
+        Ok(other) => return failed(format!("`for_each` must be a list, got {other}")),
+        Err(e) => return failed(e.message),
+    };
+    let limit = fe.max_parallel.unwrap_or(usize::MAX).max(1);
+    let job = Arc::new(job);
+    let mut results: Vec<Option<Outcome>> = vec![None; items.len()];
+    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut next = 0;
+    let mut stop = false;
+    while next < items.len() || !running.is_empty() {
+        while !stop && next < items.len() && running.len() < limit {
+            let mut context = job.context.clone();
+            if let Value::Object(map) = &mut context {
+                map.insert(fe.as_name.clone(), items[next].clone());
+            }
+            let item_job = Job {
+                id: format!("{}[{next}]", job.id),
+                step: Arc::clone(&job.step),
+                runbook: Arc::clone(&job.runbook),
+                context,
+            };
+            let rt = Arc::clone(rt);
+            let index = next;
+            running.spawn(async move {
+                let started = Instant::now();
+                let outcome = attempt::run(&rt, &item_job).await;
+                rt.emit(Event::StepFinished {
+                    id: item_job.id.clone(),
+                    status: outcome.status,
+                    attempts: outcome.attempts,
+                    duration: started.elapsed(),
+                    outputs: outcome.outputs.clone(),
+                    reason: outcome.reason.clone(),
+                });
+                (index, outcome)
+            });
+            next += 1;
+        }
+        let Some(Ok((index, outcome))) = running.join_next().await else {
+            break;
+        };
+        if outcome.status == StepStatus::Failed && !job.step.allow_failure {
+            stop = true;
+        }
+        results[index] = Some(outcome);
+    }
+    let summary: Vec<Value> = items
+        .iter()
+        .zip(&results)
+        .map(|(item, r)| {
+            let (status, outputs) = r.as_ref().map_or((StepStatus::Pending, Map::new()), |o| {
+                (o.status, o.outputs.clone())
+            });
+            json!({ "item": item, "status": status.as_str(), "outputs": outputs })
+        })
+        .collect();
+    let failures = results
+        .iter()
+        .flatten()
+        .filter(|o| o.status == StepStatus::Failed)
+        .count();
+    let pause = results.iter().flatten().any(|o| o.pause);
+    let status = if failures > 0 {
+        StepStatus::Failed
+    } else {
+        StepStatus::Succeeded
+    };
+    let outcome = Outcome {
+        status,
+        attempts: 1,
+        outputs: Map::new(),
+        reason: (failures > 0).then(|| format!("{failures} of {} items failed", items.len())),
+        pause,
+    };
+    (outcome, summary)
+}

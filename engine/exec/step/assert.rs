@@ -1,0 +1,49 @@
+//! `assert:` — expressions that must hold; a failure shows the expression and every value in it.
+
+use minijinja::Value;
+
+use crate::template;
+
+/// Checks every expression; the error explains the first that does not hold.
+pub fn check(exprs: &[String], ctx: &Value) -> Result<(), String> {
+    for expr in exprs {
+        let held = template::eval(expr, ctx)
+            .map_err(|e| format!("cannot evaluate `{expr}`: {}", error_text(&e)))?;
+        if !held.is_true() {
+            let mut message = format!("assertion failed: {expr}");
+            for (name, value) in values_in(expr, ctx) {
+                message.push_str(&format!("\n  {name} = {value}"));
+            }
+            return Err(message);
+        }
+    }
+    Ok(())
+}
+
+/// The value of each name an expression reads, for failure messages.
+pub fn values_in(expr: &str, ctx: &Value) -> Vec<(String, String)> {
+    let Ok(compiled) = template::environment().compile_expression(expr) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = compiled.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter(|n| !template::GLOBALS.contains(&n.as_str()))
+        .map(|name| {
+            let shown = template::eval(&name, ctx).map_or_else(
+                |_| "<undefined>".to_owned(),
+                |v| serde_json::to_string(&v).unwrap_or_else(|_| v.to_string()),
+            );
+            (name, shown)
+        })
+        .collect()
+}
+
+/// A template error's text, with minijinja's detail.
+pub fn error_text(err: &minijinja::Error) -> String {
+    match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.to_string(),
+    }
+}

@@ -1,0 +1,85 @@
+//! One module per step kind, and [`perform`]: the single place where a rehearsal decides not to
+//! cause a side effect.
+
+pub mod assert;
+pub mod command;
+pub mod http;
+pub mod manual;
+pub mod sleep;
+
+use serde_json::Value;
+
+use super::runtime::Runtime;
+
+/// A failed attempt, with the step's result when there is one (a non-zero exit, an HTTP 500).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What went wrong.
+    pub message: String,
+    /// `result`, when the attempt produced one.
+    pub result: Option<Value>,
+}
+
+impl Failure {
+    /// A failure without a result.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            result: None,
+        }
+    }
+
+    /// A failure that still produced a result (which `until` may inspect).
+    pub fn with_result(message: String, result: Value) -> Self {
+        Self {
+            message,
+            result: Some(result),
+        }
+    }
+}
+
+/// A step's side effect, fully rendered.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Commands (one per host for `on:`).
+    Commands(Vec<command::CommandLine>),
+    /// A request.
+    Http(http::Request),
+    /// A wait.
+    Sleep(std::time::Duration),
+}
+
+impl Action {
+    /// What a person reads.
+    pub fn description(&self) -> String {
+        match self {
+            Self::Commands(cmds) => cmds
+                .iter()
+                .map(|c| c.description.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Self::Http(req) => req.description(),
+            Self::Sleep(d) => format!("sleep {}", crate::spec::duration::Human(*d)),
+        }
+    }
+}
+
+/// Carries out an action: the one place a side effect happens.
+pub async fn perform(
+    rt: &Runtime,
+    id: &str,
+    action: &Action,
+    timeout: Option<std::time::Duration>,
+) -> Result<Value, Failure> {
+    match action {
+        Action::Commands(cmds) => {
+            let mut last = Value::Null;
+            for cmd in cmds {
+                last = command::run(rt, id, cmd, timeout).await?;
+            }
+            Ok(last)
+        }
+        Action::Http(req) => http::send(rt, req).await,
+        Action::Sleep(d) => sleep::wait(rt, *d).await,
+    }
+}

@@ -1,0 +1,346 @@
+//! The live view of a run: indicatif progress lines on a terminal, plain timestamped lines
+//! otherwise, a rehearsal listing for `--dry-run`, and the final summary table.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use console::style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::exec::event::{Event, Marks, Message, Question, RunStatus, StepStatus, Stream};
+use crate::spec::duration::Human;
+
+/// How the run is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Progress bars (a terminal).
+    Progress,
+    /// One line per event.
+    Plain,
+    /// `--dry-run --format json`: only the rehearsal, as JSON, at the end.
+    Json,
+}
+
+/// One row of the final summary.
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    status: StepStatus,
+    attempts: u32,
+    duration: Duration,
+    reason: Option<String>,
+}
+
+/// Consumes a run's messages until the channel closes; returns the rehearsal (JSON mode).
+pub async fn consume(
+    mut rx: UnboundedReceiver<Message>,
+    mode: Mode,
+    color: bool,
+) -> Vec<serde_json::Value> {
+    console::set_colors_enabled(color);
+    console::set_colors_enabled_stderr(color);
+    let multi = MultiProgress::with_draw_target(if mode == Mode::Progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut rehearsal: Vec<serde_json::Value> = Vec::new();
+    let mut dry_run = false;
+    while let Some(message) = rx.recv().await {
+        let event = match message {
+            Message::Event(e) => e,
+            Message::Ask(q) => {
+                let _ = multi.suspend(|| ask(q));
+                continue;
+            }
+        };
+        let line = match &event {
+            Event::RunStarted {
+                run_id,
+                runbook,
+                steps,
+                dry_run: d,
+            } => {
+                dry_run = *d;
+                if mode == Mode::Json {
+                    None
+                } else if *d {
+                    Some(format!(
+                        "rehearsal of {runbook} ({steps} steps): nothing below is executed except steps marked `safe`"
+                    ))
+                } else {
+                    Some(format!("run {run_id} of {runbook}: {steps} steps"))
+                }
+            }
+            Event::StepStarted {
+                id,
+                name,
+                attempt,
+                description,
+                polling,
+            } => {
+                if mode == Mode::Progress {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(id.clone());
+                    bar.set_message(if *polling {
+                        "polling".to_owned()
+                    } else {
+                        first_line(description)
+                    });
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bars.insert(id.clone(), bar);
+                }
+                let title = name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+                let again = if *attempt > 1 {
+                    format!(" attempt {attempt}")
+                } else {
+                    String::new()
+                };
+                Some(format!(
+                    "{} {id}{title}{again}: {}",
+                    style("start").cyan(),
+                    indent(description)
+                ))
+            }
+            Event::Output { id, stream, line } => {
+                let mark = if *stream == Stream::Stderr { "!" } else { "|" };
+                Some(format!("{id} {mark} {line}"))
+            }
+            Event::Retrying {
+                id,
+                attempt,
+                error,
+                delay,
+            } => Some(format!(
+                "{} {id}: attempt {attempt} failed ({error}); retrying in {}",
+                style("retry").yellow(),
+                Human(*delay)
+            )),
+            Event::Polling {
+                id,
+                attempt,
+                detail,
+            } => {
+                if let Some(bar) = bars.get(id) {
+                    bar.set_message(format!("poll {attempt}: {detail}"));
+                    None
+                } else {
+                    Some(format!(
+                        "{} {id}: poll {attempt}: {detail}",
+                        style("wait").dim()
+                    ))
+                }
+            }
+            Event::Rehearsed {
+                id,
+                name,
+                description,
+                marks,
+                notes,
+            } => {
+                rehearsal.push(serde_json::json!({ "id": id, "name": name, "would_run": description, "destructive": marks.destructive, "manual": marks.manual, "safe": marks.safe, "notes": notes }));
+                (mode != Mode::Json).then(|| {
+                    rehearsed_line(
+                        rehearsal.len(),
+                        id,
+                        name.as_deref(),
+                        description,
+                        marks,
+                        notes,
+                    )
+                })
+            }
+            Event::StepFinished {
+                id,
+                status,
+                attempts,
+                duration,
+                reason,
+                ..
+            } => {
+                if let Some(bar) = bars.remove(id) {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+                rows.push(Row {
+                    id: id.clone(),
+                    status: *status,
+                    attempts: *attempts,
+                    duration: *duration,
+                    reason: reason.clone(),
+                });
+                let text = reason
+                    .as_ref()
+                    .map(|r| format!(": {}", indent(r)))
+                    .unwrap_or_default();
+                if dry_run && reason.as_deref() == Some("rehearsed") {
+                    None
+                } else {
+                    Some(format!(
+                        "{} {id} in {}{text}",
+                        status_word(*status),
+                        Human(*duration)
+                    ))
+                }
+            }
+            Event::Paused { id, instructions } => Some(format!(
+                "{} at manual step {id}:\n{}\n  approve with: runbook resume <run-id> --approve {id}",
+                style("paused").yellow().bold(),
+                indent_all(instructions)
+            )),
+            Event::RunFinished { status, duration } => {
+                if mode == Mode::Json {
+                    None
+                } else {
+                    Some(summary(&rows, *status, *duration, dry_run))
+                }
+            }
+        };
+        if let Some(text) = line {
+            let stamped = if mode == Mode::Plain {
+                format!("{} {text}", timestamp())
+            } else {
+                text
+            };
+            if mode == Mode::Progress {
+                multi.suspend(|| println!("{stamped}"));
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{stamped}");
+            }
+        }
+    }
+    rehearsal
+}
+
+fn ask(q: Question) {
+    let answer = dialoguer::Confirm::new()
+        .with_prompt(format!("[{}] {}", q.id, q.prompt))
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    let _ = q.reply.send(answer);
+}
+
+fn timestamp() -> String {
+    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() > 70 {
+        format!("{}…", line.chars().take(70).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+fn indent(text: &str) -> String {
+    if text.contains('\n') {
+        format!("\n{}", indent_all(text))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn indent_all(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status_word(status: StepStatus) -> String {
+    match status {
+        StepStatus::Succeeded => style("ok").green().to_string(),
+        StepStatus::Failed => style("FAILED").red().bold().to_string(),
+        StepStatus::Skipped => style("skipped").dim().to_string(),
+        StepStatus::Pending | StepStatus::Running => style(status.as_str()).to_string(),
+    }
+}
+
+fn rehearsed_line(
+    n: usize,
+    id: &str,
+    name: Option<&str>,
+    description: &str,
+    marks: &Marks,
+    notes: &[String],
+) -> String {
+    let mut tags = Vec::new();
+    if marks.destructive {
+        tags.push(style("[DESTRUCTIVE: asks first]").red().bold().to_string());
+    }
+    if marks.manual {
+        tags.push(style("[MANUAL: waits for a person]").yellow().to_string());
+    }
+    let title = name.map(|n| format!(" — {n}")).unwrap_or_default();
+    let mut out = format!(
+        "{n:>3}. {id}{title} {}\n{}",
+        tags.join(" "),
+        indent_all(description)
+    );
+    for note in notes {
+        let _ = write!(out, "\n    ({note})");
+    }
+    out
+}
+
+fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -> String {
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+    let mut out = String::new();
+    if !dry_run {
+        let _ = writeln!(
+            out,
+            "\n{:width$}  {:9}  {:>8}  {:>8}",
+            "step", "status", "attempts", "time"
+        );
+        for r in rows {
+            let _ = writeln!(
+                out,
+                "{:width$}  {:9}  {:>8}  {:>8}",
+                r.id,
+                r.status.as_str(),
+                r.attempts,
+                Human(r.duration).to_string()
+            );
+        }
+    }
+    let verdict = match status {
+        RunStatus::Succeeded => style(if dry_run {
+            "rehearsal complete"
+        } else {
+            "succeeded"
+        })
+        .green()
+        .bold()
+        .to_string(),
+        RunStatus::Failed => style("failed").red().bold().to_string(),
+        RunStatus::Paused => style("paused").yellow().bold().to_string(),
+        RunStatus::Interrupted => style("interrupted").yellow().bold().to_string(),
+        RunStatus::Running => "running".to_owned(),
+    };
+    let failed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.status == StepStatus::Failed)
+        .collect();
+    let _ = write!(out, "{verdict} in {}", Human(duration));
+    for r in failed {
+        let _ = write!(
+            out,
+            "\n  {} failed: {}",
+            r.id,
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
