@@ -32,7 +32,7 @@ pub struct Request {
 /// A new run id: the runbook's name, the UTC start time and a few random-ish digits.
 pub fn new_run_id(name: &str) -> String {
     let now = jiff::Timestamp::now();
-    let salt = now.subsec_nanosecond().unsigned_abs() % 10_000 ^ std::process::id() % 10_000;
+    let salt = (now.subsec_nanosecond().unsigned_abs() % 10_000) ^ (std::process::id() % 10_000);
     format!("{name}-{}-{salt:04}", now.strftime("%Y%m%d-%H%M%S"))
 }
 
@@ -52,10 +52,7 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
         let destructive: Vec<&str> = plan
             .graph
             .node_weights()
-            .filter(|n| {
-                n.step.destructive && n.phase == Phase::Main
-                    || n.step.destructive && n.phase == Phase::Finally
-            })
+            .filter(|n| n.step.destructive && matches!(n.phase, Phase::Main | Phase::Finally))
             .map(|n| n.id.as_str())
             .collect();
         if !destructive.is_empty() {

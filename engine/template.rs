@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn quote_makes_one_literal_argument() {
-        assert_eq!(shell_quote("'; touch PWNED #"), r#"''\''; touch PWNED #'"#);
+        assert_eq!(shell_quote("'; touch PWNED #"), r"''\''; touch PWNED #'");
         assert_eq!(shell_quote("plain-1.2"), "plain-1.2");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(

@@ -199,25 +199,23 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
             );
         }
     }
-    if let Some(check) = &step.check {
-        if !rt.options.dry_run {
-            if let Ok(probe) = probe_action(job, scope, &check.kind) {
-                if let Ok(result) = step::perform(rt, &job.id, &probe, timeout_of(job)).await {
-                    let outputs = render_outputs(rt, job, scope, &result);
-                    return match outputs {
-                        Ok(outputs) => Outcome {
-                            outputs,
-                            ..Outcome::done(
-                                StepStatus::Succeeded,
-                                0,
-                                Some("already in place (check succeeded); not run".to_owned()),
-                            )
-                        },
-                        Err(e) => Outcome::failed(0, e.message),
-                    };
-                }
-            }
-        }
+    if let Some(check) = &step.check
+        && !rt.options.dry_run
+        && let Ok(probe) = probe_action(job, scope, &check.kind)
+        && let Ok(result) = step::perform(rt, &job.id, &probe, timeout_of(job)).await
+    {
+        let outputs = render_outputs(rt, job, scope, &result);
+        return match outputs {
+            Ok(outputs) => Outcome {
+                outputs,
+                ..Outcome::done(
+                    StepStatus::Succeeded,
+                    0,
+                    Some("already in place (check succeeded); not run".to_owned()),
+                )
+            },
+            Err(e) => Outcome::failed(0, e.message),
+        };
     }
     let (attempts, result) = with_retries(rt, job, scope, &action, &description).await;
     match result {

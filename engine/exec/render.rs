@@ -21,6 +21,7 @@ impl Scope {
         }
     }
 
+    #[must_use]
     /// The same context with one more name (`result`, the `as` item).
     pub fn with(&self, name: &str, extra: &Value) -> Self {
         let mut json: Value = serde_json::to_value(&self.value).unwrap_or(Value::Null);

@@ -302,7 +302,7 @@ impl Scheduler {
             match ctx.eval(when, "when") {
                 Ok(v)
                     if !v.is_true()
-                        && !(self.rt.options.dry_run && ctx.reads_unknown(&when.text)) =>
+                        && (!self.rt.options.dry_run || !ctx.reads_unknown(&when.text)) =>
                 {
                     self.skipped_scopes[scope] = true;
                     return Some(outcome(
@@ -402,7 +402,7 @@ impl Scheduler {
         ctx
     }
 
-    /// `steps.<id>` as seen from a scope: status, outputs and items (for_each).
+    /// `steps.<id>` as seen from a scope: status, outputs and items (`for_each`).
     fn steps_view(&self, scope: usize) -> Value {
         let mut view: Map<String, Value> = Map::new();
         for n in self.plan.graph.node_indices() {
@@ -418,21 +418,18 @@ impl Scheduler {
             let entry = view.entry(node.local_id.clone()).or_insert_with(
                 || json!({ "status": status.as_str(), "outputs": {}, "items": [] }),
             );
-            match &node.role {
-                Role::Item { value, .. } => {
-                    if let Some(items) = entry["items"].as_array_mut() {
-                        items.push(json!({ "item": value, "status": state.status.as_str(), "outputs": state.outputs }));
-                    }
-                    entry["status"] = Value::from(combine(
-                        entry["status"].as_str().unwrap_or("pending"),
-                        status,
-                    ));
+            if let Role::Item { value, .. } = &node.role {
+                if let Some(items) = entry["items"].as_array_mut() {
+                    items.push(json!({ "item": value, "status": state.status.as_str(), "outputs": state.outputs }));
                 }
-                _ => {
-                    entry["status"] = Value::from(status.as_str());
-                    entry["outputs"] = Value::Object(state.outputs.clone());
-                    entry["items"] = Value::Array(state.items.clone());
-                }
+                entry["status"] = Value::from(combine(
+                    entry["status"].as_str().unwrap_or("pending"),
+                    status,
+                ));
+            } else {
+                entry["status"] = Value::from(status.as_str());
+                entry["outputs"] = Value::Object(state.outputs.clone());
+                entry["items"] = Value::Array(state.items.clone());
             }
         }
         Value::Object(view)
@@ -458,7 +455,7 @@ impl Scheduler {
     }
 }
 
-/// The status of a for_each step from its items so far.
+/// The status of a `for_each` step from its items so far.
 fn combine(so_far: &str, item: StepStatus) -> &'static str {
     match (so_far, item) {
         ("failed", _) | (_, StepStatus::Failed) => "failed",

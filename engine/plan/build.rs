@@ -182,7 +182,7 @@ impl Builder {
                 return self.add_call(scope, step, call, entry, id, None, stack);
             };
             let items = self.static_items(scope, &fan.items);
-            if items.is_none() && !self.complete {
+            if items.is_none() && !self.complete && reads_only_params(&fan.items) {
                 // Without param values the list is unknown: check the call once, as item `*`.
                 let item_id = format!("{id}[*]");
                 let entry = self.link(
@@ -408,21 +408,21 @@ impl Builder {
                     ),
                 ),
                 Some(p) => {
-                    if let Some(literal) = literal_json(value) {
-                        if !p.ty.accepts(&literal) {
-                            self.diagnostics.push(
-                                Diagnostic::new(
-                                    &caller.file,
-                                    *span,
-                                    format!(
-                                        "param `{name}` of `{}` is a {}, got {literal}",
-                                        call.path,
-                                        p.ty.name()
-                                    ),
-                                )
-                                .label("wrong type"),
-                            );
-                        }
+                    if let Some(literal) = literal_json(value)
+                        && !p.ty.accepts(&literal)
+                    {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                &caller.file,
+                                *span,
+                                format!(
+                                    "param `{name}` of `{}` is a {}, got {literal}",
+                                    call.path,
+                                    p.ty.name()
+                                ),
+                            )
+                            .label("wrong type"),
+                        );
                     }
                 }
             }
@@ -440,6 +440,22 @@ impl Builder {
                 );
             }
         }
+    }
+}
+
+/// Whether a `for_each` list reads nothing but params, so that it is known before the run once
+/// the params are given.
+fn reads_only_params(items: &ForEachItems) -> bool {
+    let only_params =
+        |names: Option<Vec<String>>| names.is_some_and(|n| n.iter().all(|n| n == "params"));
+    match items {
+        ForEachItems::Expr(expr) => only_params(references::roots(&expr.text)),
+        ForEachItems::List(values) => values.iter().flat_map(spec::Value::templates).all(|t| {
+            only_params(template::single_expression(&t.text).map_or_else(
+                || (!t.text.contains("{{") && !t.text.contains("{%")).then(Vec::new),
+                references::roots,
+            ))
+        }),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Stage two: a validated runbook and its params → a petgraph [`Plan`] (for_each expanded,
+//! Stage two: a validated runbook and its params → a petgraph [`Plan`] (`for_each` expanded,
 //! `call:` inlined, templates and references checked, cycles named).
 
 pub mod build;

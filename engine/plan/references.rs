@@ -90,7 +90,7 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         StepKind::Http(req) => collect_http(req, step, sites),
         StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
         StepKind::Assert(exprs) => {
-            sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)))
+            sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }
         StepKind::Sleep(_) => {}
         StepKind::Call(call) => {
@@ -352,23 +352,22 @@ impl<'r> Checker<'r> {
     }
 
     fn check_other_root(&self, site: &Site<'_>, name: &str, root: &str) -> Option<Diagnostic> {
-        if let Some(step) = site.step {
-            if let Some(fe) = &step.for_each {
-                if fe.as_name == root {
-                    if site.field == Field::ForEach {
-                        return Some(
-                            self.at(
-                                site,
-                                root,
-                                format!("`{root}` used in its own `for_each` list"),
-                            )
-                            .label("the item does not exist yet")
-                            .hint("the list is evaluated before any item exists"),
-                        );
-                    }
-                    return None;
-                }
+        if let Some(step) = site.step
+            && let Some(fe) = &step.for_each
+            && fe.as_name == root
+        {
+            if site.field == Field::ForEach {
+                return Some(
+                    self.at(
+                        site,
+                        root,
+                        format!("`{root}` used in its own `for_each` list"),
+                    )
+                    .label("the item does not exist yet")
+                    .hint("the list is evaluated before any item exists"),
+                );
             }
+            return None;
         }
         if let Some((_, owner)) = self.as_names.iter().find(|(n, _)| *n == root) {
             return Some(
@@ -577,11 +576,11 @@ fn is_ancestor(steps: &[Step], ancestor: &str, step: &str) -> bool {
             if dep == ancestor {
                 return true;
             }
-            if let Some(d) = index_of(dep) {
-                if !seen[d] {
-                    seen[d] = true;
-                    todo.push(d);
-                }
+            if let Some(d) = index_of(dep)
+                && !seen[d]
+            {
+                seen[d] = true;
+                todo.push(d);
             }
         }
     }

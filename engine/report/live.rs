@@ -55,7 +55,7 @@ pub async fn consume(
         let event = match message {
             Message::Event(e) => e,
             Message::Ask(q) => {
-                let _ = multi.suspend(|| ask(q));
+                let () = multi.suspend(|| ask(q));
                 continue;
             }
         };

@@ -177,13 +177,13 @@ impl Decoder {
                     ),
                 )
                 .label("expected a boolean");
-            if let NodeKind::Str(s) = &node.kind {
-                if matches!(
+            if let NodeKind::Str(s) = &node.kind
+                && matches!(
                     s.to_ascii_lowercase().as_str(),
                     "yes" | "no" | "on" | "off" | "\"true\"" | "'true'"
-                ) {
-                    d = d.hint("write `true` or `false` (YAML 1.2 reads yes/no/on/off as strings)");
-                }
+                )
+            {
+                d = d.hint("write `true` or `false` (YAML 1.2 reads yes/no/on/off as strings)");
             }
             self.push(d);
             None

@@ -1,6 +1,6 @@
 //! Durations as operators write them: `500ms`, `30s`, `5m`, `1h30m`, `2d`.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 /// Why a duration did not parse.
@@ -96,7 +96,7 @@ impl fmt::Display for Human {
         if d < Duration::from_secs(1) {
             return write!(f, "{}ms", d.as_millis());
         }
-        if d < Duration::from_secs(60) {
+        if d < Duration::from_mins(1) {
             let secs = d.as_secs_f64();
             return if d.subsec_millis() == 0 {
                 write!(f, "{}s", d.as_secs())
@@ -114,7 +114,7 @@ impl fmt::Display for Human {
         let mut out = String::new();
         for (value, unit) in [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")] {
             if value > 0 {
-                out.push_str(&format!("{value}{unit}"));
+                let _ = write!(out, "{value}{unit}");
             }
         }
         f.write_str(&out)
@@ -127,10 +127,10 @@ mod tests {
 
     #[test]
     fn parses_compound_durations() {
-        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("5m"), Ok(Duration::from_mins(5)));
+        assert_eq!(parse("1h30m"), Ok(Duration::from_mins(90)));
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse("2d"), Ok(Duration::from_hours(48)));
     }
 
     #[test]
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn shows_durations_as_written() {
-        assert_eq!(Human(Duration::from_secs(5400)).to_string(), "1h30m");
+        assert_eq!(Human(Duration::from_mins(90)).to_string(), "1h30m");
         assert_eq!(Human(Duration::from_millis(250)).to_string(), "250ms");
         assert_eq!(Human(Duration::from_millis(2500)).to_string(), "2.5s");
     }

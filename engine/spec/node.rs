@@ -104,20 +104,24 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, SyntaxError> {
             kind: NodeKind::Null,
         });
     }
-    let mut root = serde_saphyr::from_str::<Node>(&file.text).map_err(|err| {
-        let span = err.location().map(|loc| {
-            let offset = usize::try_from(loc.line()).map_or(0, |line| file.line_offset(line))
-                + usize::try_from(loc.column().saturating_sub(1)).unwrap_or(0);
-            Span::new(offset.min(file.text.len()), 1)
-        });
-        let message = first_line(&err.to_string());
-        let (span, hint) = explain(file, span, &message);
-        SyntaxError {
-            message,
-            span,
-            hint,
-        }
-    })?;
+    // YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings, so `destructive: yes` is
+    // reported instead of silently meaning `true` (editors and the JSON Schema read it as text).
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let mut root =
+        serde_saphyr::from_str_with_options::<Node>(&file.text, options).map_err(|err| {
+            let span = err.location().map(|loc| {
+                let offset = usize::try_from(loc.line()).map_or(0, |line| file.line_offset(line))
+                    + usize::try_from(loc.column().saturating_sub(1)).unwrap_or(0);
+                Span::new(offset.min(file.text.len()), 1)
+            });
+            let message = first_line(&err.to_string());
+            let (span, hint) = explain(file, span, &message);
+            SyntaxError {
+                message,
+                span,
+                hint,
+            }
+        })?;
     keys_as_written(&mut root, &file.text);
     Ok(root)
 }

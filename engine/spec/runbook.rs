@@ -159,33 +159,33 @@ impl Decoder {
                     .map(|s| s.value);
                 f.finish(self, &format!("param `{}`", name.value), &PARAM_KEYS);
                 let default = default.map(|d| (d.to_json(), d.span));
-                if let Some((value, span)) = &default {
-                    if !ty.accepts(value) {
-                        let d = self
-                            .error(
-                                *span,
-                                format!("the default of `{}` is not a {}", name.value, ty.name()),
-                            )
-                            .label(format!("expected a {}", ty.name()))
-                            .hint(if ty == ParamType::String {
-                                "quote it: \"…\""
-                            } else {
-                                "change the default or the type"
-                            });
-                        self.push(d);
-                    }
+                if let Some((value, span)) = &default
+                    && !ty.accepts(value)
+                {
+                    let d = self
+                        .error(
+                            *span,
+                            format!("the default of `{}` is not a {}", name.value, ty.name()),
+                        )
+                        .label(format!("expected a {}", ty.name()))
+                        .hint(if ty == ParamType::String {
+                            "quote it: \"…\""
+                        } else {
+                            "change the default or the type"
+                        });
+                    self.push(d);
                 }
-                if let (Some(r), Some(_)) = (&required, &default) {
-                    if r.value {
-                        let d = self
-                            .error(
-                                r.span,
-                                format!("param `{}` is required and has a default", name.value),
-                            )
-                            .label("never used: a required param is always given")
-                            .hint("remove `required: true`, or remove the default");
-                        self.push(d);
-                    }
+                if let (Some(r), Some(_)) = (&required, &default)
+                    && r.value
+                {
+                    let d = self
+                        .error(
+                            r.span,
+                            format!("param `{}` is required and has a default", name.value),
+                        )
+                        .label("never used: a required param is always given")
+                        .hint("remove `required: true`, or remove the default");
+                    self.push(d);
                 }
                 Some(Param {
                     name: name.value,

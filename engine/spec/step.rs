@@ -56,7 +56,7 @@ pub fn is_valid_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The snake_case form of an id (`stop-core` → `stop_core`).
+/// The `snake_case` form of an id (`stop-core` → `stop_core`).
 pub fn snake_case(id: &str) -> String {
     let mut out = String::new();
     for c in id.chars() {
@@ -95,24 +95,23 @@ impl Decoder {
         let mut t = Taken { fields };
         let step_span = node.span;
 
-        let id = match t.fields.take("id") {
-            Some(n) => self.step_id(n),
-            None => {
-                let kind = KINDS.iter().find(|k| t.fields.has(k)).copied();
-                let d = self
-                    .error(step_span, "step has no `id`")
-                    .label("this step")
-                    .hint(format!(
-                        "every step needs an id, e.g. `id: {}`",
-                        kind.map_or("stop_service", |k| if k == "run" {
-                            "run_command"
-                        } else {
-                            k
-                        })
-                    ));
-                self.push(d);
-                None
-            }
+        let id = if let Some(n) = t.fields.take("id") {
+            self.step_id(n)
+        } else {
+            let kind = KINDS.iter().find(|k| t.fields.has(k)).copied();
+            let d = self
+                .error(step_span, "step has no `id`")
+                .label("this step")
+                .hint(format!(
+                    "every step needs an id, e.g. `id: {}`",
+                    kind.map_or("stop_service", |k| if k == "run" {
+                        "run_command"
+                    } else {
+                        k
+                    })
+                ));
+            self.push(d);
+            None
         };
         let name = t
             .fields
@@ -298,7 +297,7 @@ impl Decoder {
                     self.entries(w, "with")
                         .into_iter()
                         .map(|(k, v)| {
-                            let value = self.value(v);
+                            let value = super::values::template_value(v);
                             (k.value, value, k.span)
                         })
                         .collect()
@@ -315,33 +314,30 @@ impl Decoder {
 
     /// `run:` as a script or an argv list.
     pub fn command(&mut self, node: &Node, field: &str) -> Option<Command> {
-        match &node.kind {
-            NodeKind::Seq(items) => {
-                if items.is_empty() {
-                    let d = self
-                        .error(node.span, format!("`{field}` is an empty argument list"))
-                        .label("no program")
-                        .hint("name the program first: `[systemctl, stop, nginx]`");
-                    self.push(d);
-                    return None;
-                }
-                let argv = items
-                    .iter()
-                    .filter_map(|i| self.template(i, field))
-                    .collect();
-                Some(Command::Argv(argv))
+        if let NodeKind::Seq(items) = &node.kind {
+            if items.is_empty() {
+                let d = self
+                    .error(node.span, format!("`{field}` is an empty argument list"))
+                    .label("no program")
+                    .hint("name the program first: `[systemctl, stop, nginx]`");
+                self.push(d);
+                return None;
             }
-            _ => {
-                let script = self.template(node, field)?;
-                if script.text.trim().is_empty() {
-                    let d = self
-                        .error(node.span, format!("`{field}` is empty"))
-                        .label("nothing to run");
-                    self.push(d);
-                    return None;
-                }
-                Some(Command::Script(script))
+            let argv = items
+                .iter()
+                .filter_map(|i| self.template(i, field))
+                .collect();
+            Some(Command::Argv(argv))
+        } else {
+            let script = self.template(node, field)?;
+            if script.text.trim().is_empty() {
+                let d = self
+                    .error(node.span, format!("`{field}` is empty"))
+                    .label("nothing to run");
+                self.push(d);
+                return None;
             }
+            Some(Command::Script(script))
         }
     }
 
@@ -371,7 +367,7 @@ impl Decoder {
             self.push(d);
         }
         let headers = f.take("headers").map(|n| self.env(n)).unwrap_or_default();
-        let json = f.take("json").map(|n| self.value(n));
+        let json = f.take("json").map(super::values::template_value);
         let text = f.take("body").and_then(|n| self.template(n, "body"));
         if let (Some(_), Some(b)) = (&json, &text) {
             let d = self
@@ -450,7 +446,7 @@ impl Decoder {
         };
         let items = match &node.kind {
             NodeKind::Seq(items) => {
-                ForEachItems::List(items.iter().map(|n| self.value(n)).collect())
+                ForEachItems::List(items.iter().map(super::values::template_value).collect())
             }
             _ => ForEachItems::Expr(self.expr(node, "for_each")?),
         };
@@ -527,17 +523,17 @@ impl Decoder {
             self.push(d);
             return None;
         }
-        if let Some(b) = &backoff {
-            if b.value < 1.0 {
-                let d = self
-                    .error(
-                        b.span,
-                        format!("`retry.backoff` must be 1 or more, found {}", b.value),
-                    )
-                    .label("the wait would shrink")
-                    .hint("1 keeps the delay constant, 2 doubles it after each attempt");
-                self.push(d);
-            }
+        if let Some(b) = &backoff
+            && b.value < 1.0
+        {
+            let d = self
+                .error(
+                    b.span,
+                    format!("`retry.backoff` must be 1 or more, found {}", b.value),
+                )
+                .label("the wait would shrink")
+                .hint("1 keeps the delay constant, 2 doubles it after each attempt");
+            self.push(d);
         }
         Some(Retry {
             attempts: u32::try_from(attempts?.value).unwrap_or(u32::MAX),

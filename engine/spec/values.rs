@@ -69,36 +69,37 @@ impl Decoder {
             }
         }
     }
+}
 
-    /// A YAML value whose strings are templates.
-    pub fn value(&mut self, node: &Node) -> Value {
-        match &node.kind {
-            NodeKind::Null => Value::Null,
-            NodeKind::Bool(b) => Value::Bool(*b),
-            NodeKind::Int(i) => Value::Int(*i),
-            NodeKind::Float(f) => Value::Float(*f),
-            NodeKind::Str(s) => Value::Str(Template {
-                text: s.clone(),
-                span: node.span,
-            }),
-            NodeKind::Seq(items) => Value::List(items.iter().map(|n| self.value(n)).collect()),
-            NodeKind::Map(entries) => Value::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text(), self.value(v)))
-                    .collect(),
-            ),
-        }
+/// A YAML value whose strings are templates.
+pub fn template_value(node: &Node) -> Value {
+    match &node.kind {
+        NodeKind::Null => Value::Null,
+        NodeKind::Bool(b) => Value::Bool(*b),
+        NodeKind::Int(i) => Value::Int(*i),
+        NodeKind::Float(f) => Value::Float(*f),
+        NodeKind::Str(s) => Value::Str(Template {
+            text: s.clone(),
+            span: node.span,
+        }),
+        NodeKind::Seq(items) => Value::List(items.iter().map(template_value).collect()),
+        NodeKind::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text(), template_value(v)))
+                .collect(),
+        ),
     }
 }
 
 /// `{{ x }}` → `x`; anything else unchanged.
 pub fn strip_braces(text: &str) -> &str {
     let t = text.trim();
-    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
-        if !inner.contains("{{") && !inner.contains("}}") {
-            return inner.trim();
-        }
+    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("{{")
+        && !inner.contains("}}")
+    {
+        return inner.trim();
     }
     t
 }

@@ -1,5 +1,7 @@
 //! `assert:` — expressions that must hold; a failure shows the expression and every value in it.
 
+use std::fmt::Write as _;
+
 use minijinja::Value;
 
 use crate::template;
@@ -12,7 +14,7 @@ pub fn check(exprs: &[String], ctx: &Value) -> Result<(), String> {
         if !held.is_true() {
             let mut message = format!("assertion failed: {expr}");
             for (name, value) in values_in(expr, ctx) {
-                message.push_str(&format!("\n  {name} = {value}"));
+                let _ = write!(message, "\n  {name} = {value}");
             }
             return Err(message);
         }

@@ -55,6 +55,7 @@ impl CommandLine {
         }
     }
 
+    #[must_use]
     /// The same command run on a host over the system `ssh` (batch mode: never prompts).
     pub fn over_ssh(
         &self,

@@ -1,5 +1,6 @@
 //! `http:` — one request; `result` is `{status, headers, body, json}`.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -33,16 +34,13 @@ impl Request {
     pub fn description(&self) -> String {
         let mut out = format!("{} {}", self.method, self.url);
         for (k, v) in &self.headers {
-            out.push_str(&format!("\n  {k}: {v}"));
+            let _ = write!(out, "\n  {k}: {v}");
         }
         if let Some(j) = &self.json {
-            out.push_str(&format!(
-                "\n  {}",
-                serde_json::to_string(j).unwrap_or_default()
-            ));
+            let _ = write!(out, "\n  {}", serde_json::to_string(j).unwrap_or_default());
         }
         if let Some(b) = &self.body {
-            out.push_str(&format!("\n  {b}"));
+            let _ = write!(out, "\n  {b}");
         }
         out
     }

@@ -1,0 +1,245 @@
+//! A small builder for end-to-end tests of `runbook run`: a throwaway folder holding runbooks,
+//! and the real binary run in it (plain output, no colors, no terminal).
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of this shared module"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt as _;
+use tempfile::TempDir;
+
+/// A test's own folder: runbooks are written here and the binary runs here.
+pub struct Sandbox {
+    dir: TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("runbook-e2e-")
+                .tempdir()
+                .expect("a temporary folder can be created"),
+            env: Vec::new(),
+        }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file (folders created as needed); returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("folders can be created");
+        }
+        std::fs::write(&path, contents).expect("the file can be written");
+        path
+    }
+
+    /// Writes `runbook.yaml`.
+    pub fn runbook(&self, yaml: &str) -> PathBuf {
+        self.write("runbook.yaml", yaml)
+    }
+
+    /// Whether a file exists in the folder.
+    pub fn exists(&self, name: &str) -> bool {
+        self.join(name).exists()
+    }
+
+    /// A file's text (empty when it does not exist).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
+
+    /// An environment variable for every run of this sandbox.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The `runbook` command, set up to run in this folder: plain output, no colors, stdin not a
+    /// terminal, state kept inside the folder.
+    pub fn command<I, S>(&self, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd =
+            std::process::Command::cargo_bin("runbook").expect("the runbook binary is built");
+        cmd.current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.join(".runbook"))
+            .stdin(std::process::Stdio::null())
+            .args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// `runbook run runbook.yaml --no-progress ARGS…`, to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_file("runbook.yaml", args)
+    }
+
+    /// `runbook run FILE --no-progress ARGS…`, to completion.
+    pub fn run_file(&self, file: &str, args: &[&str]) -> Run {
+        let mut all = vec!["run", file, "--no-progress"];
+        all.extend_from_slice(args);
+        let started = Instant::now();
+        let output = self
+            .command(&all)
+            .output()
+            .expect("the runbook binary starts");
+        Run::new(output, started.elapsed())
+    }
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn new(output: Output, elapsed: Duration) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Stdout lines without the plain reporter's `HH:MM:SS ` stamp.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().map(unstamped).collect()
+    }
+
+    /// What a step printed on stdout (`ID | line`), in order.
+    pub fn printed(&self, id: &str) -> Vec<&str> {
+        let prefix = format!("{id} | ");
+        self.lines()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    }
+
+    /// Whether some stdout line (unstamped) starts with `prefix`.
+    pub fn has_line_starting(&self, prefix: &str) -> bool {
+        self.lines().iter().any(|l| l.starts_with(prefix))
+    }
+
+    /// Stdout and stderr together, for messages and "never appears" checks.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A line without the plain reporter's leading `HH:MM:SS ` stamp.
+pub fn unstamped(line: &str) -> &str {
+    let b = line.as_bytes();
+    let stamped = b.len() >= 9
+        && b[2] == b':'
+        && b[5] == b':'
+        && b[8] == b' '
+        && [0, 1, 3, 4, 6, 7].iter().all(|&i| b[i].is_ascii_digit());
+    if stamped { &line[9..] } else { line }
+}
+
+/// A string no other test (or earlier run) uses: for process markers and sleep durations.
+pub fn unique() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(std::process::id()) * 1_000_000 + u64::from(nanos % 1_000_000)
+}
+
+/// Processes whose command line contains `pattern` (as `pgrep -af` prints them).
+pub fn processes_matching(pattern: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-af", pattern])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("pgrep"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits up to `limit` for no process to match `pattern`; returns those still there.
+pub fn processes_gone(pattern: &str, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = processes_matching(pattern);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port can be bound");
+    listener.local_addr().expect("a bound socket has an address").port()
+}
+
+/// Whether something accepts connections on 127.0.0.1:`port`.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
+/// Every file below a folder (recursively), relative to it.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The repository's root (for the shipped runbooks).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
