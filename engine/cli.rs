@@ -236,7 +236,15 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn compile(path: &Path, params: Option<&ParamInput>) -> Result<plan::Plan, CliError> {
     let runbook = match spec::load(path) {
         Ok(r) => r,
-        Err(LoadError::Invalid { diagnostics, .. }) => {
+        Err(LoadError::Invalid {
+            mut diagnostics,
+            partial,
+            ..
+        }) => {
+            if let Some(partial) = partial {
+                diagnostics.extend(plan::static_checks(&partial));
+            }
+            diagnostics.sort_by_key(|d| d.at.span.offset);
             print_diagnostics(&diagnostics);
             return Err(CliError::Invalid {
                 count: diagnostics.len(),

@@ -44,14 +44,14 @@ fn an_argv_runs_the_program_without_a_shell() {
 name: argv
 steps:
   - id: direct
-    run: [printf, "[%s]\n", "$HOME", "a; touch injected", "*"]
+    run: [printf, "<%s>", "$HOME", "a; touch injected", "*"]
 "#,
     );
     let run = sb.run(&[]);
     run.expect_code(0);
     assert_eq!(
         run.printed("direct"),
-        ["[$HOME]", "[a; touch injected]", "[*]"],
+        ["<$HOME><a; touch injected><*>"],
         "{}",
         run.stdout
     );
@@ -142,7 +142,7 @@ steps:
       truncated: "{{ result.truncated }}"
       kept: "{{ result.stdout | length }}"
   - id: report
-    run: "echo truncated={{ steps.big.outputs.truncated }} kept={{ steps.big.outputs.kept }}"
+    run: "echo truncated={{ steps.big.outputs.truncated | to_json }} kept={{ steps.big.outputs.kept }}"
 "#,
     );
     let run = sb.run(&[]);
@@ -182,7 +182,11 @@ steps:
         "{}",
         run.stdout
     );
-    assert!(run.elapsed < Duration::from_secs(20), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
     let left = processes_gone(&format!("sleep {marker}"), Duration::from_secs(3));
     assert!(left.is_empty(), "still running: {left:?}");
     assert!(!sb.exists("after"));
@@ -247,7 +251,11 @@ steps:
     );
     let run = sb.run(&[]);
     run.expect_code(1);
-    assert!(run.elapsed < Duration::from_secs(8), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
     let failure = run
         .lines()
         .into_iter()
@@ -287,5 +295,10 @@ steps:
     let run = sb.run(&[]);
     run.expect_code(0);
     assert_eq!(sb.read("count").trim(), "3");
-    assert_eq!(run.printed("show"), ["finished at poll 3"], "{}", run.stdout);
+    assert_eq!(
+        run.printed("show"),
+        ["finished at poll 3"],
+        "{}",
+        run.stdout
+    );
 }

@@ -26,6 +26,14 @@ pub enum PlanError {
     Params(Vec<ParamError>),
 }
 
+/// The checks of a runbook file on its own: dependency cycles and every template.
+pub fn static_checks(runbook: &Runbook) -> Vec<Diagnostic> {
+    let mut out = step_cycles(&runbook.steps, runbook);
+    out.extend(step_cycles(&runbook.finally, runbook));
+    out.extend(references::check(runbook));
+    out
+}
+
 /// Compiles a runbook. With `params`, required params must be given and `for_each` lists that
 /// depend only on params are expanded; without, defaults are used and anything unknown stays
 /// for run time (what `validate` and `graph` need).
@@ -55,7 +63,9 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         with: Vec::new(),
         item: None,
     });
-    let mut stack = vec![builder.runbooks[root].file.path.clone()];
+    // The call stack holds canonical paths, as `load_call` compares them.
+    let root_path = &builder.runbooks[root].file.path;
+    let mut stack = vec![std::fs::canonicalize(root_path).unwrap_or_else(|_| root_path.clone())];
     if builder.diagnostics.is_empty() {
         builder.add_scope(0, &[], Phase::Main, &mut stack);
         builder.add_finally();
@@ -88,11 +98,7 @@ struct Builder {
 impl Builder {
     /// Registers a runbook and runs the checks that belong to the file itself.
     fn add_runbook(&mut self, runbook: Runbook) -> usize {
-        let order_errors = step_cycles(&runbook.steps, &runbook)
-            .into_iter()
-            .chain(step_cycles(&runbook.finally, &runbook));
-        self.diagnostics.extend(order_errors);
-        self.diagnostics.extend(references::check(&runbook));
+        self.diagnostics.extend(static_checks(&runbook));
         let canonical =
             std::fs::canonicalize(&runbook.file.path).unwrap_or_else(|_| runbook.file.path.clone());
         self.runbooks.push(Arc::new(runbook));
@@ -347,15 +353,25 @@ impl Builder {
             let chain: Vec<String> = stack
                 .iter()
                 .chain([&canonical])
-                .map(|p| spec::source::display_path(p))
+                .map(|p| {
+                    // Shown as the user named them, not as absolute paths.
+                    self.loaded.get(p).map_or_else(
+                        || spec::source::display_path(p),
+                        |&i| self.runbooks[i].file.display_path(),
+                    )
+                })
                 .collect();
             self.diagnostics.push(
                 Diagnostic::new(
                     &caller.file,
                     call.path_span,
-                    format!("`{}` calls itself: {}", step.id, chain.join(" → ")),
+                    format!("call cycle: step `{}` calls `{}` again", step.id, call.path),
                 )
-                .label("call cycle"),
+                .label("already being called")
+                .hint(format!(
+                    "the calls go {}; a runbook cannot call itself, directly or through another",
+                    chain.join(" → ")
+                )),
             );
             return None;
         }
@@ -444,17 +460,20 @@ impl Builder {
 }
 
 /// Whether a `for_each` list reads nothing but params, so that it is known before the run once
-/// the params are given.
+/// the params are given. (A list that does not parse is reported on its own.)
 fn reads_only_params(items: &ForEachItems) -> bool {
-    let only_params =
-        |names: Option<Vec<String>>| names.is_some_and(|n| n.iter().all(|n| n == "params"));
     match items {
-        ForEachItems::Expr(expr) => only_params(references::roots(&expr.text)),
+        ForEachItems::Expr(expr) => {
+            references::roots(&expr.text).is_none_or(|roots| roots.iter().all(|r| r == "params"))
+        }
         ForEachItems::List(values) => values.iter().flat_map(spec::Value::templates).all(|t| {
-            only_params(template::single_expression(&t.text).map_or_else(
-                || (!t.text.contains("{{") && !t.text.contains("{%")).then(Vec::new),
-                references::roots,
-            ))
+            template::environment()
+                .template_from_str(&t.text)
+                .map_or(true, |t| {
+                    t.undeclared_variables(false)
+                        .iter()
+                        .all(|n| n == "params" || template::GLOBALS.contains(&n.as_str()))
+                })
         }),
     }
 }

@@ -6,6 +6,6 @@ pub mod model;
 pub mod params;
 pub mod references;
 
-pub use build::{PlanError, compile};
+pub use build::{PlanError, compile, static_checks};
 pub use model::{Phase, Plan, PlanNode, Role, Scope};
 pub use params::{ParamError, ParamInput};

@@ -29,6 +29,8 @@ pub struct Decoder {
     pub file: Arc<SourceFile>,
     /// Everything found wrong so far.
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether a step was too broken to keep (later checks would then see false gaps).
+    pub dropped_steps: bool,
 }
 
 impl Decoder {
@@ -37,6 +39,7 @@ impl Decoder {
         Self {
             file: Arc::clone(file),
             diagnostics: Vec::new(),
+            dropped_steps: false,
         }
     }
 

@@ -39,6 +39,8 @@ pub enum LoadError {
         path: String,
         /// Every mistake found.
         diagnostics: Vec<Diagnostic>,
+        /// What could be read despite them, for later stages' checks.
+        partial: Option<Box<Runbook>>,
     },
 }
 
@@ -50,7 +52,8 @@ pub fn load(path: &Path) -> Result<Runbook, LoadError> {
         source,
     })?;
     let file: Arc<SourceFile> = SourceFile::new(path, text);
-    from_source(&file).map_err(|diagnostics| LoadError::Invalid {
+    runbook::from_source_partial(&file).map_err(|(diagnostics, partial)| LoadError::Invalid {
+        partial,
         path: shown,
         diagnostics,
     })

@@ -110,7 +110,11 @@ impl Decoder {
         let field = if is_finally { "finally" } else { "steps" };
         self.items(node, field)
             .iter()
-            .filter_map(|n| self.step(n, is_finally))
+            .filter_map(|n| {
+                let step = self.step(n, is_finally);
+                self.dropped_steps |= step.is_none();
+                step
+            })
             .collect()
     }
 
@@ -243,8 +247,9 @@ impl Decoder {
                     .and_then(|n| self.strings(n, "options", false))
                     .map(|l| l.value.into_iter().map(|s| s.value).collect())
                     .unwrap_or_default();
+                let has_ssh = f.has("ssh");
                 f.finish(self, &format!("host `{}`", name.value), &HOST_KEYS);
-                let Some(ssh) = ssh else {
+                if !has_ssh {
                     let d = self
                         .error(
                             value.span,
@@ -252,8 +257,13 @@ impl Decoder {
                         )
                         .hint("e.g. `ssh: \"core@db1.example\"`");
                     self.push(d);
-                    return None;
-                };
+                }
+                // A host whose `ssh` is missing or wrong (reported) stays declared, so that `on:`
+                // naming it is not a second mistake; the runbook is rejected anyway.
+                let ssh = ssh.unwrap_or_else(|| Template {
+                    text: String::new(),
+                    span: value.span,
+                });
                 Some(Host {
                     name: name.value,
                     ssh,
@@ -407,21 +417,32 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// Reads a runbook from text: syntax errors, then every validation error, all located.
 pub fn from_source(file: &Arc<SourceFile>) -> Result<Runbook, Vec<crate::diagnostic::Diagnostic>> {
-    let root = super::node::parse(file).map_err(|e| {
-        vec![
-            crate::diagnostic::Diagnostic::new(
-                file,
-                e.span.unwrap_or_default(),
-                format!("invalid YAML: {}", e.message),
-            )
-            .label("here")
-            .maybe_hint(e.hint),
-        ]
-    })?;
+    from_source_partial(file).map_err(|(diagnostics, _)| diagnostics)
+}
+
+/// Like [`from_source`], but a runbook whose steps all decoded is returned with the mistakes,
+/// so later checks (templates, references) can still report theirs in the same run.
+pub fn from_source_partial(
+    file: &Arc<SourceFile>,
+) -> Result<Runbook, (Vec<crate::diagnostic::Diagnostic>, Option<Box<Runbook>>)> {
+    let root = super::node::parse(file)
+        .map_err(|e| {
+            vec![
+                crate::diagnostic::Diagnostic::new(
+                    file,
+                    e.span.unwrap_or_default(),
+                    format!("invalid YAML: {}", e.message),
+                )
+                .label("here")
+                .maybe_hint(e.hint),
+            ]
+        })
+        .map_err(|d| (d, None))?;
     let mut decoder = Decoder::new(file);
     let runbook = decoder.runbook(&root);
     match runbook {
         Some(r) if decoder.diagnostics.is_empty() => Ok(r),
-        _ => Err(decoder.diagnostics),
+        Some(r) if !decoder.dropped_steps => Err((decoder.diagnostics, Some(Box::new(r)))),
+        _ => Err((decoder.diagnostics, None)),
     }
 }

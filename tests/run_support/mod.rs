@@ -210,7 +210,10 @@ pub fn processes_gone(pattern: &str, limit: Duration) -> Vec<String> {
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port can be bound");
-    listener.local_addr().expect("a bound socket has an address").port()
+    listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port()
 }
 
 /// Whether something accepts connections on 127.0.0.1:`port`.

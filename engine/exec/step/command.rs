@@ -261,8 +261,13 @@ impl Captured {
         if buf.len() + line.len() < limit {
             buf.push_str(line);
             buf.push('\n');
-        } else {
+        } else if !self.truncated {
             self.truncated = true;
+            rt.emit(Event::Output {
+                id: id.to_owned(),
+                stream: Stream::Stderr,
+                line: format!("(runbook: more than {} KiB of output; `result` keeps only the first part, the log keeps everything)", limit / 1024),
+            });
         }
     }
 
