@@ -77,7 +77,7 @@ impl Diagnostic {
             .is_ok()
         {
             // The handler opens with its own copy of the message: the header above says it.
-            let body: Vec<&str> = snippet.lines().skip(1).collect();
+            let body: Vec<&str> = snippet.lines().skip_while(|l| !l.contains('╭')).collect();
             for line in body {
                 let _ = writeln!(out, "{}", line.trim_end());
             }

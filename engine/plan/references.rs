@@ -1,9 +1,10 @@
 //! Static checks of every template and expression: syntax, names that are not in scope,
 //! unknown params, steps and outputs, secrets where they would be stored, and regexes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use super::ancestry::Ancestry;
 use crate::diagnostic::Diagnostic;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{
@@ -184,6 +185,11 @@ struct Checker<'r> {
     file: &'r Arc<SourceFile>,
     main_ids: Vec<&'r str>,
     as_names: Vec<(&'r str, &'r str)>,
+    /// Every step by id (the first one when an id is written twice).
+    by_id: HashMap<&'r str, &'r Step>,
+    /// The dependencies of `steps:` and of `finally:`, for the order checks.
+    main_order: Ancestry<'r>,
+    finally_order: Ancestry<'r>,
 }
 
 const ROOTS: [&str; 6] = ["params", "secrets", "env", "steps", "run", "result"];
@@ -202,6 +208,12 @@ impl<'r> Checker<'r> {
                         .map(|f| (f.as_name.as_str(), s.id.as_str()))
                 })
                 .collect(),
+            by_id: runbook.all_steps().fold(HashMap::new(), |mut by_id, s| {
+                by_id.entry(s.id.as_str()).or_insert(s);
+                by_id
+            }),
+            main_order: Ancestry::new(&runbook.steps),
+            finally_order: Ancestry::new(&runbook.finally),
         }
     }
 
@@ -401,8 +413,8 @@ impl<'r> Checker<'r> {
 
     fn check_step_ref(&self, site: &Site<'_>, name: &str, parts: &[&str]) -> Option<Diagnostic> {
         let id = parts.get(1)?;
-        let all: Vec<&str> = self.runbook.all_steps().map(|s| s.id.as_str()).collect();
-        let Some(target) = self.runbook.all_steps().find(|s| s.id.as_str() == *id) else {
+        let Some(&target) = self.by_id.get(id) else {
+            let all: Vec<&str> = self.runbook.all_steps().map(|s| s.id.as_str()).collect();
             return Some(
                 self.at(site, name, format!("unknown step `{id}`"))
                     .label("no step has this id")
@@ -482,12 +494,12 @@ impl<'r> Checker<'r> {
                 .hint("only `finally` steps can read other `finally` steps"),
             );
         }
-        let steps = if step.is_finally {
-            &self.runbook.finally
+        let order = if step.is_finally {
+            &self.finally_order
         } else {
-            &self.runbook.steps
+            &self.main_order
         };
-        if is_ancestor(steps, target.id.as_str(), step.id.as_str()) {
+        if order.is_ancestor(target.id.as_str(), step.id.as_str()) {
             return None;
         }
         let _ = &self.main_ids;
@@ -501,10 +513,15 @@ impl<'r> Checker<'r> {
                 ),
             )
             .label("no dependency path between the two steps")
-            .hint(format!(
-                "add `{}` to the `needs` of `{}`",
-                target.id, step.id
-            )),
+            .hint(if written_after(self.runbook, target, step) {
+                // Adding it to `needs` would close a cycle when it follows this step implicitly.
+                format!(
+                    "`{0}` is written after `{1}`: move `{0}` above `{1}`, so that `{1}` runs after it",
+                    target.id, step.id
+                )
+            } else {
+                format!("add `{}` to the `needs` of `{}`", target.id, step.id)
+            }),
         )
     }
 
@@ -566,25 +583,15 @@ fn unclosed_block(text: &str) -> Option<(&str, usize)> {
     open.pop()
 }
 
-/// Whether `ancestor` is reachable backwards from `step` through the step-level dependencies.
-fn is_ancestor(steps: &[Step], ancestor: &str, step: &str) -> bool {
-    let index_of = |id: &str| steps.iter().position(|s| s.id.as_str() == id);
-    let mut seen = vec![false; steps.len()];
-    let mut todo: Vec<usize> = index_of(step).into_iter().collect();
-    while let Some(i) = todo.pop() {
-        for dep in steps[i].deps(steps, i).unwrap_or_default() {
-            if dep == ancestor {
-                return true;
-            }
-            if let Some(d) = index_of(dep)
-                && !seen[d]
-            {
-                seen[d] = true;
-                todo.push(d);
-            }
-        }
-    }
-    false
+/// Whether `later` comes after `step` in the same list of steps (main or `finally`).
+fn written_after(runbook: &Runbook, later: &Step, step: &Step) -> bool {
+    let steps = if step.is_finally {
+        &runbook.finally
+    } else {
+        &runbook.steps
+    };
+    let position = |s: &Step| steps.iter().position(|x| x.id == s.id);
+    matches!((position(later), position(step)), (Some(l), Some(s)) if l > s)
 }
 
 /// minijinja string-literal escapes, as the template engine will read them.

@@ -54,18 +54,27 @@ impl Decoder {
     }
 
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
+        // `field` is a key (`url`) or a description of a value (`a step`, `the runbook`).
+        let what = if field.contains(' ') {
+            field.to_owned()
+        } else {
+            format!("`{field}`")
+        };
         let mut d = self
             .error(
                 node.span,
                 format!(
-                    "`{field}` must be {expected}, found a {}",
+                    "{what} must be {expected}, found a {}",
                     node.kind.describe()
                 ),
             )
             .label(format!("expected {expected}"));
-        if matches!(node.kind, NodeKind::Map(_))
-            && self.file.text[node.span.offset..].starts_with("{{")
-        {
+        let rest = &self.file.text[node.span.offset..];
+        if matches!(node.kind, NodeKind::Map(_)) && rest.starts_with("{{") {
+            // Underline the whole unquoted `{{ … }}`, not only its first brace.
+            if let Some(end) = rest.lines().next().and_then(|l| l.rfind("}}")) {
+                d.at.span = Span::new(node.span.offset, end + 2);
+            }
             d = d.hint("a value that starts with `{{` must be quoted, or YAML reads it as a mapping: \"{{ … }}\"");
         }
         self.push(d);

@@ -106,7 +106,17 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, SyntaxError> {
     }
     // YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings, so `destructive: yes` is
     // reported instead of silently meaning `true` (editors and the JSON Schema read it as text).
-    let options = serde_saphyr::options! { strict_booleans: true };
+    // The budget guards against alias amplification. Without aliases a node or an event takes
+    // at least one byte of text, so those two caps grow with the file: a long runbook (100k
+    // steps) is read whole, and the amplification limits stay as they are.
+    let defaults = serde_saphyr::Budget::default();
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_nodes: defaults.max_nodes.max(file.text.len()),
+            max_events: defaults.max_events.max(file.text.len()),
+        },
+    };
     let mut root =
         serde_saphyr::from_str_with_options::<Node>(&file.text, options).map_err(|err| {
             let span = err.location().map(|loc| {

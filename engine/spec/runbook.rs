@@ -1,7 +1,7 @@
 //! Decoding and validating a whole runbook file: top-level keys, params, secrets, hosts, and the
 //! checks that span several steps (duplicate ids, unknown `needs`, unknown hosts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ impl Decoder {
     pub fn runbook(&mut self, root: &Node) -> Option<Runbook> {
         if root.kind == NodeKind::Null {
             let d = self
-                .error(root.span, "the runbook is empty")
+                .error(Span::default(), "the runbook is empty")
                 .hint("a runbook needs at least `name:` and `steps:`");
             self.push(d);
             return None;
@@ -137,12 +137,47 @@ impl Decoder {
                         .hint(format!("write `{}`", super::step::snake_case(&name.value)));
                     self.push(d);
                 }
+                let NodeKind::Map(_) = &value.kind else {
+                    // `snapshot: string` for `snapshot: { type: string }`. The param stays
+                    // declared, so that its uses are not reported as well.
+                    let written = value.scalar_text();
+                    let ty = ParamType::from_name(&written);
+                    let d = self
+                        .error(
+                            value.span,
+                            format!(
+                                "param `{}` must be a mapping, found a {}",
+                                name.value,
+                                value.kind.describe()
+                            ),
+                        )
+                        .label("expected `{ type: …, default: … }`")
+                        .hint(if ty.is_some() {
+                            format!("write `{}: {{ type: {written} }}`", name.value)
+                        } else {
+                            format!(
+                                "for a default value, write `{}: {{ default: … }}`",
+                                name.value
+                            )
+                        });
+                    self.push(d);
+                    return Some(Param {
+                        name: name.value,
+                        ty: ty.unwrap_or(ParamType::String),
+                        required: false,
+                        default: None,
+                        description: None,
+                        span: name.span,
+                    });
+                };
                 let mut f = self.fields(value, "a param")?;
+                let mut type_known = true;
                 let ty = match f.take("type").and_then(|n| self.string(n, "type")) {
                     Some(t) => {
                         if let Some(ty) = ParamType::from_name(&t.value) {
                             ty
                         } else {
+                            type_known = false;
                             let d = self
                                 .error(t.span, format!("unknown param type `{}`", t.value))
                                 .label("not a type")
@@ -163,15 +198,18 @@ impl Decoder {
                     .map(|s| s.value);
                 f.finish(self, &format!("param `{}`", name.value), &PARAM_KEYS);
                 let default = default.map(|d| (d.to_json(), d.span));
+                // With an unknown type there is nothing to check the default against.
                 if let Some((value, span)) = &default
+                    && type_known
                     && !ty.accepts(value)
                 {
+                    let a = if ty == ParamType::Int { "an" } else { "a" };
                     let d = self
                         .error(
                             *span,
-                            format!("the default of `{}` is not a {}", name.value, ty.name()),
+                            format!("the default of `{}` is not {a} {}", name.value, ty.name()),
                         )
-                        .label(format!("expected a {}", ty.name()))
+                        .label(format!("expected {a} {}", ty.name()))
                         .hint(if ty == ParamType::String {
                             "quote it: \"…\""
                         } else {
@@ -207,6 +245,34 @@ impl Decoder {
         self.entries(node, "secrets")
             .into_iter()
             .filter_map(|(name, value)| {
+                // A secret without a usable source (reported) stays declared, so that its uses
+                // are not reported as well; the runbook is rejected anyway.
+                let unknown = SecretSource::Env(String::new());
+                if let NodeKind::Str(text) = &value.kind {
+                    let var = text
+                        .to_ascii_uppercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+                    let d = self
+                        .error(
+                            value.span,
+                            format!(
+                                "secret `{}` must say where its value comes from",
+                                name.value
+                            ),
+                        )
+                        .label("a mapping: `{ env: … }` or `{ file: … }`")
+                        .hint(format!(
+                            "secret values are never written in a runbook: \
+                             `{}: {{ env: {var} }}` reads an environment variable",
+                            name.value
+                        ));
+                    self.push(d);
+                    return Some(Secret {
+                        name: name.value,
+                        source: unknown,
+                        span: name.span,
+                    });
+                }
                 let mut f = self.fields(value, "a secret")?;
                 let env = f.take("env").and_then(|n| self.string(n, "env"));
                 let file = f.take("file").and_then(|n| self.string(n, "file"));
@@ -216,11 +282,20 @@ impl Decoder {
                     (None, Some(p)) => SecretSource::File(PathBuf::from(p.value)),
                     _ => {
                         let d = self
-                            .error(value.span, format!("secret `{}` needs exactly one of `env` or `file`", name.value))
+                            .error(
+                                value.span,
+                                format!(
+                                    "secret `{}` needs exactly one of `env` or `file`",
+                                    name.value
+                                ),
+                            )
                             .label("where does the value come from?")
-                            .hint("e.g. `{ env: S3_ACCESS_KEY }` or `{ file: ./secrets/s3_access_key }`");
+                            .hint(
+                                "e.g. `{ env: S3_ACCESS_KEY }` or \
+                                 `{ file: ./secrets/s3_access_key }`",
+                            );
                         self.push(d);
-                        return None;
+                        unknown
                     }
                 };
                 Some(Secret {
@@ -354,21 +429,30 @@ impl Decoder {
         }
         let main_ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
         let all_ids: Vec<&str> = runbook.all_steps().map(|s| s.id.as_str()).collect();
+        // Sets for the lookups, so that checking every `needs` stays linear in the steps.
+        let main_set: HashSet<&str> = main_ids.iter().copied().collect();
+        let all_set: HashSet<&str> = all_ids.iter().copied().collect();
         for step in runbook.all_steps() {
-            let visible = if step.is_finally { &all_ids } else { &main_ids };
+            let (visible, visible_set) = if step.is_finally {
+                (&all_ids, &all_set)
+            } else {
+                (&main_ids, &main_set)
+            };
             for (need, span) in step.needs.iter().flatten() {
                 if need == &step.id {
                     let d = self
                         .error(*span, format!("step `{}` needs itself", step.id))
                         .label("a step cannot wait for itself");
                     self.push(d);
-                } else if !visible.contains(&need.as_str()) {
-                    let in_finally = all_ids.contains(&need.as_str());
+                } else if !visible_set.contains(need.as_str()) {
+                    let in_finally = all_set.contains(need.as_str());
+                    let message = if in_finally {
+                        format!("step `{}` needs `finally` step `{need}`", step.id)
+                    } else {
+                        format!("unknown step `{need}` in `needs` of `{}`", step.id)
+                    };
                     let d = self
-                        .error(
-                            *span,
-                            format!("unknown step `{need}` in `needs` of `{}`", step.id),
-                        )
+                        .error(*span, message)
                         .label(if in_finally {
                             "a `finally` step"
                         } else {

@@ -448,7 +448,11 @@ impl Decoder {
             NodeKind::Seq(items) => {
                 ForEachItems::List(items.iter().map(super::values::template_value).collect())
             }
-            _ => ForEachItems::Expr(self.expr(node, "for_each")?),
+            // A list that cannot be read (reported) still brings the `as` name into scope, so
+            // that the step's templates are not reported as well.
+            _ => self
+                .expr(node, "for_each")
+                .map_or(ForEachItems::List(Vec::new()), ForEachItems::Expr),
         };
         let as_name = match as_node.and_then(|n| self.string(n, "as")) {
             Some(s) if is_valid_id(&s.value) => s.value,
@@ -488,7 +492,14 @@ impl Decoder {
                     self.push(d);
                     return None;
                 }
-                let template = self.template(value, "outputs")?;
+                // An output whose template cannot be read (reported) is still declared, so that
+                // reading it elsewhere is not reported as well.
+                let template = self
+                    .template(value, &format!("outputs.{}", name.value))
+                    .unwrap_or_else(|| super::model::Template {
+                        text: String::new(),
+                        span: value.span,
+                    });
                 Some(Output {
                     name: name.value,
                     name_span: name.span,
@@ -595,20 +606,32 @@ impl Decoder {
     fn step_rules(&mut self, step: &Step, spans: &Spans, has_interval: bool) {
         let id = &step.id;
         let kind = step.kind.key();
-        let misuse = |decoder: &mut Self, key: &str, message: String, hint: &str| {
-            if let Some(span) = spans.get(key) {
-                let d = decoder
-                    .error(span, message)
-                    .label(format!("not allowed on a `{kind}` step"))
-                    .hint(hint.to_owned());
-                decoder.push(d);
-            }
+        let article = if matches!(kind, "http" | "assert") {
+            "an"
+        } else {
+            "a"
         };
+        // `label: None` when the key is wrong for the step's kind; otherwise it says why.
+        let misuse =
+            |decoder: &mut Self, key: &str, message: String, label: Option<&str>, hint: &str| {
+                if let Some(span) = spans.get(key) {
+                    let label = label.map_or_else(
+                        || format!("not allowed on {article} `{kind}` step"),
+                        str::to_owned,
+                    );
+                    let d = decoder
+                        .error(span, message)
+                        .label(label)
+                        .hint(hint.to_owned());
+                    decoder.push(d);
+                }
+            };
         if has_interval && step.poll.is_none() {
             misuse(
                 self,
                 "interval",
                 format!("step `{id}` has `interval` but no `until`"),
+                Some("nothing to poll"),
                 "`interval` is the wait between polls: add `until: <expression>`",
             );
         }
@@ -618,6 +641,7 @@ impl Decoder {
                     self,
                     key,
                     format!("`{key}` on manual step `{id}`"),
+                    None,
                     "a manual step waits for a person: it has no result to retry, poll or probe",
                 );
             }
@@ -625,12 +649,14 @@ impl Decoder {
                 self,
                 "safe",
                 format!("manual step `{id}` cannot be `safe`"),
+                None,
                 "a rehearsal (--dry-run) never asks a person; remove `safe`",
             );
             misuse(
                 self,
                 "destructive",
                 format!("manual step `{id}` cannot be `destructive`"),
+                None,
                 "a manual step already waits for approval; mark the command that does the damage as destructive instead",
             );
         }
@@ -639,6 +665,7 @@ impl Decoder {
                 self,
                 "safe",
                 format!("step `{id}` is both `destructive` and `safe`"),
+                Some("a destructive step must not run in a dry-run"),
                 "`safe` steps run during a dry-run; something destructive must never be safe",
             );
         }
@@ -652,6 +679,7 @@ impl Decoder {
                 self,
                 "destructive",
                 format!("`destructive` on {kind} step `{id}`"),
+                None,
                 "only `run`, `http` and `call` steps change anything",
             );
         }
@@ -662,6 +690,7 @@ impl Decoder {
                         self,
                         key,
                         format!("`{key}` on {kind} step `{id}`"),
+                        None,
                         "only `run` steps start a command",
                     );
                 }
@@ -672,6 +701,7 @@ impl Decoder {
                 self,
                 "shell",
                 format!("`shell` on step `{id}`, whose command is a list"),
+                Some("the command is a list: no shell runs it"),
                 "an argv list runs without a shell; write the command as a string to use one",
             );
         }
@@ -681,6 +711,7 @@ impl Decoder {
                     self,
                     key,
                     format!("`{key}` on call step `{id}`"),
+                    None,
                     "a call is a group of the called runbook's steps; put this on those steps",
                 );
             }
@@ -690,6 +721,7 @@ impl Decoder {
                 self,
                 "check",
                 format!("`check` on {kind} step `{id}`"),
+                None,
                 "a probe only makes sense for a step with a side effect",
             );
         }
