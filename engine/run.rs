@@ -1,10 +1,11 @@
 //! Starting a run: secrets, confirmations that must happen before anything runs, the tokio
 //! runtime, signals, the reporter, and the outcome as an exit code.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
@@ -103,18 +104,23 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let reporter = tokio::spawn(live::consume(rx, mode, color));
-        tokio::spawn(watch_signals(cancel.clone()));
+        // Handlers are installed before any step starts: an early Ctrl-C must not kill the
+        // engine outright and leave a step's process group running.
+        if let (Ok(int), Ok(term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::spawn(watch_signals(int, term, cancel.clone()));
+        }
         let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel));
         let status = exec::execute(Arc::new(plan), &secrets, rt).await;
         let rehearsal = reporter.await.unwrap_or_default();
         (status, rehearsal)
     });
     if request.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "steps": rehearsal }))
-                .unwrap_or_default()
-        );
+        let document = serde_json::to_string_pretty(&serde_json::json!({ "steps": rehearsal }))
+            .unwrap_or_default();
+        writeln!(std::io::stdout().lock(), "{document}").map_err(CliError::Output)?;
     }
     match status {
         RunStatus::Succeeded | RunStatus::Running => Ok(()),
@@ -125,14 +131,7 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
 }
 
 /// SIGINT/SIGTERM cancel the run: running steps' process groups are stopped.
-async fn watch_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
+async fn watch_signals(mut int: Signal, mut term: Signal, cancel: CancellationToken) {
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}

@@ -91,7 +91,7 @@ steps:
 fn output_is_streamed_as_it_is_printed() {
     let sb = Sandbox::new();
     sb.runbook(
-        r#"
+        r"
 name: stream
 steps:
   - id: talk
@@ -100,7 +100,7 @@ steps:
       echo to-stderr >&2
       sleep 2
       echo second
-"#,
+",
     );
     let started = Instant::now();
     let mut child = sb
@@ -118,13 +118,12 @@ steps:
     let at = |text: &str| {
         seen.iter()
             .find(|(_, l)| l == text)
-            .map(|(t, _)| *t)
-            .unwrap_or_else(|| panic!("no line {text:?} in {seen:?}"))
+            .map_or_else(|| panic!("no line {text:?} in {seen:?}"), |(t, _)| *t)
     };
     assert!(seen.iter().any(|(_, l)| l == "talk ! to-stderr"));
     // The first line is shown while the step still sleeps, not when it ends.
     assert!(
-        at("talk | second") - at("talk | first") >= Duration::from_secs(1),
+        at("talk | second").saturating_sub(at("talk | first")) >= Duration::from_secs(1),
         "{seen:?}"
     );
 }
@@ -271,6 +270,38 @@ steps:
 }
 
 #[test]
+fn until_gives_up_at_its_timeout_even_while_an_attempt_hangs() {
+    let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "500");
+    let marker = format!("300.{}", unique());
+    sb.runbook(&format!(
+        r#"
+name: poll-hang
+steps:
+  - id: stuck
+    run: "sleep {marker}"
+    until: result.exit_code == 0
+    interval: 200ms
+    timeout: 1s
+"#
+    ));
+    let run = sb.run(&[]);
+    run.expect_code(1);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stdout
+            .contains("`until: result.exit_code == 0` did not hold within 1s"),
+        "{}",
+        run.stdout
+    );
+    let left = processes_gone(&format!("sleep {marker}"), Duration::from_secs(3));
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+#[test]
 fn until_stops_polling_when_the_condition_holds() {
     let sb = Sandbox::new();
     sb.runbook(
@@ -301,4 +332,49 @@ steps:
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn an_interrupt_stops_the_running_step_and_exits_130() {
+    let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "500");
+    let marker = format!("300.{}", unique());
+    sb.runbook(&format!(
+        r"
+name: interrupted
+steps:
+  - id: long
+    run: 'sleep {marker}'
+  - id: after
+    run: touch after-ran
+finally:
+  - id: cleanup
+    run: touch finally-ran
+"
+    ));
+    let mut child = sb
+        .command(["run", "runbook.yaml", "--no-progress"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait until the step runs, then press Ctrl-C.
+    for line in lines.by_ref() {
+        if unstamped(&line.unwrap()).starts_with("start long") {
+            break;
+        }
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    let left = processes_gone(&format!("sleep {marker}"), Duration::from_secs(3));
+    assert!(left.is_empty(), "still running: {left:?}");
+    // `resume` continues an interrupted run, so neither later steps nor `finally` ran.
+    assert!(!sb.exists("after-ran"));
+    assert!(!sb.exists("finally-ran"));
 }

@@ -3,6 +3,8 @@
 
 mod run_support;
 
+use std::fmt::Write as _;
+
 use run_support::Sandbox;
 
 #[test]
@@ -165,7 +167,7 @@ fn a_manual_step_is_approved_by_yes() {
 fn a_destructive_step_without_yes_or_a_terminal_refuses_before_anything_runs() {
     let sb = Sandbox::new();
     sb.runbook(
-        r#"
+        r"
 name: dangerous
 steps:
   - id: harmless
@@ -173,7 +175,7 @@ steps:
   - id: wipe
     destructive: true
     run: touch wipe-ran
-"#,
+",
     );
     let run = sb.run(&[]);
     run.expect_code(2);
@@ -216,10 +218,13 @@ steps:
     for_each: [alpha, beta, gamma]
     as: who
     run: "echo hello {{ who }}"
+  - id: summary
+    run: "echo {{ steps.greet.status }}: {{ steps.greet.items | map(attribute='item') | join(',') }}"
 "#,
     );
     let run = sb.run(&[]);
     run.expect_code(0);
+    assert_eq!(run.printed("summary"), ["succeeded: alpha,beta,gamma"]);
     assert_eq!(run.printed("greet[0]"), ["hello alpha"]);
     assert_eq!(run.printed("greet[1]"), ["hello beta"]);
     assert_eq!(run.printed("greet[2]"), ["hello gamma"]);
@@ -236,7 +241,7 @@ steps:
 fn for_each_over_a_param_list_respects_its_max_parallel() {
     let sb = Sandbox::new();
     sb.runbook(&format!(
-        r#"
+        r"
 name: from-params
 params:
   nodes: {{ type: list, required: true }}
@@ -245,7 +250,7 @@ steps:
     for_each: params.nodes
     max_parallel: 1
     run: '{TRACED}'
-"#
+"
     ));
     let run = sb.run(&["--set", "nodes=[a,b,c]", "--max-parallel", "8"]);
     run.expect_code(0);
@@ -330,4 +335,27 @@ steps:
     assert_eq!(run.printed("welcome.say"), ["said it"], "{}", run.stdout);
     assert!(run.has_line_starting("ok welcome.say in"), "{}", run.stdout);
     assert_eq!(run.printed("after"), ["callee said succeeded"]);
+}
+
+#[test]
+fn a_long_chain_of_steps_runs_in_time_linear_in_its_length() {
+    // Each step's template context is built without copying every other step's state: 5 000
+    // steps take well under a second here, where a quadratic context took minutes.
+    let mut yaml = String::from("name: long\nsteps:\n  - id: s0\n    assert: \"true\"\n");
+    for i in 1..5000 {
+        let before = i - 1;
+        let _ = write!(
+            yaml,
+            "  - id: s{i}\n    assert: steps.s{before}.status == 'succeeded'\n"
+        );
+    }
+    let sb = Sandbox::new();
+    sb.runbook(&yaml);
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
 }

@@ -24,7 +24,7 @@ pub struct Job {
     /// The runbook it is written in (defaults, hosts, env).
     pub runbook: Arc<Runbook>,
     /// The template context (params, secrets, env, steps, run, the item).
-    pub context: Value,
+    pub context: minijinja::Value,
 }
 
 /// How a step ended.
@@ -60,7 +60,7 @@ impl Outcome {
 
 /// Runs one step (or one item of it) to its final status.
 pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
-    let scope = Scope::new(&job.context);
+    let scope = Scope::from_value(job.context.clone());
     let step = &job.step;
     let mut notes = Vec::new();
     if let Some(when) = &step.when {
@@ -150,6 +150,12 @@ fn assert_step(
         rehearse(rt, job, description, Marks::default(), notes);
         return rehearsed(job);
     }
+    if rt.options.dry_run {
+        // Checking has no side effect: it happens now, and the rehearsal still lists the step.
+        let mut notes = notes;
+        notes.push("checked during the rehearsal".to_owned());
+        rehearse(rt, job, description.clone(), Marks::default(), notes);
+    }
     start(rt, job, 1, &description, false);
     match step::assert::check(&texts, &scope.value) {
         Ok(()) => Outcome::done(StepStatus::Succeeded, 1, None),
@@ -183,6 +189,11 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
         };
         rehearse(rt, job, description, marks, notes);
         return rehearsed(job);
+    }
+    if rt.options.dry_run {
+        // A safe step runs for real; the rehearsal still lists it in its place.
+        notes.push("read-only: runs during the rehearsal".to_owned());
+        rehearse(rt, job, description.clone(), Marks::default(), notes);
     }
     if step.destructive && !rt.options.yes && !rt.options.dry_run {
         let approved = rt.options.interactive
@@ -297,22 +308,30 @@ async fn once_or_poll(
     let mut polls = 0;
     loop {
         polls += 1;
-        let per_attempt =
-            job.runbook.defaults.timeout.map(|t| {
-                deadline.map_or(t, |d| t.min(d.saturating_duration_since(Instant::now())))
-            });
-        let outcome = step::perform(rt, &job.id, action, per_attempt).await;
-        let seen = match &outcome {
-            Ok(result) => Some(result.clone()),
-            Err(f) => f.result.clone(),
+        // An attempt that hangs must not outlive the poll's own deadline.
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let per_attempt = match (job.runbook.defaults.timeout, remaining) {
+            (Some(t), Some(r)) => Some(t.min(r)),
+            (t, r) => t.or(r),
         };
-        let detail = match &seen {
-            Some(result) => match scope.with("result", result).eval(&poll.until, "until") {
+        let outcome = step::perform(rt, &job.id, action, per_attempt).await;
+        let not_yet = || format!("`{}` is not true yet", poll.until.text);
+        let detail = match &outcome {
+            Ok(result) => match scope.with("result", result).eval(&poll.until, "until") {
                 Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
-                Ok(_) => format!("`{}` is not true yet", poll.until.text),
+                Ok(_) => not_yet(),
                 Err(e) => return (polls, Err(e)),
             },
-            None => outcome.err().map_or_else(String::new, |f| f.message),
+            // A failed attempt (a 503 while a service starts) is "not yet" even when the
+            // condition cannot be read from its result (`result.json.state` of an error page).
+            Err(failure) => match &failure.result {
+                Some(result) => match scope.with("result", result).eval(&poll.until, "until") {
+                    Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
+                    Ok(_) => format!("{}; {}", failure.message, not_yet()),
+                    Err(_) => failure.message.clone(),
+                },
+                None => failure.message.clone(),
+            },
         };
         if rt.cancel.is_cancelled() {
             return (polls, Err(Failure::new("interrupted")));

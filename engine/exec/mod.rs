@@ -2,6 +2,7 @@
 //! module under `step/`; everything that happens is sent as an [`event::Event`].
 
 pub mod attempt;
+pub mod context;
 pub mod event;
 pub mod render;
 pub mod runtime;

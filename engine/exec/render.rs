@@ -21,14 +21,17 @@ impl Scope {
         }
     }
 
+    /// Wraps a context that is already a template value.
+    pub fn from_value(value: minijinja::Value) -> Self {
+        Self { value }
+    }
+
     #[must_use]
     /// The same context with one more name (`result`, the `as` item).
     pub fn with(&self, name: &str, extra: &Value) -> Self {
-        let mut json: Value = serde_json::to_value(&self.value).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut json {
-            map.insert(name.to_owned(), extra.clone());
+        Self {
+            value: super::context::extend(&self.value, name, template::to_value(extra)),
         }
-        Self::new(&json)
     }
 
     /// A template rendered to text.

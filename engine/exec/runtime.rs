@@ -1,6 +1,7 @@
 //! What every running step shares: options, the event channel, the masker, HTTP clients and
 //! the cancellation token.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -54,10 +55,9 @@ pub struct Runtime {
     tx: UnboundedSender<Message>,
     /// Cancelled on Ctrl-C: every step stops.
     pub cancel: CancellationToken,
-    /// HTTP client with TLS verification.
-    pub http: reqwest::Client,
-    /// HTTP client for `insecure: true`.
-    pub http_insecure: reqwest::Client,
+    /// HTTP clients (verifying TLS, and for `insecure: true`), built on first use: loading the
+    /// system's certificates costs more than starting a short run without HTTP steps.
+    http: [OnceLock<reqwest::Client>; 2],
 }
 
 impl Runtime {
@@ -68,21 +68,24 @@ impl Runtime {
         tx: UnboundedSender<Message>,
         cancel: CancellationToken,
     ) -> Self {
-        let build = |insecure: bool| {
-            reqwest::Client::builder()
-                .danger_accept_invalid_certs(insecure)
-                .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default()
-        };
         Self {
             options,
             masker,
             tx,
             cancel,
-            http: build(false),
-            http_insecure: build(true),
+            http: [OnceLock::new(), OnceLock::new()],
         }
+    }
+
+    /// The HTTP client (`insecure`: one that skips TLS verification).
+    pub fn http(&self, insecure: bool) -> &reqwest::Client {
+        self.http[usize::from(insecure)].get_or_init(|| {
+            reqwest::Client::builder()
+                .danger_accept_invalid_certs(insecure)
+                .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Sends an event (consumers that went away are not an error: the run goes on).

@@ -1,7 +1,7 @@
 //! The scheduler: runs a plan's graph with bounded parallelism, stops new work after a failure,
 //! then runs `finally`. It owns all run state; step tasks only report back their outcome.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,12 +11,14 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use super::attempt::{self, Job, Outcome};
+use super::context::{self, Cell, Cells, Layout, StepsView};
 use super::event::{Event, RunStatus, StepStatus};
 use super::render::Scope;
 use super::runtime::Runtime;
 use super::secrets::Secrets;
 use crate::plan::{Phase, Plan, Role};
 use crate::spec::ForEachItems;
+use crate::template;
 
 /// What is known of one node.
 #[derive(Debug, Clone)]
@@ -73,10 +75,15 @@ enum PhaseEnd {
 struct Scheduler {
     plan: Arc<Plan>,
     rt: Arc<Runtime>,
-    secrets: Map<String, Value>,
-    env: Map<String, Value>,
+    secrets: minijinja::Value,
+    env: minijinja::Value,
     state: Vec<NodeState>,
+    /// What templates read of `state`, kept in step with it by [`Scheduler::record`].
+    cells: Cells,
+    layout: Arc<Layout>,
     scope_params: Vec<Option<Map<String, Value>>>,
+    /// `scope_params` as template values (converted once per scope).
+    param_values: Vec<minijinja::Value>,
     skipped_scopes: Vec<bool>,
     run_status: RunStatus,
 }
@@ -96,14 +103,17 @@ impl Scheduler {
                 items: Vec::new(),
             })
             .collect();
+        let mut param_values = vec![template::to_value(&Map::new()); plan.scopes.len()];
+        param_values[0] = template::to_value(&plan.params);
         Self {
             skipped_scopes: vec![false; plan.scopes.len()],
-            secrets: secrets.as_map(),
-            env: std::env::vars()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
+            secrets: template::to_value(&secrets.as_map()),
+            env: template::to_value(&std::env::vars().collect::<BTreeMap<String, String>>()),
+            cells: Arc::new(vec![Cell::pending(); plan.graph.node_count()]),
+            layout: Arc::new(Layout::new(Arc::clone(&plan))),
             state,
             scope_params,
+            param_values,
             run_status: RunStatus::Running,
             plan,
             rt,
@@ -166,6 +176,7 @@ impl Scheduler {
                 }
                 *per_group.entry(self.group(n)).or_default() += 1;
                 self.state[n.index()].status = StepStatus::Running;
+                self.record(n);
                 self.spawn(n, &mut running);
             }
             if running.is_empty() {
@@ -201,6 +212,7 @@ impl Scheduler {
                 paused = true;
                 stopping = true;
                 self.state[n.index()].status = StepStatus::Pending;
+                self.record(n);
                 continue;
             }
             self.finish(n, &outcome, items, duration);
@@ -297,7 +309,7 @@ impl Scheduler {
         let Role::CallEntry { scope } = node.role else {
             return None;
         };
-        let ctx = Scope::new(&self.context(n));
+        let ctx = Scope::from_value(self.context(n));
         if let Some(when) = &node.step.when {
             match ctx.eval(when, "when") {
                 Ok(v)
@@ -333,6 +345,7 @@ impl Scheduler {
                 }
             }
         }
+        self.param_values[scope] = template::to_value(&params);
         self.scope_params[scope] = Some(params);
         Some(outcome(StepStatus::Succeeded, None))
     }
@@ -342,6 +355,7 @@ impl Scheduler {
         state.status = outcome.status;
         state.outputs.clone_from(&outcome.outputs);
         state.items = items;
+        self.record(n);
         self.rt.emit(Event::StepFinished {
             id: self.plan.graph[n].id.clone(),
             status: outcome.status,
@@ -357,7 +371,7 @@ impl Scheduler {
         let job = Job {
             id: node.id.clone(),
             step: Arc::clone(&node.step),
-            runbook: Arc::new(self.plan.runbook_of(node).clone()),
+            runbook: Arc::clone(&self.plan.runbooks[self.plan.scopes[node.scope].runbook]),
             context: self.context(n),
         };
         let rt = Arc::clone(&self.rt);
@@ -374,95 +388,55 @@ impl Scheduler {
         });
     }
 
+    /// Makes a node's state visible to templates. The snapshot is copied only while a running
+    /// step still holds the previous one.
+    fn record(&mut self, n: NodeIndex) {
+        let state = &self.state[n.index()];
+        Arc::make_mut(&mut self.cells)[n.index()] = Cell {
+            status: state.status,
+            outputs: template::to_value(&state.outputs),
+            items: template::to_value(&state.items),
+        };
+    }
+
     /// The template context of a node: params, secrets, env, steps of its scope, run, its item.
-    fn context(&self, n: NodeIndex) -> Value {
+    /// Built in constant time: `steps` is a snapshot read lazily.
+    fn context(&self, n: NodeIndex) -> minijinja::Value {
         let node = &self.plan.graph[n];
-        let scope = &self.plan.scopes[node.scope];
         let run_status = if node.phase == Phase::Finally {
             self.run_status
         } else {
             RunStatus::Running
         };
-        let mut ctx = json!({
-            "params": self.scope_params[node.scope].clone().unwrap_or_default(),
-            "secrets": self.secrets,
-            "env": self.env,
-            "steps": self.steps_view(node.scope),
-            "run": { "id": self.rt.options.run_id, "name": self.plan.root().name, "status": run_status.as_str() },
-        });
+        let steps = StepsView {
+            layout: Arc::clone(&self.layout),
+            cells: Arc::clone(&self.cells),
+            scope: node.scope,
+        };
+        let run = minijinja::Value::from_pairs([
+            ("id", self.rt.options.run_id.as_str()),
+            ("name", self.plan.root().name.as_str()),
+            ("status", run_status.as_str()),
+        ]);
+        let ctx = minijinja::Value::from_pairs([
+            ("params", self.param_values[node.scope].clone()),
+            ("secrets", self.secrets.clone()),
+            ("env", self.env.clone()),
+            ("steps", minijinja::Value::from_object(steps)),
+            ("run", run),
+        ]);
         let item = match (&node.role, &node.step.for_each) {
-            (Role::Item { value, .. }, Some(fe)) => Some((fe.as_name.clone(), value.clone())),
-            (Role::CallEntry { scope }, _) => self.plan.scopes[*scope].item.clone(),
+            (Role::Item { value, .. }, Some(fe)) => Some((fe.as_name.as_str(), value)),
+            (Role::CallEntry { scope }, _) => self.plan.scopes[*scope]
+                .item
+                .as_ref()
+                .map(|(name, value)| (name.as_str(), value)),
             _ => None,
         };
-        if let (Some((name, value)), Value::Object(map)) = (item, &mut ctx) {
-            map.insert(name, value);
+        match item {
+            Some((name, value)) => context::extend(&ctx, name, template::to_value(value)),
+            None => ctx,
         }
-        let _ = scope;
-        ctx
-    }
-
-    /// `steps.<id>` as seen from a scope: status, outputs and items (`for_each`).
-    fn steps_view(&self, scope: usize) -> Value {
-        let mut view: Map<String, Value> = Map::new();
-        for n in self.plan.graph.node_indices() {
-            let node = &self.plan.graph[n];
-            if node.scope != scope {
-                continue;
-            }
-            let state = &self.state[n.index()];
-            let status = match node.role {
-                Role::CallEntry { scope: called } => self.scope_status(called, state.status),
-                _ => state.status,
-            };
-            let entry = view.entry(node.local_id.clone()).or_insert_with(
-                || json!({ "status": status.as_str(), "outputs": {}, "items": [] }),
-            );
-            if let Role::Item { value, .. } = &node.role {
-                if let Some(items) = entry["items"].as_array_mut() {
-                    items.push(json!({ "item": value, "status": state.status.as_str(), "outputs": state.outputs }));
-                }
-                entry["status"] = Value::from(combine(
-                    entry["status"].as_str().unwrap_or("pending"),
-                    status,
-                ));
-            } else {
-                entry["status"] = Value::from(status.as_str());
-                entry["outputs"] = Value::Object(state.outputs.clone());
-                entry["items"] = Value::Array(state.items.clone());
-            }
-        }
-        Value::Object(view)
-    }
-
-    /// A call's status: failed if any of its steps failed, running while any runs.
-    fn scope_status(&self, scope: usize, entry: StepStatus) -> StepStatus {
-        if entry != StepStatus::Succeeded {
-            return entry;
-        }
-        let mut status = StepStatus::Succeeded;
-        for n in self.plan.graph.node_indices() {
-            if self.plan.graph[n].scope == scope && self.plan.graph[n].phase == Phase::Main {
-                status = match (status, self.state[n.index()].status) {
-                    (StepStatus::Failed, _) | (_, StepStatus::Failed) => StepStatus::Failed,
-                    (_, StepStatus::Running) | (StepStatus::Running, _) => StepStatus::Running,
-                    (_, StepStatus::Pending) | (StepStatus::Pending, _) => StepStatus::Pending,
-                    _ => StepStatus::Succeeded,
-                };
-            }
-        }
-        status
-    }
-}
-
-/// The status of a `for_each` step from its items so far.
-fn combine(so_far: &str, item: StepStatus) -> &'static str {
-    match (so_far, item) {
-        ("failed", _) | (_, StepStatus::Failed) => "failed",
-        ("running", _) | (_, StepStatus::Running) => "running",
-        ("pending", _) | (_, StepStatus::Pending) => "pending",
-        ("skipped", StepStatus::Skipped) => "skipped",
-        _ => "succeeded",
     }
 }
 
@@ -483,7 +457,7 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
     let Some(fe) = job.step.for_each.clone() else {
         return failed("not a for_each step".to_owned());
     };
-    let scope = Scope::new(&job.context);
+    let scope = Scope::from_value(job.context.clone());
     let list = match &fe.items {
         ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
             crate::template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
@@ -508,10 +482,8 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
     let mut stop = false;
     while next < items.len() || !running.is_empty() {
         while !stop && next < items.len() && running.len() < limit {
-            let mut context = job.context.clone();
-            if let Value::Object(map) = &mut context {
-                map.insert(fe.as_name.clone(), items[next].clone());
-            }
+            let context =
+                context::extend(&job.context, &fe.as_name, template::to_value(&items[next]));
             let item_job = Job {
                 id: format!("{}[{next}]", job.id),
                 step: Arc::clone(&job.step),

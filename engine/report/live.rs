@@ -213,6 +213,9 @@ pub async fn consume(
             };
             if mode == Mode::Progress {
                 multi.suspend(|| println!("{stamped}"));
+            } else if mode == Mode::Json {
+                // Stdout carries only the JSON document; what safe steps print goes to stderr.
+                let _ = writeln!(std::io::stderr().lock(), "{stamped}");
             } else {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{stamped}");
@@ -283,12 +286,15 @@ fn rehearsed_line(
     if marks.manual {
         tags.push(style("[MANUAL: waits for a person]").yellow().to_string());
     }
+    if marks.safe {
+        tags.push(style("[SAFE: runs for real]").green().to_string());
+    }
     let title = name.map(|n| format!(" — {n}")).unwrap_or_default();
-    let mut out = format!(
-        "{n:>3}. {id}{title} {}\n{}",
-        tags.join(" "),
-        indent_all(description)
-    );
+    let mut out = format!("{n:>3}. {id}{title}");
+    for tag in tags {
+        let _ = write!(out, " {tag}");
+    }
+    let _ = write!(out, "\n{}", indent_all(description));
     for note in notes {
         let _ = write!(out, "\n    ({note})");
     }

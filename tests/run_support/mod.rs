@@ -105,7 +105,7 @@ impl Sandbox {
             .command(&all)
             .output()
             .expect("the runbook binary starts");
-        Run::new(output, started.elapsed())
+        Run::new(&output, started.elapsed())
     }
 }
 
@@ -118,7 +118,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new(output: Output, elapsed: Duration) -> Self {
+    pub fn new(output: &Output, elapsed: Duration) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -48,11 +48,7 @@ impl Request {
 
 /// Sends the request; a response with an unexpected status is a failure that still has a result.
 pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
-    let client = if req.insecure {
-        &rt.http_insecure
-    } else {
-        &rt.http
-    };
+    let client = rt.http(req.insecure);
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Failure::new(format!("invalid method {}", req.method)))?;
     let mut builder = client.request(method, &req.url).timeout(req.timeout);

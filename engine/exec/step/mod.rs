@@ -79,7 +79,17 @@ pub async fn perform(
             }
             Ok(last)
         }
-        Action::Http(req) => http::send(rt, req).await,
+        Action::Http(req) => match timeout {
+            // A poll's remaining time bounds the request too.
+            Some(limit) if limit < req.timeout => {
+                let bounded = http::Request {
+                    timeout: limit,
+                    ..req.clone()
+                };
+                http::send(rt, &bounded).await
+            }
+            _ => http::send(rt, req).await,
+        },
         Action::Sleep(d) => sleep::wait(rt, *d).await,
     }
 }

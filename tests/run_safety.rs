@@ -1,0 +1,116 @@
+//! `runbook run` end to end, what must never leak or be misread: quoted params stay one literal
+//! argument, and secrets never appear in anything printed, for real or in a rehearsal.
+
+mod run_support;
+
+use run_support::Sandbox;
+
+#[test]
+fn a_quoted_param_arrives_as_one_literal_argument() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: quoting
+params:
+  label: { type: string, required: true }
+steps:
+  - id: show
+    run: |
+      set -- {{ params.label | quote }}
+      echo "argc=$#"
+      printf '<%s>\n' "$1"
+"#,
+    );
+    let hostile = "'; touch PWNED #";
+    let run = sb.run(&["--set", &format!("label={hostile}")]);
+    run.expect_code(0);
+    assert!(!sb.exists("PWNED"));
+    assert_eq!(
+        run.printed("show"),
+        ["argc=1".to_owned(), format!("<{hostile}>")],
+        "{}",
+        run.stdout
+    );
+}
+
+const TOKEN: &str = "tok-3f9a7c61e2";
+const FILE_SECRET: &str = "file-secret-b81d44";
+
+fn with_secrets() -> Sandbox {
+    let sb = Sandbox::new().env("RB_E2E_TOKEN", TOKEN);
+    sb.write("secrets/db_password", &format!("{FILE_SECRET}\n"));
+    sb.runbook(
+        r#"
+name: secrets
+secrets:
+  token: { env: RB_E2E_TOKEN }
+  db_password: { file: secrets/db_password }
+steps:
+  - id: leak
+    env: { TOKEN: "{{ secrets.token }}" }
+    run: |
+      echo "token=$TOKEN"
+      echo "password={{ secrets.db_password }}"
+      echo "to stderr: $TOKEN" >&2
+    outputs:
+      echoed: "{{ result.stdout }}"
+  - id: probe
+    http:
+      url: "http://127.0.0.1:9/{{ secrets.token }}"
+      headers: { Authorization: "Bearer {{ secrets.token }}" }
+      timeout: 1s
+    allow_failure: true
+"#,
+    );
+    sb
+}
+
+#[track_caller]
+fn assert_masked(text: &str) {
+    assert!(
+        !text.contains(TOKEN) && !text.contains(FILE_SECRET),
+        "a secret leaked:\n{text}"
+    );
+}
+
+#[test]
+fn secrets_are_masked_in_everything_a_run_prints() {
+    let sb = with_secrets();
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert_masked(&run.all());
+    assert_eq!(
+        run.printed("leak"),
+        ["token=***", "password=***"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.has_line_starting("leak ! to stderr: ***"),
+        "{}",
+        run.stdout
+    );
+    // The request failed; its description and error are masked too.
+    assert!(run.stdout.contains("Bearer ***"), "{}", run.stdout);
+}
+
+#[test]
+fn secrets_are_masked_in_a_rehearsal() {
+    let sb = with_secrets();
+    let run = sb.run(&["--dry-run"]);
+    run.expect_code(0);
+    assert_masked(&run.all());
+    assert!(
+        run.stdout.contains(r#"echo "password=***""#),
+        "{}",
+        run.stdout
+    );
+
+    let json = sb
+        .command(["run", "runbook.yaml", "--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    assert_masked(&String::from_utf8_lossy(&json.stdout));
+    assert_masked(&String::from_utf8_lossy(&json.stderr));
+}
