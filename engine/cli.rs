@@ -90,6 +90,105 @@ pub enum Command {
         /// Output format (json only with --dry-run).
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
+        /// Where runs are kept (journal, logs, copies of the runbook).
+        #[arg(
+            long,
+            env = "RUNBOOK_STATE_DIR",
+            default_value = ".runbook",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
+    },
+    /// Continue a run that failed, paused, was interrupted, or whose process died.
+    #[command(
+        after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
+    )]
+    Resume {
+        /// The run's id (`runbook runs` lists them).
+        run_id: String,
+        /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
+        #[arg(long)]
+        yes: bool,
+        /// Approve a paused manual step (repeatable).
+        #[arg(long, value_name = "STEP")]
+        approve: Vec<String>,
+        /// Reject a paused manual step: the run fails and `finally` runs.
+        #[arg(long, value_name = "STEP")]
+        reject: Vec<String>,
+        /// Why the step is rejected (recorded in the journal).
+        #[arg(long, requires = "reject")]
+        reason: Option<String>,
+        /// Who approves or rejects (default: the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        approver: Option<String>,
+        /// Resume even though the runbook file changed since the run began.
+        #[arg(long)]
+        allow_changed: bool,
+        /// Run a step again, and everything after it that depends on it (repeatable).
+        #[arg(long, value_name = "STEP")]
+        rerun: Vec<String>,
+        /// Steps at once.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        max_parallel: Option<u16>,
+        /// Plain line-per-event output even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+        /// Where runs are kept.
+        #[arg(
+            long,
+            env = "RUNBOOK_STATE_DIR",
+            default_value = ".runbook",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
+    },
+    /// List runs with their status.
+    Runs {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: RunFormat,
+        /// Where runs are kept.
+        #[arg(
+            long,
+            env = "RUNBOOK_STATE_DIR",
+            default_value = ".runbook",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
+    },
+    /// A run's steps: status, attempts, times, outputs and approvals.
+    Show {
+        /// The run's id.
+        run_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: RunFormat,
+        /// Where runs are kept.
+        #[arg(
+            long,
+            env = "RUNBOOK_STATE_DIR",
+            default_value = ".runbook",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
+    },
+    /// What a run's steps printed.
+    Logs {
+        /// The run's id.
+        run_id: String,
+        /// One step (default: every step, in order).
+        step: Option<String>,
+        /// Keep printing as the run goes on, until it ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Where runs are kept.
+        #[arg(
+            long,
+            env = "RUNBOOK_STATE_DIR",
+            default_value = ".runbook",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
     },
     /// Print the JSON Schema of runbook files (for editors: `# yaml-language-server: $schema=…`).
     Schema,
@@ -128,6 +227,12 @@ pub enum CliError {
     /// Stopped by a signal.
     #[error("the run was interrupted")]
     RunInterrupted,
+    /// Another process drives the run.
+    #[error("{0}")]
+    Locked(String),
+    /// The journal could not be read or written.
+    #[error("{0}")]
+    Journal(String),
     /// A file that could not be read.
     #[error("{0}")]
     Load(#[from] LoadError),
@@ -141,8 +246,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Invalid { .. } | Self::Params | Self::Load(_) | Self::Refused(_) => 2,
-            Self::Output(_) | Self::RunFailed => 1,
+            Self::Output(_) | Self::RunFailed | Self::Journal(_) => 1,
             Self::RunPaused => 3,
+            Self::Locked(_) => 4,
             Self::RunInterrupted => 130,
         }
     }
@@ -168,6 +274,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             run_id,
             no_progress,
             format,
+            state_dir,
         } => {
             let input = param_input(&sets, &params)?;
             let plan = compile(&file, Some(&input))?;
@@ -178,9 +285,47 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 run_id,
                 no_progress,
                 json: format == RunFormat::Json,
+                state_dir,
             };
             crate::run::start(plan, &request)
         }
+        Command::Resume {
+            run_id,
+            yes,
+            approve,
+            reject,
+            reason,
+            approver,
+            allow_changed,
+            rerun,
+            max_parallel,
+            no_progress,
+            state_dir,
+        } => crate::run::resume(&crate::run::ResumeArgs {
+            run_id,
+            yes,
+            approve,
+            reject,
+            reason,
+            approver,
+            allow_changed,
+            rerun,
+            max_parallel: max_parallel.map(usize::from),
+            no_progress,
+            state_dir,
+        }),
+        Command::Runs { format, state_dir } => runs(&state_dir, format),
+        Command::Show {
+            run_id,
+            format,
+            state_dir,
+        } => show(&state_dir, &run_id, format),
+        Command::Logs {
+            run_id,
+            step,
+            follow,
+            state_dir,
+        } => logs(&state_dir, &run_id, step.as_deref(), follow),
         Command::Schema => std::io::stdout()
             .write_all(crate::spec::schema::schema_json().as_bytes())
             .map_err(CliError::Output),
@@ -355,4 +500,87 @@ fn graph(
     std::io::stdout()
         .write_all(crate::report::graph::render(&plan, format).as_bytes())
         .map_err(CliError::Output)
+}
+
+fn load_run(
+    state_dir: &Path,
+    id: &str,
+) -> Result<(crate::state::RunDir, crate::state::RunRecord), CliError> {
+    let dir =
+        crate::state::RunDir::open(state_dir, id).map_err(|e| CliError::Refused(e.to_string()))?;
+    let record =
+        crate::state::RunRecord::load(&dir).map_err(|e| CliError::Journal(e.to_string()))?;
+    Ok((dir, record))
+}
+
+fn runs(state_dir: &Path, format: RunFormat) -> Result<(), CliError> {
+    let mut records = Vec::new();
+    for dir in crate::state::RunDir::list(state_dir) {
+        match crate::state::RunRecord::load(&dir) {
+            Ok(r) => records.push(r),
+            Err(e) => eprintln!("warning: skipping run {}: {e}", dir.id),
+        }
+    }
+    let text = match format {
+        RunFormat::Text => crate::report::history::runs_table(&records),
+        RunFormat::Json => crate::report::history::runs_json(&records),
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(CliError::Output)
+}
+
+fn show(state_dir: &Path, id: &str, format: RunFormat) -> Result<(), CliError> {
+    let (_, record) = load_run(state_dir, id)?;
+    let text = match format {
+        RunFormat::Text => crate::report::history::show_text(&record),
+        RunFormat::Json => crate::report::history::show_json(&record),
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(CliError::Output)
+}
+
+fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<(), CliError> {
+    let (dir, record) = load_run(state_dir, id)?;
+    let text = crate::report::history::logs(&dir, &record, step).map_err(CliError::Refused)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    if !follow {
+        return Ok(());
+    }
+    // Follow: print what each step's log gains, prefixed with the step, until the run ends.
+    let mut offsets: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for s in &record.steps {
+        offsets.insert(
+            s.id.clone(),
+            std::fs::metadata(dir.log_of(&s.id))
+                .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
+        );
+    }
+    loop {
+        let running = dir.is_locked();
+        let (_, fresh) = load_run(state_dir, id)?;
+        for s in fresh
+            .steps
+            .iter()
+            .filter(|s| step.is_none_or(|only| only == s.id))
+        {
+            let Ok(text) = std::fs::read_to_string(dir.log_of(&s.id)) else {
+                continue;
+            };
+            let seen = offsets.entry(s.id.clone()).or_insert(0);
+            if text.len() > *seen {
+                for line in text[*seen..].lines() {
+                    writeln!(out, "{} | {line}", s.id).map_err(CliError::Output)?;
+                }
+                *seen = text.len();
+            }
+        }
+        out.flush().map_err(CliError::Output)?;
+        if !running {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }

@@ -11,4 +11,5 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod state;
 pub mod template;

@@ -1,7 +1,9 @@
-//! Starting a run: secrets, confirmations that must happen before anything runs, the tokio
-//! runtime, signals, the reporter, and the outcome as an exit code.
+//! Starting and resuming runs: secrets, the checks that must pass before anything runs, the run
+//! folder and its lock, the tokio runtime, signals, and the pipeline executor → recorder →
+//! reporter. The outcome becomes the process exit code.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +11,17 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
-use crate::exec::{self, RunOptions, RunStatus, Runtime, Secrets};
-use crate::plan::{Phase, Plan};
+use crate::exec::{self, RunOptions, RunStatus, Runtime, Secrets, SettledSteps, StepStatus};
+use crate::plan::{self, ParamInput, Phase, Plan};
 use crate::report::live::{self, Mode};
+use crate::spec;
+use crate::state::fingerprint::{self, Changes};
+use crate::state::journal::{self, Record};
+use crate::state::resume::{self, ResumeError, ResumeRequest};
+use crate::state::run_dir::{self, RunDir, RunDirError, RunLock};
+use crate::state::{Recorder, RunRecord};
 
-/// What the command line asked for.
+/// What `run` asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     /// Rehearse only.
@@ -28,6 +36,35 @@ pub struct Request {
     pub no_progress: bool,
     /// `--format json` (rehearsal only).
     pub json: bool,
+    /// Where runs are kept.
+    pub state_dir: PathBuf,
+}
+
+/// What `resume` asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeArgs {
+    /// The run.
+    pub run_id: String,
+    /// Confirm in-flight non-idempotent steps; approve manual and destructive steps.
+    pub yes: bool,
+    /// Manual steps approved now.
+    pub approve: Vec<String>,
+    /// Manual steps rejected now.
+    pub reject: Vec<String>,
+    /// Why they are rejected.
+    pub reason: Option<String>,
+    /// Who approves or rejects.
+    pub approver: Option<String>,
+    /// Go on although the runbook changed.
+    pub allow_changed: bool,
+    /// Steps to run again.
+    pub rerun: Vec<String>,
+    /// `--max-parallel`.
+    pub max_parallel: Option<usize>,
+    /// `--no-progress`.
+    pub no_progress: bool,
+    /// Where runs are kept.
+    pub state_dir: PathBuf,
 }
 
 /// A new run id: the runbook's name, the UTC start time and a few random-ish digits.
@@ -37,46 +74,147 @@ pub fn new_run_id(name: &str) -> String {
     format!("{name}-{}-{salt:04}", now.strftime("%Y%m%d-%H%M%S"))
 }
 
-/// Runs (or rehearses) a compiled plan; the outcome maps to the process exit code.
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn resolve_secrets(plan: &Plan) -> Result<Secrets, CliError> {
+    Secrets::resolve(plan.runbooks.iter().map(AsRef::as_ref)).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        CliError::Refused(format!("{}\nnothing was run", text.join("\nerror: ")))
+    })
+}
+
+/// Without a terminal, destructive steps need `--yes` before anything runs.
+fn check_destructive(plan: &Plan, settled: &SettledSteps, yes: bool) -> Result<(), CliError> {
+    if yes || interactive() {
+        return Ok(());
+    }
+    let destructive: Vec<&str> = plan
+        .graph
+        .node_weights()
+        .filter(|n| n.step.destructive && !(n.phase == Phase::Main && settled.contains_key(&n.id)))
+        .map(|n| n.id.as_str())
+        .collect();
+    if destructive.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Refused(format!(
+        "this runbook has destructive steps ({}) and there is no terminal to confirm them; pass --yes to approve them, or rehearse with --dry-run\nnothing was run",
+        destructive.join(", ")
+    )))
+}
+
+fn state_error(err: RunDirError) -> CliError {
+    match err {
+        RunDirError::Locked { .. } => CliError::Locked(err.to_string()),
+        other => CliError::Refused(other.to_string()),
+    }
+}
+
+/// Runs (or rehearses) a compiled plan.
 pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     if request.json && !request.dry_run {
         return Err(CliError::Refused(
             "--format json is for --dry-run; a real run reports with `runbook show`".to_owned(),
         ));
     }
-    let secrets = Secrets::resolve(plan.runbooks.iter().map(AsRef::as_ref)).map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        CliError::Refused(format!("{}\nnothing was run", text.join("\nerror: ")))
-    })?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !request.dry_run && !request.yes && !interactive {
-        let destructive: Vec<&str> = plan
-            .graph
-            .node_weights()
-            .filter(|n| n.step.destructive && matches!(n.phase, Phase::Main | Phase::Finally))
-            .map(|n| n.id.as_str())
-            .collect();
-        if !destructive.is_empty() {
-            return Err(CliError::Refused(format!(
-                "this runbook has destructive steps ({}) and there is no terminal to confirm them; pass --yes to approve them, or rehearse with --dry-run\nnothing was run",
-                destructive.join(", ")
-            )));
-        }
+    let secrets = resolve_secrets(&plan)?;
+    if !request.dry_run {
+        check_destructive(&plan, &SettledSteps::new(), request.yes)?;
     }
     let run_id = request
         .run_id
         .clone()
         .unwrap_or_else(|| new_run_id(&plan.root().name));
+    let recording = if request.dry_run {
+        None
+    } else {
+        Some(create_run(&plan, &run_id, &request.state_dir)?)
+    };
+    let options = options(
+        &plan,
+        run_id,
+        request.dry_run,
+        request.yes,
+        request.max_parallel,
+    );
+    let mode = mode(request.json, request.no_progress);
+    let (status, rehearsal) = drive(
+        plan,
+        &secrets,
+        options,
+        mode,
+        recording,
+        SettledSteps::new(),
+    )?;
+    if request.json {
+        let document = serde_json::to_string_pretty(&serde_json::json!({ "steps": rehearsal }))
+            .unwrap_or_default();
+        writeln!(std::io::stdout().lock(), "{document}").map_err(CliError::Output)?;
+    }
+    outcome(status)
+}
+
+/// Creates the run folder, takes its lock and journals the run's start.
+fn create_run(
+    plan: &Plan,
+    run_id: &str,
+    state_dir: &Path,
+) -> Result<(Recorder, RunLock), CliError> {
+    let files: Vec<PathBuf> = plan.runbooks.iter().map(|r| r.file.path.clone()).collect();
+    let dir = match RunDir::create(
+        state_dir,
+        run_id,
+        &plan.root().name,
+        &plan.root().file.path,
+        &files,
+        &plan.params,
+    ) {
+        Ok(dir) => dir,
+        Err(RunDirError::Exists(id)) => {
+            // A second `run --run-id` of a run that is being driven: say who drives it.
+            let existing = RunDir::open(state_dir, &id).map_err(state_error)?;
+            let lock = existing.lock().map_err(state_error)?;
+            drop(lock);
+            return Err(CliError::Refused(RunDirError::Exists(id).to_string()));
+        }
+        Err(e) => return Err(state_error(e)),
+    };
+    let lock = dir.lock().map_err(state_error)?;
+    let mut recorder = Recorder::open(dir).map_err(|e| CliError::Journal(e.to_string()))?;
+    recorder
+        .append(&[Record::RunStarted {
+            v: journal::FORMAT_VERSION,
+            run_id: run_id.to_owned(),
+            runbook: plan.root().name.clone(),
+            source: plan.root().file.display_path(),
+            hash: fingerprint::files_hash(plan),
+            steps: fingerprint::node_hashes(plan),
+            at: journal::now(),
+            pid: std::process::id(),
+            user: run_dir::current_user(),
+        }])
+        .map_err(|e| CliError::Journal(e.to_string()))?;
+    Ok((recorder, lock))
+}
+
+fn options(
+    plan: &Plan,
+    run_id: String,
+    dry_run: bool,
+    yes: bool,
+    max_parallel: Option<usize>,
+) -> RunOptions {
     let mut options = RunOptions::new(run_id);
-    options.dry_run = request.dry_run;
-    options.yes = request.yes;
-    options.interactive = interactive;
+    options.dry_run = dry_run;
+    options.yes = yes;
+    options.interactive = interactive();
     // A rehearsal lists steps in execution order, one at a time.
-    options.max_parallel = if request.dry_run {
+    options.max_parallel = if dry_run {
         1
     } else {
-        request
-            .max_parallel
+        max_parallel
             .or(plan.root().defaults.max_parallel)
             .unwrap_or(4)
     };
@@ -86,42 +224,20 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     {
         options.kill_grace = Duration::from_millis(grace);
     }
-    let mode = if request.json {
+    options
+}
+
+fn mode(json: bool, no_progress: bool) -> Mode {
+    if json {
         Mode::Json
-    } else if std::io::stdout().is_terminal() && !request.no_progress {
+    } else if std::io::stdout().is_terminal() && !no_progress {
         Mode::Progress
     } else {
         Mode::Plain
-    };
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
-
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Refused(format!("failed to start the async runtime: {e}")))?;
-    let (status, rehearsal) = tokio.block_on(async move {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let cancel = CancellationToken::new();
-        let reporter = tokio::spawn(live::consume(rx, mode, color));
-        // Handlers are installed before any step starts: an early Ctrl-C must not kill the
-        // engine outright and leave a step's process group running.
-        if let (Ok(int), Ok(term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            tokio::spawn(watch_signals(int, term, cancel.clone()));
-        }
-        let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel));
-        let status = exec::execute(Arc::new(plan), &secrets, rt).await;
-        let rehearsal = reporter.await.unwrap_or_default();
-        (status, rehearsal)
-    });
-    if request.json {
-        let document = serde_json::to_string_pretty(&serde_json::json!({ "steps": rehearsal }))
-            .unwrap_or_default();
-        writeln!(std::io::stdout().lock(), "{document}").map_err(CliError::Output)?;
     }
+}
+
+fn outcome(status: RunStatus) -> Result<(), CliError> {
     match status {
         RunStatus::Succeeded | RunStatus::Running => Ok(()),
         RunStatus::Failed => Err(CliError::RunFailed),
@@ -130,17 +246,223 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     }
 }
 
-/// SIGINT/SIGTERM cancel the run: running steps' process groups are stopped.
-async fn watch_signals(mut int: Signal, mut term: Signal, cancel: CancellationToken) {
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+/// The pipeline: executor → recorder (journal, logs) → reporter, under one tokio runtime.
+fn drive(
+    plan: Plan,
+    secrets: &Secrets,
+    options: RunOptions,
+    mode: Mode,
+    recording: Option<(Recorder, RunLock)>,
+    settled: SettledSteps,
+) -> Result<(RunStatus, Vec<serde_json::Value>), CliError> {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Refused(format!("failed to start the async runtime: {e}")))?;
+    let (status, rehearsal, stored) = tokio.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let (recorder, lock) = recording.map_or((None, None), |(r, l)| (Some(r), Some(l)));
+        let (reporter, recorder) = match recorder {
+            Some(recorder) => {
+                let (forward, shown) = tokio::sync::mpsc::unbounded_channel();
+                let reporter = tokio::spawn(live::consume(shown, mode, color));
+                (
+                    reporter,
+                    Some(tokio::spawn(recorder.run(rx, forward, cancel.clone()))),
+                )
+            }
+            None => (tokio::spawn(live::consume(rx, mode, color)), None),
+        };
+        let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel.clone()));
+        // Handlers are installed before any step starts: an early Ctrl-C must not kill the
+        // engine outright and leave a step's process group running.
+        if let (Ok(int), Ok(term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::spawn(watch_signals(int, term, cancel, rt.hurry.clone()));
+        }
+        let status = exec::resume(Arc::new(plan), secrets, rt, settled).await;
+        let stored = match recorder {
+            Some(task) => task
+                .await
+                .map_or_else(|e| Err(e.to_string()), |r| r.map_err(|e| e.to_string())),
+            None => Ok(()),
+        };
+        let rehearsal = reporter.await.unwrap_or_default();
+        drop(lock);
+        (status, rehearsal, stored)
+    });
+    stored.map_err(CliError::Journal)?;
+    Ok((status, rehearsal))
+}
+
+/// SIGINT/SIGTERM stop the run (process groups get SIGTERM, then SIGKILL after a grace
+/// period); a second signal skips the grace period; a third ends the engine at once.
+async fn watch_signals(
+    mut int: Signal,
+    mut term: Signal,
+    cancel: CancellationToken,
+    hurry: CancellationToken,
+) {
+    for token in [cancel, hurry] {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        token.cancel();
     }
-    cancel.cancel();
-    // A second signal ends the process at once.
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
     std::process::exit(130);
+}
+
+/// Continues a run from its journal.
+pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
+    let dir = RunDir::open(&args.state_dir, &args.run_id).map_err(state_error)?;
+    let lock = dir.lock().map_err(state_error)?;
+    let record = RunRecord::load(&dir).map_err(|e| CliError::Journal(e.to_string()))?;
+    let run_status = if record.status == RunStatus::Running {
+        RunStatus::Interrupted
+    } else {
+        record.status
+    };
+    if run_status == RunStatus::Succeeded && args.rerun.is_empty() {
+        println!(
+            "run {} already succeeded; nothing to do (`runbook show {}` has its steps)",
+            record.run_id, record.run_id
+        );
+        return Ok(());
+    }
+    let params = dir.params().map_err(state_error)?;
+    let input = ParamInput {
+        files: vec![params],
+        sets: Vec::new(),
+    };
+    let meta = dir.meta().map_err(state_error)?;
+    let copy = dir.runbook_copy().map_err(state_error)?;
+    let mut plan = compile_quiet(&copy, &input)?;
+    if meta.source.is_file() {
+        let current = crate::cli::compile(&meta.source, Some(&input))?;
+        let changes = Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current));
+        let files_changed = fingerprint::files_hash(&current) != record.hash;
+        if files_changed && !changes.is_empty() {
+            if !args.allow_changed {
+                return Err(CliError::Refused(format!(
+                    "{} changed since run {} began:\n{}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
+                    spec::source::display_path(&meta.source),
+                    record.run_id,
+                    changes.describe()
+                )));
+            }
+            eprintln!(
+                "continuing with the changed runbook:\n{}",
+                changes.describe().trim_end()
+            );
+            plan = current;
+        }
+    }
+    let user = args.approver.clone().unwrap_or_else(run_dir::current_user);
+    let mut request = ResumeRequest {
+        rerun: args.rerun.clone(),
+        approve: args.approve.clone(),
+        reject: args.reject.clone(),
+        confirmed: args.yes,
+    };
+    let decision = match resume::decide(&record, &plan, &request, &user) {
+        Err(ResumeError::NeedsConfirmation(steps)) if interactive() => {
+            let question = format!(
+                "{} in flight when the run stopped and may have taken effect: {}. Run again?",
+                if steps.len() == 1 {
+                    "this step was"
+                } else {
+                    "these steps were"
+                },
+                steps.join(", ")
+            );
+            if !dialoguer::Confirm::new()
+                .with_prompt(question)
+                .default(false)
+                .interact()
+                .unwrap_or(false)
+            {
+                return Err(CliError::Refused("nothing was run".to_owned()));
+            }
+            request.confirmed = true;
+            resume::decide(&record, &plan, &request, &user)
+        }
+        other => other,
+    }
+    .map_err(|e| CliError::Refused(e.to_string()))?;
+    let secrets = resolve_secrets(&plan)?;
+    check_destructive(&plan, &decision.settled, args.yes)?;
+
+    let mut recorder = Recorder::open(dir.clone()).map_err(|e| CliError::Journal(e.to_string()))?;
+    let mut records = vec![Record::Resumed {
+        at: journal::now(),
+        pid: std::process::id(),
+        user: user.clone(),
+    }];
+    for (ids, approved) in [(&args.approve, true), (&args.reject, false)] {
+        for id in ids {
+            records.push(Record::Approval {
+                id: id.clone(),
+                approved,
+                by: user.clone(),
+                reason: if approved { None } else { args.reason.clone() },
+                at: journal::now(),
+            });
+            if approved {
+                records.push(Record::StepFinished {
+                    id: id.clone(),
+                    status: StepStatus::Succeeded,
+                    attempts: 1,
+                    outputs: serde_json::Map::new(),
+                    items: Vec::new(),
+                    reason: Some(format!("approved by {user}")),
+                    duration_ms: 0,
+                    at: journal::now(),
+                });
+            }
+        }
+    }
+    recorder
+        .append(&records)
+        .map_err(|e| CliError::Journal(e.to_string()))?;
+    for (id, why) in &decision.rerun_in_flight {
+        eprintln!("{id} was in flight when the run stopped; running it again: {why}");
+    }
+    let options = options(
+        &plan,
+        record.run_id.clone(),
+        false,
+        args.yes,
+        args.max_parallel,
+    );
+    let mode = mode(false, args.no_progress);
+    let (status, _) = drive(
+        plan,
+        &secrets,
+        options,
+        mode,
+        Some((recorder, lock)),
+        decision.settled,
+    )?;
+    outcome(status)
+}
+
+fn compile_quiet(path: &Path, input: &ParamInput) -> Result<Plan, CliError> {
+    let runbook = spec::load(path).map_err(|e| {
+        CliError::Refused(format!("the run's copy of its runbook is unreadable: {e}"))
+    })?;
+    plan::compile(runbook, Some(input)).map_err(|e| {
+        CliError::Refused(format!(
+            "the run's copy of its runbook no longer compiles: {e}"
+        ))
+    })
 }

@@ -82,7 +82,7 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
     }
     match &step.kind {
         StepKind::Manual(text) => manual_step(rt, job, &scope, text, notes).await,
-        StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs, notes),
+        StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs, notes).await,
         StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
             action_step(rt, job, &scope, notes).await
@@ -114,15 +114,18 @@ async fn manual_step(
         );
         return rehearsed(job);
     }
-    start(rt, job, 1, &instructions, false);
+    if let Err(f) = start(rt, job, 1, &instructions, false).await {
+        return Outcome::failed(0, f.message);
+    }
     match manual::decide(rt, &job.id, &instructions).await {
         Decision::Approved(how) => Outcome::done(StepStatus::Succeeded, 1, Some(how.to_owned())),
         Decision::Rejected => Outcome::failed(1, "rejected at the prompt"),
         Decision::Pause => {
-            rt.emit(Event::Paused {
+            rt.checkpoint(Event::Paused {
                 id: job.id.clone(),
                 instructions,
-            });
+            })
+            .await;
             Outcome {
                 pause: true,
                 ..Outcome::done(
@@ -135,7 +138,7 @@ async fn manual_step(
     }
 }
 
-fn assert_step(
+async fn assert_step(
     rt: &Runtime,
     job: &Job,
     scope: &Scope,
@@ -156,7 +159,9 @@ fn assert_step(
         notes.push("checked during the rehearsal".to_owned());
         rehearse(rt, job, description.clone(), Marks::default(), notes);
     }
-    start(rt, job, 1, &description, false);
+    if let Err(f) = start(rt, job, 1, &description, false).await {
+        return Outcome::failed(0, f.message);
+    }
     match step::assert::check(&texts, &scope.value) {
         Ok(()) => Outcome::done(StepStatus::Succeeded, 1, None),
         Err(message) => Outcome::failed(1, rt.masker.mask(&message)),
@@ -294,10 +299,14 @@ async fn once_or_poll(
 ) -> (u32, Result<Value, Failure>) {
     let step = &job.step;
     let Some(poll) = &step.poll else {
-        start(rt, job, attempt, description, false);
+        if let Err(f) = start(rt, job, attempt, description, false).await {
+            return (0, Err(f));
+        }
         return (1, step::perform(rt, &job.id, action, timeout_of(job)).await);
     };
-    start(rt, job, attempt, description, true);
+    if let Err(f) = start(rt, job, attempt, description, true).await {
+        return (0, Err(f));
+    }
     let deadline = step.timeout.map(|t| Instant::now() + t);
     let interval =
         if job.runbook.defaults.interval.is_some() && poll.interval == Duration::from_secs(5) {
@@ -385,14 +394,30 @@ fn render_outputs(
     Ok(outputs)
 }
 
-fn start(rt: &Runtime, job: &Job, attempt: u32, description: &str, polling: bool) {
-    rt.emit(Event::StepStarted {
-        id: job.id.clone(),
-        name: job.step.name.clone(),
-        attempt,
-        description: description.to_owned(),
-        polling,
-    });
+/// Records an attempt's start; it is durable before the side effect begins.
+async fn start(
+    rt: &Runtime,
+    job: &Job,
+    attempt: u32,
+    description: &str,
+    polling: bool,
+) -> Result<(), Failure> {
+    let stored = rt
+        .checkpoint(Event::StepStarted {
+            id: job.id.clone(),
+            name: job.step.name.clone(),
+            attempt,
+            description: description.to_owned(),
+            polling,
+        })
+        .await;
+    if stored {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            "the journal could not record the step's start; it was not run",
+        ))
+    }
 }
 
 fn rehearse(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: Vec<String>) {

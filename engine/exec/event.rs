@@ -165,8 +165,26 @@ pub enum Event {
         duration: Duration,
         /// Its outputs.
         outputs: Map<String, Value>,
+        /// Items of a fan-out expanded at run time: `{item, status, outputs}`.
+        items: Vec<Value>,
         /// Why it failed or was skipped.
         reason: Option<String>,
+    },
+    /// A step settled by an earlier process of this run (resume): not run again.
+    Restored {
+        /// Full step id.
+        id: String,
+        /// Its recorded status.
+        status: StepStatus,
+        /// Why it is not run.
+        reason: String,
+    },
+    /// A step stopped by an interrupt: neither succeeded nor failed; a resume decides.
+    StepInterrupted {
+        /// Full step id.
+        id: String,
+        /// How long it ran.
+        duration: Duration,
     },
     /// A manual step is waiting for approval (the run is pausing).
     Paused {
@@ -200,6 +218,9 @@ pub struct Question {
 pub enum Message {
     /// Something happened.
     Event(Event),
+    /// Something happened that must be durable before the executor goes on: the sender waits
+    /// for the acknowledgement (sent once the journal is synced, or at once without one).
+    Checkpoint(Event, oneshot::Sender<()>),
     /// A person must answer.
     Ask(Question),
 }

@@ -12,5 +12,5 @@ pub mod step;
 
 pub use event::{Event, Message, RunStatus, StepStatus};
 pub use runtime::{RunOptions, Runtime};
-pub use scheduler::execute;
+pub use scheduler::{Settled, SettledSteps, execute, resume};
 pub use secrets::Secrets;

@@ -55,6 +55,8 @@ pub struct Runtime {
     tx: UnboundedSender<Message>,
     /// Cancelled on Ctrl-C: every step stops.
     pub cancel: CancellationToken,
+    /// Cancelled on a second Ctrl-C: stopped process groups get SIGKILL without a grace period.
+    pub hurry: CancellationToken,
     /// HTTP clients (verifying TLS, and for `insecure: true`), built on first use: loading the
     /// system's certificates costs more than starting a short run without HTTP steps.
     http: [OnceLock<reqwest::Client>; 2],
@@ -73,6 +75,7 @@ impl Runtime {
             masker,
             tx,
             cancel,
+            hurry: CancellationToken::new(),
             http: [OnceLock::new(), OnceLock::new()],
         }
     }
@@ -91,6 +94,16 @@ impl Runtime {
     /// Sends an event (consumers that went away are not an error: the run goes on).
     pub fn emit(&self, event: Event) {
         let _ = self.tx.send(Message::Event(event));
+    }
+
+    /// Sends an event and waits until it is durable (the journal synced it). `false`: it could
+    /// not be stored, and the run must not go on.
+    pub async fn checkpoint(&self, event: Event) -> bool {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Checkpoint(event, ack)).is_err() {
+            return false;
+        }
+        done.await.is_ok()
     }
 
     /// Asks a person; `false` when nobody can answer.

@@ -31,8 +31,34 @@ pub struct NodeState {
     pub items: Vec<Value>,
 }
 
+/// A step an earlier process of the same run already settled (what a resume starts from).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// succeeded or skipped (never run again), or failed (a rejected manual step).
+    pub status: StepStatus,
+    /// Its outputs, for later templates.
+    pub outputs: Map<String, Value>,
+    /// Items of a fan-out expanded at run time.
+    pub items: Vec<Value>,
+    /// Shown to the operator.
+    pub reason: String,
+}
+
+/// Node id → what is settled; ids of run-time fan-out items (`x[2]`) included.
+pub type SettledSteps = HashMap<String, Settled>;
+
 /// Runs a plan to its end; returns the run's status.
 pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> RunStatus {
+    resume(plan, secrets, rt, SettledSteps::new()).await
+}
+
+/// Runs what is left of a plan: settled main steps are never run again; `finally` always runs.
+pub async fn resume(
+    plan: Arc<Plan>,
+    secrets: &Secrets,
+    rt: Arc<Runtime>,
+    settled: SettledSteps,
+) -> RunStatus {
     let started = Instant::now();
     rt.emit(Event::RunStarted {
         run_id: rt.options.run_id.clone(),
@@ -41,6 +67,7 @@ pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> Ru
         dry_run: rt.options.dry_run,
     });
     let mut run = Scheduler::new(Arc::clone(&plan), secrets, Arc::clone(&rt));
+    run.settled = Arc::new(settled);
     let main = run.phase(Phase::Main).await;
     let status = match main {
         PhaseEnd::Paused => RunStatus::Paused,
@@ -58,10 +85,11 @@ pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> Ru
             PhaseEnd::Done => status,
         }
     };
-    rt.emit(Event::RunFinished {
+    rt.checkpoint(Event::RunFinished {
         status,
         duration: started.elapsed(),
-    });
+    })
+    .await;
     status
 }
 
@@ -86,6 +114,8 @@ struct Scheduler {
     param_values: Vec<minijinja::Value>,
     skipped_scopes: Vec<bool>,
     run_status: RunStatus,
+    /// What an earlier process settled (resume).
+    settled: Arc<SettledSteps>,
 }
 
 type Finished = (NodeIndex, Outcome, Vec<Value>, Duration);
@@ -115,6 +145,7 @@ impl Scheduler {
             scope_params,
             param_values,
             run_status: RunStatus::Running,
+            settled: Arc::new(SettledSteps::new()),
             plan,
             rt,
         }
@@ -150,6 +181,10 @@ impl Scheduler {
         let mut stopping = false;
         let mut failed = false;
         let mut paused = false;
+        if phase == Phase::Main {
+            self.restore(&nodes, &mut waiting, &mut ready, &mut failed, &mut stopping)
+                .await;
+        }
         loop {
             while !stopping && running.len() < limit {
                 let Some(next) = ready
@@ -162,7 +197,7 @@ impl Scheduler {
                 ready.remove(&next);
                 let n = NodeIndex::new(next);
                 if let Some(outcome) = self.settle_without_running(n) {
-                    self.finish(n, &outcome, Vec::new(), Duration::ZERO);
+                    self.finish(n, &outcome, Vec::new(), Duration::ZERO).await;
                     self.release(
                         n,
                         &outcome,
@@ -215,7 +250,19 @@ impl Scheduler {
                 self.record(n);
                 continue;
             }
-            self.finish(n, &outcome, items, duration);
+            if self.rt.cancel.is_cancelled() && outcome.status == StepStatus::Failed {
+                // Stopped by an interrupt: not a failure. It stays in flight in the journal, so a
+                // resume applies the in-flight rules (idempotent, check, confirmation).
+                self.state[n.index()].status = StepStatus::Pending;
+                self.record(n);
+                self.rt.emit(Event::StepInterrupted {
+                    id: self.plan.graph[n].id.clone(),
+                    duration,
+                });
+                stopping = true;
+                continue;
+            }
+            self.finish(n, &outcome, items, duration).await;
             self.release(
                 n,
                 &outcome,
@@ -350,20 +397,92 @@ impl Scheduler {
         Some(outcome(StepStatus::Succeeded, None))
     }
 
-    fn finish(&mut self, n: NodeIndex, outcome: &Outcome, items: Vec<Value>, duration: Duration) {
+    /// Records a final status; it is durable before any dependent starts.
+    async fn finish(
+        &mut self,
+        n: NodeIndex,
+        outcome: &Outcome,
+        items: Vec<Value>,
+        duration: Duration,
+    ) {
         let state = &mut self.state[n.index()];
         state.status = outcome.status;
         state.outputs.clone_from(&outcome.outputs);
-        state.items = items;
+        state.items.clone_from(&items);
         self.record(n);
-        self.rt.emit(Event::StepFinished {
-            id: self.plan.graph[n].id.clone(),
-            status: outcome.status,
-            attempts: outcome.attempts,
-            duration,
-            outputs: outcome.outputs.clone(),
-            reason: outcome.reason.clone(),
-        });
+        let stored = self
+            .rt
+            .checkpoint(Event::StepFinished {
+                id: self.plan.graph[n].id.clone(),
+                status: outcome.status,
+                attempts: outcome.attempts,
+                duration,
+                outputs: outcome.outputs.clone(),
+                items,
+                reason: outcome.reason.clone(),
+            })
+            .await;
+        if !stored {
+            self.rt.cancel.cancel();
+        }
+    }
+
+    /// Applies what an earlier process settled: those main steps count as finished.
+    async fn restore(
+        &mut self,
+        nodes: &[NodeIndex],
+        waiting: &mut HashMap<NodeIndex, usize>,
+        ready: &mut BTreeSet<usize>,
+        failed: &mut bool,
+        stopping: &mut bool,
+    ) {
+        if self.settled.is_empty() {
+            return;
+        }
+        let settled = Arc::clone(&self.settled);
+        for &n in nodes {
+            let node = &self.plan.graph[n];
+            if matches!(node.role, Role::CallEntry { .. }) {
+                continue;
+            }
+            let Some(done) = settled.get(&node.id) else {
+                continue;
+            };
+            ready.remove(&n.index());
+            waiting.remove(&n);
+            let state = &mut self.state[n.index()];
+            state.status = done.status;
+            state.outputs.clone_from(&done.outputs);
+            state.items.clone_from(&done.items);
+            self.record(n);
+            if done.status == StepStatus::Failed {
+                // A manual step rejected at resume: recorded as the failure it is.
+                let outcome = Outcome {
+                    status: StepStatus::Failed,
+                    attempts: 1,
+                    outputs: Map::new(),
+                    reason: Some(done.reason.clone()),
+                    pause: false,
+                };
+                self.finish(n, &outcome, Vec::new(), Duration::ZERO).await;
+                *failed = true;
+                *stopping = true;
+                continue;
+            }
+            self.rt.emit(Event::Restored {
+                id: self.plan.graph[n].id.clone(),
+                status: done.status,
+                reason: done.reason.clone(),
+            });
+            for d in self.plan.graph.neighbors_directed(n, Direction::Outgoing) {
+                if let Some(w) = waiting.get_mut(&d) {
+                    *w = w.saturating_sub(1);
+                    if *w == 0 {
+                        ready.insert(d.index());
+                    }
+                }
+            }
+        }
     }
 
     fn spawn(&self, n: NodeIndex, running: &mut JoinSet<Finished>) {
@@ -376,10 +495,11 @@ impl Scheduler {
         };
         let rt = Arc::clone(&self.rt);
         let dynamic = node.role == Role::DynamicFanOut;
+        let settled = Arc::clone(&self.settled);
         running.spawn(async move {
             let started = Instant::now();
             if dynamic {
-                let (outcome, items) = fan_out(&rt, job).await;
+                let (outcome, items) = fan_out(&rt, job, &settled).await;
                 (n, outcome, items, started.elapsed())
             } else {
                 let outcome = attempt::run(&rt, &job).await;
@@ -441,7 +561,7 @@ impl Scheduler {
 }
 
 /// A `for_each` whose list is known only now: evaluate it, then run the items.
-async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
+async fn fan_out(rt: &Arc<Runtime>, job: Job, settled: &SettledSteps) -> (Outcome, Vec<Value>) {
     let failed = |reason: String| {
         (
             Outcome {
@@ -482,6 +602,26 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
     let mut stop = false;
     while next < items.len() || !running.is_empty() {
         while !stop && next < items.len() && running.len() < limit {
+            let item_id = format!("{}[{next}]", job.id);
+            if let Some(done) = settled
+                .get(&item_id)
+                .filter(|d| d.status != StepStatus::Failed)
+            {
+                rt.emit(Event::Restored {
+                    id: item_id,
+                    status: done.status,
+                    reason: done.reason.clone(),
+                });
+                results[next] = Some(Outcome {
+                    status: done.status,
+                    attempts: 0,
+                    outputs: done.outputs.clone(),
+                    reason: Some(done.reason.clone()),
+                    pause: false,
+                });
+                next += 1;
+                continue;
+            }
             let context =
                 context::extend(&job.context, &fe.as_name, template::to_value(&items[next]));
             let item_job = Job {
@@ -495,14 +635,27 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job) -> (Outcome, Vec<Value>) {
             running.spawn(async move {
                 let started = Instant::now();
                 let outcome = attempt::run(&rt, &item_job).await;
-                rt.emit(Event::StepFinished {
-                    id: item_job.id.clone(),
-                    status: outcome.status,
-                    attempts: outcome.attempts,
-                    duration: started.elapsed(),
-                    outputs: outcome.outputs.clone(),
-                    reason: outcome.reason.clone(),
-                });
+                if rt.cancel.is_cancelled() && outcome.status == StepStatus::Failed {
+                    rt.emit(Event::StepInterrupted {
+                        id: item_job.id.clone(),
+                        duration: started.elapsed(),
+                    });
+                } else if !outcome.pause {
+                    let stored = rt
+                        .checkpoint(Event::StepFinished {
+                            id: item_job.id.clone(),
+                            status: outcome.status,
+                            attempts: outcome.attempts,
+                            duration: started.elapsed(),
+                            outputs: outcome.outputs.clone(),
+                            items: Vec::new(),
+                            reason: outcome.reason.clone(),
+                        })
+                        .await;
+                    if !stored {
+                        rt.cancel.cancel();
+                    }
+                }
                 (index, outcome)
             });
             next += 1;

@@ -29,6 +29,8 @@ pub enum Mode {
 struct Row {
     id: String,
     status: StepStatus,
+    /// How the status reads in the summary (`interrupted`, `done before`).
+    label: &'static str,
     attempts: u32,
     duration: Duration,
     reason: Option<String>,
@@ -51,9 +53,15 @@ pub async fn consume(
     let mut rows: Vec<Row> = Vec::new();
     let mut rehearsal: Vec<serde_json::Value> = Vec::new();
     let mut dry_run = false;
+    let mut this_run = String::new();
     while let Some(message) = rx.recv().await {
         let event = match message {
             Message::Event(e) => e,
+            Message::Checkpoint(e, ack) => {
+                // Without a journal (a rehearsal) nothing needs to be stored first.
+                let _ = ack.send(());
+                e
+            }
             Message::Ask(q) => {
                 let () = multi.suspend(|| ask(q));
                 continue;
@@ -67,6 +75,7 @@ pub async fn consume(
                 dry_run: d,
             } => {
                 dry_run = *d;
+                this_run.clone_from(run_id);
                 if mode == Mode::Json {
                     None
                 } else if *d {
@@ -159,6 +168,39 @@ pub async fn consume(
                     )
                 })
             }
+            Event::Restored { id, status, reason } => {
+                rows.push(Row {
+                    id: id.clone(),
+                    label: status.as_str(),
+                    status: *status,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    reason: None,
+                });
+                Some(format!(
+                    "{} {id}: {reason}",
+                    style(format!("{} before", status.as_str())).dim()
+                ))
+            }
+            Event::StepInterrupted { id, duration } => {
+                if let Some(bar) = bars.remove(id) {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+                rows.push(Row {
+                    id: id.clone(),
+                    label: "interrupted",
+                    status: StepStatus::Pending,
+                    attempts: 0,
+                    duration: *duration,
+                    reason: None,
+                });
+                Some(format!(
+                    "{} {id} after {}: its processes were stopped",
+                    style("interrupted").yellow(),
+                    Human(*duration)
+                ))
+            }
             Event::StepFinished {
                 id,
                 status,
@@ -173,6 +215,7 @@ pub async fn consume(
                 }
                 rows.push(Row {
                     id: id.clone(),
+                    label: status.as_str(),
                     status: *status,
                     attempts: *attempts,
                     duration: *duration,
@@ -193,7 +236,7 @@ pub async fn consume(
                 }
             }
             Event::Paused { id, instructions } => Some(format!(
-                "{} at manual step {id}:\n{}\n  approve with: runbook resume <run-id> --approve {id}",
+                "{} at manual step {id}:\n{}\n  approve with: runbook resume {this_run} --approve {id}\n  reject with:  runbook resume {this_run} --reject {id} --reason \"…\"",
                 style("paused").yellow().bold(),
                 indent_all(instructions)
             )),
@@ -201,7 +244,15 @@ pub async fn consume(
                 if mode == Mode::Json {
                     None
                 } else {
-                    Some(summary(&rows, *status, *duration, dry_run))
+                    let next = match status {
+                        RunStatus::Failed | RunStatus::Interrupted if !dry_run => {
+                            format!(
+                                "\ncontinue with: runbook resume {this_run}   (succeeded steps are not run again)"
+                            )
+                        }
+                        _ => String::new(),
+                    };
+                    Some(summary(&rows, *status, *duration, dry_run) + &next)
                 }
             }
         };
@@ -315,7 +366,7 @@ fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -
                 out,
                 "{:width$}  {:9}  {:>8}  {:>8}",
                 r.id,
-                r.status.as_str(),
+                r.label,
                 r.attempts,
                 Human(r.duration).to_string()
             );

@@ -1,4 +1,5 @@
 //! Stage five: what people and machines read — diagnostics, graphs, progress, summaries.
 
 pub mod graph;
+pub mod history;
 pub mod live;

@@ -154,11 +154,11 @@ pub async fn run(
             Some((stream, line)) = lines_rx.recv() => captured.push(rt, id, stream, &line, limit),
             () = &mut sleep_until, if stop.is_none() => {
                 stop = Some("timed out");
-                if let Some(pgid) = pgid { terminate_group(pgid, rt.options.kill_grace, &mut child).await; }
+                if let Some(pgid) = pgid { terminate_group(pgid, rt, &mut child).await; }
             }
             () = rt.cancel.cancelled(), if stop.is_none() => {
                 stop = Some("interrupted");
-                if let Some(pgid) = pgid { terminate_group(pgid, rt.options.kill_grace, &mut child).await; }
+                if let Some(pgid) = pgid { terminate_group(pgid, rt, &mut child).await; }
             }
         }
     };
@@ -206,12 +206,13 @@ pub async fn run(
     }
 }
 
-/// SIGTERM to the whole group, SIGKILL after the grace period.
-async fn terminate_group(pgid: i32, grace: Duration, child: &mut tokio::process::Child) {
+/// SIGTERM to the whole group, SIGKILL after the grace period (at once after a second Ctrl-C).
+async fn terminate_group(pgid: i32, rt: &Runtime, child: &mut tokio::process::Child) {
     let group = Pid::from_raw(pgid);
     let _ = killpg(group, Signal::SIGTERM);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        let _ = killpg(group, Signal::SIGKILL);
+    tokio::select! {
+        _ = tokio::time::timeout(rt.options.kill_grace, child.wait()) => {}
+        () = rt.hurry.cancelled() => {}
     }
     // Members that ignored SIGTERM while the leader exited still get the SIGKILL.
     let _ = killpg(group, Signal::SIGKILL);

@@ -1,0 +1,298 @@
+//! The append-only journal of a run: one JSON record per line, each batch made durable with one
+//! `fdatasync` (group commit). A torn last line (a crash mid-write) is ignored on load; any
+//! other damage is an error naming the file and line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::exec::{RunStatus, StepStatus};
+
+/// The journal format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The run was created (always the first record).
+    RunStarted {
+        /// Journal format version.
+        v: u32,
+        /// The run's id.
+        run_id: String,
+        /// The runbook's name.
+        runbook: String,
+        /// The runbook file as the user named it.
+        source: String,
+        /// Hash of every runbook file as it ran.
+        hash: String,
+        /// Hash of each compiled step, by node id.
+        steps: Map<String, Value>,
+        /// When (RFC 3339).
+        at: String,
+        /// The process that drives it.
+        pid: u32,
+        /// Who started it.
+        user: String,
+    },
+    /// A later process took the run over (`resume`).
+    Resumed {
+        /// When.
+        at: String,
+        /// The process that drives it now.
+        pid: u32,
+        /// Who resumed it.
+        user: String,
+    },
+    /// A step's attempt is about to cause its side effect.
+    StepStarted {
+        /// Full step id.
+        id: String,
+        /// 1-based attempt.
+        attempt: u32,
+        /// When.
+        at: String,
+    },
+    /// A step reached a final status.
+    StepFinished {
+        /// Full step id.
+        id: String,
+        /// Its status.
+        status: StepStatus,
+        /// Attempts made.
+        attempts: u32,
+        /// Its outputs (masked).
+        outputs: Map<String, Value>,
+        /// Items of a fan-out expanded at run time.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        items: Vec<Value>,
+        /// Why it failed or was skipped, or how it succeeded without running.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// How long it ran, in milliseconds.
+        duration_ms: u64,
+        /// When.
+        at: String,
+    },
+    /// A manual step is waiting for approval.
+    Paused {
+        /// Full step id.
+        id: String,
+        /// When.
+        at: String,
+    },
+    /// A person approved or rejected a manual step.
+    Approval {
+        /// Full step id.
+        id: String,
+        /// Approved (true) or rejected.
+        approved: bool,
+        /// Who.
+        by: String,
+        /// Why (rejections).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// When.
+        at: String,
+    },
+    /// The run (or this process's part of it) ended.
+    RunFinished {
+        /// How.
+        status: RunStatus,
+        /// When.
+        at: String,
+    },
+}
+
+/// Why a journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing failed.
+    #[error("failed to access {path}")]
+    Io {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line that is not a record (and not a torn last line).
+    #[error("{path}:{line}: damaged journal record: {reason}")]
+    Corrupt {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Written by another format version.
+    #[error(
+        "{path}: journal format version {found}, this runbook build reads version {FORMAT_VERSION}"
+    )]
+    Version {
+        /// The journal.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+}
+
+/// Appends records durably.
+#[derive(Debug)]
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl JournalWriter {
+    /// Opens (creating if needed) a journal for appending.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Writes records and makes them durable with one `fdatasync`.
+    pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for record in records {
+            // A record is plain data: serializing it cannot fail.
+            serde_json::to_writer(&mut buf, record).unwrap_or_default();
+            buf.push(b'\n');
+        }
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&buf).map_err(io)?;
+        self.file.sync_data().map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Reads every record; a torn last line is dropped, anything else damaged is an error.
+pub fn load(path: &Path) -> Result<Vec<Record>, JournalError> {
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(file);
+    loop {
+        let mut buf = Vec::new();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        lines.push(buf);
+    }
+    let mut records = Vec::with_capacity(lines.len());
+    let count = lines.len();
+    for (index, raw) in lines.iter().enumerate() {
+        let complete = raw.ends_with(b"\n");
+        let text = String::from_utf8_lossy(raw);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(text.trim_end()) {
+            Ok(record) => records.push(record),
+            // The process died while writing its last line: that record never became durable.
+            Err(_) if index + 1 == count && !complete => break,
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: path.to_owned(),
+                    line: index + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(Record::RunStarted { v, .. }) = records.first()
+        && *v != FORMAT_VERSION
+    {
+        return Err(JournalError::Version {
+            path: path.to_owned(),
+            found: *v,
+        });
+    }
+    Ok(records)
+}
+
+/// The current time as journal text.
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(id: &str) -> Record {
+        Record::StepFinished {
+            id: id.into(),
+            status: StepStatus::Succeeded,
+            attempts: 1,
+            outputs: Map::new(),
+            items: Vec::new(),
+            reason: None,
+            duration_ms: 3,
+            at: now(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_a_torn_tail_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut w = JournalWriter::open(&path).unwrap();
+        w.append(&[finished("a"), finished("b")]).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"type\":\"step_fin")
+            .unwrap();
+        let records = load(&path).unwrap();
+        let ids: Vec<&str> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::StepFinished { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn damage_before_the_last_line_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, "{\"type\":\"paused\",\"id\":\"a\",\"at\":\"x\"}\nnot json\n{\"type\":\"paused\",\"id\":\"b\",\"at\":\"x\"}\n").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl:2:"), "{err}");
+    }
+}

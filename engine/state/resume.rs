@@ -1,0 +1,169 @@
+//! Deciding what a resume does: which steps are already done (never re-run), which were in
+//! flight when the process died and how each is handled, which are re-run on request, and which
+//! manual steps are approved or rejected.
+
+use std::collections::BTreeSet;
+
+use petgraph::visit::Dfs;
+use serde_json::Map;
+
+use super::history::RunRecord;
+use crate::exec::{Settled, SettledSteps, StepStatus};
+use crate::plan::{Phase, Plan, Role};
+use crate::spec::StepKind;
+
+/// Why a resume cannot go ahead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// `--rerun`, `--approve` or `--reject` names no step of the run.
+    #[error("run has no step `{id}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownStep {
+        /// The id as given.
+        id: String,
+        /// Did you mean.
+        hint: Option<String>,
+    },
+    /// `--approve`/`--reject` of a step that is not a manual step waiting for approval.
+    #[error("step `{0}` is not waiting for approval")]
+    NotPaused(String),
+    /// In-flight steps that are not idempotent and have no check, without confirmation.
+    #[error("{} in flight when the run stopped and not safe to repeat blindly: {}; they may or may not have taken effect. Check by hand, then resume with --yes to run them again", if .0.len() == 1 { "this step was" } else { "these steps were" }, .0.join(", "))]
+    NeedsConfirmation(Vec<String>),
+}
+
+/// The operator's instructions for a resume.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeRequest {
+    /// Steps to run again (with everything after them that depends on them).
+    pub rerun: Vec<String>,
+    /// Manual steps approved now.
+    pub approve: Vec<String>,
+    /// Manual steps rejected now.
+    pub reject: Vec<String>,
+    /// Re-run in-flight non-idempotent steps without a check (`--yes` or a terminal's answer).
+    pub confirmed: bool,
+}
+
+/// The decision, ready for the executor.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// What is settled.
+    pub settled: SettledSteps,
+    /// In-flight steps that will run again, and why that is safe.
+    pub rerun_in_flight: Vec<(String, &'static str)>,
+}
+
+/// Decides what a resume does.
+pub fn decide(
+    record: &RunRecord,
+    plan: &Plan,
+    request: &ResumeRequest,
+    user: &str,
+) -> Result<Decision, ResumeError> {
+    let known: Vec<&str> = plan.graph.node_weights().map(|n| n.id.as_str()).collect();
+    let unknown = |id: &str| ResumeError::UnknownStep {
+        id: id.to_owned(),
+        hint: crate::spec::suggest::did_you_mean(id, known.iter().copied()),
+    };
+    let mut rerun: BTreeSet<String> = BTreeSet::new();
+    for id in &request.rerun {
+        let starts: Vec<_> = plan
+            .graph
+            .node_indices()
+            .filter(|&n| {
+                let node_id = &plan.graph[n].id;
+                node_id == id
+                    || node_id.starts_with(&format!("{id}["))
+                    || node_id.starts_with(&format!("{id}."))
+            })
+            .collect();
+        if starts.is_empty() {
+            return Err(unknown(id));
+        }
+        for start in starts {
+            let mut dfs = Dfs::new(&plan.graph, start);
+            while let Some(n) = dfs.next(&plan.graph) {
+                rerun.insert(plan.graph[n].id.clone());
+            }
+        }
+    }
+    let mut decision = Decision::default();
+    for step in &record.steps {
+        let base = step.id.split('[').next().unwrap_or(&step.id);
+        let rerun_it = rerun.contains(&step.id) || rerun.contains(base);
+        if matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped)
+            && !rerun_it
+            && !step.in_flight
+        {
+            decision.settled.insert(
+                step.id.clone(),
+                Settled {
+                    status: step.status,
+                    outputs: step.outputs.clone(),
+                    items: step.items.clone(),
+                    reason: "done before this resume; not run again".to_owned(),
+                },
+            );
+        }
+    }
+    for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
+        for id in ids {
+            let node = plan
+                .graph
+                .node_weights()
+                .find(|n| &n.id == id)
+                .ok_or_else(|| unknown(id))?;
+            let waiting = record.paused.contains(id)
+                || (matches!(node.step.kind, StepKind::Manual(_))
+                    && !decision.settled.contains_key(id));
+            if !matches!(node.step.kind, StepKind::Manual(_)) || !waiting {
+                return Err(ResumeError::NotPaused(id.clone()));
+            }
+            decision.settled.insert(
+                id.clone(),
+                Settled {
+                    status: if approved {
+                        StepStatus::Succeeded
+                    } else {
+                        StepStatus::Failed
+                    },
+                    outputs: Map::new(),
+                    items: Vec::new(),
+                    reason: format!(
+                        "{} by {user}",
+                        if approved { "approved" } else { "rejected" }
+                    ),
+                },
+            );
+        }
+    }
+    let mut blind = Vec::new();
+    for node in plan.graph.node_weights() {
+        if node.phase != Phase::Main || matches!(node.role, Role::CallEntry { .. }) {
+            continue;
+        }
+        let in_flight = record.get(&node.id).is_some_and(|s| s.in_flight)
+            || record
+                .steps
+                .iter()
+                .any(|s| s.in_flight && s.id.starts_with(&format!("{}[", node.id)));
+        if !in_flight || decision.settled.contains_key(&node.id) {
+            continue;
+        }
+        let why = if node.step.check.is_some() {
+            "its check decides whether it already took effect"
+        } else if node.step.idempotent {
+            "idempotent: safe to repeat"
+        } else if request.confirmed {
+            "not idempotent, re-run as confirmed"
+        } else {
+            blind.push(node.id.clone());
+            continue;
+        };
+        decision.rerun_in_flight.push((node.id.clone(), why));
+    }
+    if !blind.is_empty() {
+        return Err(ResumeError::NeedsConfirmation(blind));
+    }
+    Ok(decision)
+}
