@@ -1,13 +1,14 @@
 //! Building the graph: step-level order and cycles, `call:` inlining, `for_each` expansion.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::{Map, Value};
 
+use super::ancestry::Ancestry;
 use super::model::{Phase, Plan, PlanNode, Role, Scope};
 use super::params::{self, ParamError, ParamInput};
 use super::references;
@@ -28,9 +29,11 @@ pub enum PlanError {
 
 /// The checks of a runbook file on its own: dependency cycles and every template.
 pub fn static_checks(runbook: &Runbook) -> Vec<Diagnostic> {
-    let mut out = step_cycles(&runbook.steps, runbook);
-    out.extend(step_cycles(&runbook.finally, runbook));
-    out.extend(references::check(runbook));
+    let main = Ancestry::new(&runbook.steps);
+    let finally = Ancestry::new(&runbook.finally);
+    let mut out = step_cycles(&runbook.steps, runbook, &main);
+    out.extend(step_cycles(&runbook.finally, runbook, &finally));
+    out.extend(references::check(runbook, &main, &finally));
     out
 }
 
@@ -71,7 +74,7 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         builder.add_finally();
     }
     if !builder.diagnostics.is_empty() {
-        return Err(PlanError::Invalid(builder.diagnostics));
+        return Err(PlanError::Invalid(in_reading_order(builder.diagnostics)));
     }
     let order = topological_order(&builder.graph);
     Ok(Plan {
@@ -122,8 +125,8 @@ impl Builder {
             &runbook.finally
         };
         let prefix = self.scopes[scope].prefix.clone();
-        let mut exits: HashMap<&str, Vec<NodeIndex>> = HashMap::new();
-        let mut depended: BTreeSet<&str> = BTreeSet::new();
+        let mut exits: HashMap<&str, Vec<NodeIndex>> = HashMap::with_capacity(steps.len());
+        let mut depended: HashSet<&str> = HashSet::with_capacity(steps.len());
         for index in step_order(steps) {
             let step = &steps[index];
             let deps: Vec<NodeIndex> = match step.deps(steps, index) {
@@ -164,18 +167,17 @@ impl Builder {
     fn add_step(
         &mut self,
         scope: usize,
-        step: &Step,
+        step: &Arc<Step>,
         id: &str,
         deps: &[NodeIndex],
         phase: Phase,
         stack: &mut Vec<PathBuf>,
     ) -> Vec<NodeIndex> {
-        let shared = Arc::new(step.clone());
         let node = |role: Role, id: String| PlanNode {
             id,
             local_id: step.id.0.clone(),
             scope,
-            step: Arc::clone(&shared),
+            step: Arc::clone(step),
             role,
             phase,
         };
@@ -523,7 +525,7 @@ pub fn render_value_with(
 
 impl Step {
     /// The ids this step waits for: `needs`, else the step written before it.
-    pub fn deps<'a>(&'a self, steps: &'a [Step], index: usize) -> Option<Vec<&'a str>> {
+    pub fn deps<'a>(&'a self, steps: &'a [Arc<Step>], index: usize) -> Option<Vec<&'a str>> {
         match &self.needs {
             // Unknown ids were reported by `spec`; callers look ids up and skip what is missing.
             Some(needs) => Some(needs.iter().map(|(id, _)| id.as_str()).collect()),
@@ -534,7 +536,7 @@ impl Step {
 }
 
 /// Step indices in dependency order, file order among equals (Kahn's algorithm).
-fn step_order(steps: &[Step]) -> Vec<usize> {
+fn step_order(steps: &[Arc<Step>]) -> Vec<usize> {
     let index_of: HashMap<&str, usize> = steps
         .iter()
         .enumerate()
@@ -568,17 +570,22 @@ fn step_order(steps: &[Step]) -> Vec<usize> {
 }
 
 /// Every dependency cycle among steps, each named whole and located at its first step's `needs`.
-fn step_cycles(steps: &[Step], runbook: &Runbook) -> Vec<Diagnostic> {
+fn step_cycles(steps: &[Arc<Step>], runbook: &Runbook, order: &Ancestry<'_>) -> Vec<Diagnostic> {
+    if order.is_acyclic() {
+        // The order's graph has every edge used below (and self-dependencies): no cycle here.
+        return Vec::new();
+    }
     let mut graph: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..steps.len()).map(|i| graph.add_node(i)).collect();
-    let index_of: HashMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
+    // A repeated id names its first step and a step needing itself is left out: `spec` reports
+    // both, and when `validate` checks such a runbook anyway they must not look like cycles.
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        index_of.entry(s.id.as_str()).or_insert(i);
+    }
     for (i, step) in steps.iter().enumerate() {
         for dep in step.deps(steps, i).unwrap_or_default() {
-            if let Some(&d) = index_of.get(dep) {
+            if let Some(&d) = index_of.get(dep).filter(|&&d| d != i) {
                 graph.add_edge(nodes[d], nodes[i], ());
             }
         }
@@ -622,6 +629,21 @@ fn step_cycles(steps: &[Step], runbook: &Runbook) -> Vec<Diagnostic> {
         );
     }
     out
+}
+
+/// Diagnostics file by file (in the order each file was first reported), top to bottom.
+fn in_reading_order(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in &diagnostics {
+        if !files.contains(&d.at.file.path) {
+            files.push(d.at.file.path.clone());
+        }
+    }
+    diagnostics.sort_by_key(|d| {
+        let file = files.iter().position(|f| *f == d.at.file.path);
+        (file, d.at.span.offset)
+    });
+    diagnostics
 }
 
 /// Graph nodes in dependency order, creation order among equals.

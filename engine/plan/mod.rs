@@ -1,6 +1,7 @@
 //! Stage two: a validated runbook and its params → a petgraph [`Plan`] (`for_each` expanded,
 //! `call:` inlined, templates and references checked, cycles named).
 
+pub mod ancestry;
 pub mod build;
 pub mod model;
 pub mod params;

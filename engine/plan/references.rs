@@ -1,7 +1,7 @@
 //! Static checks of every template and expression: syntax, names that are not in scope,
 //! unknown params, steps and outputs, secrets where they would be stored, and regexes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use super::ancestry::Ancestry;
@@ -36,8 +36,13 @@ struct Site<'a> {
     step: Option<&'a Step>,
 }
 
-/// Checks every template of a runbook; returns every mistake.
-pub fn check(runbook: &Runbook) -> Vec<Diagnostic> {
+/// Checks every template of a runbook; returns every mistake. `main` and `finally` are the
+/// dependencies of its two lists of steps.
+pub fn check<'r>(
+    runbook: &'r Runbook,
+    main: &'r Ancestry<'r>,
+    finally: &'r Ancestry<'r>,
+) -> Vec<Diagnostic> {
     let mut sites = Vec::new();
     for (_, t) in &runbook.env {
         sites.push(Site::template(t, Field::Global, None));
@@ -54,7 +59,7 @@ pub fn check(runbook: &Runbook) -> Vec<Diagnostic> {
     for step in runbook.all_steps() {
         collect_step(step, &mut sites);
     }
-    let checker = Checker::new(runbook);
+    let checker = Checker::new(runbook, main, finally);
     let mut out = Vec::new();
     for site in &sites {
         checker.check_site(site, &mut out);
@@ -183,23 +188,19 @@ pub fn roots(expr: &str) -> Option<Vec<String>> {
 struct Checker<'r> {
     runbook: &'r Runbook,
     file: &'r Arc<SourceFile>,
-    main_ids: Vec<&'r str>,
     as_names: Vec<(&'r str, &'r str)>,
-    /// Every step by id (the first one when an id is written twice).
-    by_id: HashMap<&'r str, &'r Step>,
-    /// The dependencies of `steps:` and of `finally:`, for the order checks.
-    main_order: Ancestry<'r>,
-    finally_order: Ancestry<'r>,
+    /// The dependencies of `steps:` and of `finally:`, for finding steps and the order checks.
+    main_order: &'r Ancestry<'r>,
+    finally_order: &'r Ancestry<'r>,
 }
 
 const ROOTS: [&str; 6] = ["params", "secrets", "env", "steps", "run", "result"];
 
 impl<'r> Checker<'r> {
-    fn new(runbook: &'r Runbook) -> Self {
+    fn new(runbook: &'r Runbook, main: &'r Ancestry<'r>, finally: &'r Ancestry<'r>) -> Self {
         Self {
             runbook,
             file: &runbook.file,
-            main_ids: runbook.steps.iter().map(|s| s.id.as_str()).collect(),
             as_names: runbook
                 .all_steps()
                 .filter_map(|s| {
@@ -208,13 +209,21 @@ impl<'r> Checker<'r> {
                         .map(|f| (f.as_name.as_str(), s.id.as_str()))
                 })
                 .collect(),
-            by_id: runbook.all_steps().fold(HashMap::new(), |mut by_id, s| {
-                by_id.entry(s.id.as_str()).or_insert(s);
-                by_id
-            }),
-            main_order: Ancestry::new(&runbook.steps),
-            finally_order: Ancestry::new(&runbook.finally),
+            main_order: main,
+            finally_order: finally,
         }
+    }
+
+    /// A step by id: the first one written, main steps before `finally` steps.
+    fn step(&self, id: &str) -> Option<&'r Step> {
+        let main = self
+            .main_order
+            .position(id)
+            .map(|i| &*self.runbook.steps[i]);
+        main.or_else(|| {
+            let i = self.finally_order.position(id)?;
+            Some(&*self.runbook.finally[i])
+        })
     }
 
     fn at(&self, site: &Site<'_>, needle: &str, message: String) -> Diagnostic {
@@ -413,7 +422,7 @@ impl<'r> Checker<'r> {
 
     fn check_step_ref(&self, site: &Site<'_>, name: &str, parts: &[&str]) -> Option<Diagnostic> {
         let id = parts.get(1)?;
-        let Some(&target) = self.by_id.get(id) else {
+        let Some(target) = self.step(id) else {
             let all: Vec<&str> = self.runbook.all_steps().map(|s| s.id.as_str()).collect();
             return Some(
                 self.at(site, name, format!("unknown step `{id}`"))
@@ -502,7 +511,6 @@ impl<'r> Checker<'r> {
         if order.is_ancestor(target.id.as_str(), step.id.as_str()) {
             return None;
         }
-        let _ = &self.main_ids;
         Some(
             self.at(
                 site,
@@ -513,7 +521,10 @@ impl<'r> Checker<'r> {
                 ),
             )
             .label("no dependency path between the two steps")
-            .hint(if written_after(self.runbook, target, step) {
+            .hint(if matches!(
+                (order.position(target.id.as_str()), order.position(step.id.as_str())),
+                (Some(later), Some(this)) if later > this
+            ) {
                 // Adding it to `needs` would close a cycle when it follows this step implicitly.
                 format!(
                     "`{0}` is written after `{1}`: move `{0}` above `{1}`, so that `{1}` runs after it",
@@ -581,17 +592,6 @@ fn unclosed_block(text: &str) -> Option<(&str, usize)> {
         }
     }
     open.pop()
-}
-
-/// Whether `later` comes after `step` in the same list of steps (main or `finally`).
-fn written_after(runbook: &Runbook, later: &Step, step: &Step) -> bool {
-    let steps = if step.is_finally {
-        &runbook.finally
-    } else {
-        &runbook.steps
-    };
-    let position = |s: &Step| steps.iter().position(|x| x.id == s.id);
-    matches!((position(later), position(step)), (Some(l), Some(s)) if l > s)
 }
 
 /// minijinja string-literal escapes, as the template engine will read them.

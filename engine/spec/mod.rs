@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod duration;
+pub mod events;
 pub mod model;
 pub mod node;
 pub mod runbook;

@@ -24,10 +24,11 @@ pub struct Runbook {
     pub env: Vec<(String, Template)>,
     /// Defaults for every step.
     pub defaults: Defaults,
-    /// The procedure, in file order.
-    pub steps: Vec<Step>,
+    /// The procedure, in file order. Shared, so that plan nodes point at a step without
+    /// copying it.
+    pub steps: Vec<Arc<Step>>,
     /// Steps run when the run ends, succeeded or failed.
-    pub finally: Vec<Step>,
+    pub finally: Vec<Arc<Step>>,
     /// The file it was read from.
     pub file: Arc<SourceFile>,
 }
@@ -40,7 +41,7 @@ impl Runbook {
 
     /// Every step, main steps then `finally` steps.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().chain(&self.finally)
+        self.steps.iter().chain(&self.finally).map(AsRef::as_ref)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The YAML document as a tree of located nodes: the one place serde-saphyr is called.
+//! The YAML document as a tree of located nodes: the one place serde-saphyr is called (and
+//! [`super::events`], its fast path, the one place its parser is driven directly).
 //!
 //! Deserializing straight into the raw runbook structs would stop at the first unknown key or
 //! wrong type. Reading a located tree first lets `raw` report every such mistake in one pass.
@@ -104,18 +105,35 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, SyntaxError> {
             kind: NodeKind::Null,
         });
     }
+    let budget = budget(&file.text);
+    if let Some(mut root) = super::events::read(&file.text, &budget) {
+        keys_as_written(&mut root, &file.text);
+        return Ok(root);
+    }
+    parse_with_serde(file, budget)
+}
+
+/// serde-saphyr's limits for a file. They guard against alias amplification; without aliases a
+/// node or an event takes at least one byte of text, so those two caps grow with the file and a
+/// long runbook (100k steps) is read whole.
+pub(super) fn budget(text: &str) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len());
+    budget
+}
+
+/// Parses a document with serde-saphyr: every document [`super::events::read`] leaves alone,
+/// and the reference its fast path is tested against.
+pub(super) fn parse_with_serde(
+    file: &Arc<SourceFile>,
+    budget: serde_saphyr::Budget,
+) -> Result<Node, SyntaxError> {
     // YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings, so `destructive: yes` is
     // reported instead of silently meaning `true` (editors and the JSON Schema read it as text).
-    // The budget guards against alias amplification. Without aliases a node or an event takes
-    // at least one byte of text, so those two caps grow with the file: a long runbook (100k
-    // steps) is read whole, and the amplification limits stay as they are.
-    let defaults = serde_saphyr::Budget::default();
     let options = serde_saphyr::options! {
         strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_nodes: defaults.max_nodes.max(file.text.len()),
-            max_events: defaults.max_events.max(file.text.len()),
-        },
+        budget: Some(budget),
     };
     let mut root =
         serde_saphyr::from_str_with_options::<Node>(&file.text, options).map_err(|err| {

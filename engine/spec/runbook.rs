@@ -1,7 +1,7 @@
 //! Decoding and validating a whole runbook file: top-level keys, params, secrets, hosts, and the
 //! checks that span several steps (duplicate ids, unknown `needs`, unknown hosts).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -106,14 +106,14 @@ impl Decoder {
         Some(runbook)
     }
 
-    fn steps(&mut self, node: &Node, is_finally: bool) -> Vec<Step> {
+    fn steps(&mut self, node: &Node, is_finally: bool) -> Vec<Arc<Step>> {
         let field = if is_finally { "finally" } else { "steps" };
         self.items(node, field)
             .iter()
             .filter_map(|n| {
                 let step = self.step(n, is_finally);
                 self.dropped_steps |= step.is_none();
-                step
+                step.map(Arc::new)
             })
             .collect()
     }
@@ -414,9 +414,14 @@ impl Decoder {
     }
 
     fn cross_step_rules(&mut self, runbook: &Runbook) {
-        let mut first: HashMap<&str, Span> = HashMap::new();
-        for step in runbook.all_steps() {
-            if let Some(earlier) = first.get(step.id.as_str()) {
+        // Each id's first step, and whether a main step has the id (main steps come first, so
+        // whether the first one is). One map answers every lookup, so checking stays linear.
+        let mut first: HashMap<&str, (Span, bool)> =
+            HashMap::with_capacity(runbook.steps.len() + runbook.finally.len());
+        let listed = (runbook.steps.iter().map(|s| (s, true)))
+            .chain(runbook.finally.iter().map(|s| (s, false)));
+        for (step, in_main) in listed {
+            if let Some((earlier, _)) = first.get(step.id.as_str()) {
                 let (line, _) = self.file.line_col(earlier.offset);
                 let d = self
                     .error(step.id_span, format!("duplicate step id `{}`", step.id))
@@ -424,28 +429,37 @@ impl Decoder {
                     .hint("step ids must be unique in a runbook; rename one of them");
                 self.push(d);
             } else {
-                first.insert(step.id.as_str(), step.id_span);
+                first.insert(step.id.as_str(), (step.id_span, in_main));
             }
         }
-        let main_ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
-        let all_ids: Vec<&str> = runbook.all_steps().map(|s| s.id.as_str()).collect();
-        // Sets for the lookups, so that checking every `needs` stays linear in the steps.
-        let main_set: HashSet<&str> = main_ids.iter().copied().collect();
-        let all_set: HashSet<&str> = all_ids.iter().copied().collect();
+        // Only for hints, so only made when a `needs` is wrong.
+        let mut ids: Option<(Vec<&str>, Vec<&str>)> = None;
         for step in runbook.all_steps() {
-            let (visible, visible_set) = if step.is_finally {
-                (&all_ids, &all_set)
-            } else {
-                (&main_ids, &main_set)
-            };
             for (need, span) in step.needs.iter().flatten() {
+                let known = first.get(need.as_str());
+                let visible = if step.is_finally {
+                    known.is_some()
+                } else {
+                    known.is_some_and(|(_, in_main)| *in_main)
+                };
                 if need == &step.id {
                     let d = self
                         .error(*span, format!("step `{}` needs itself", step.id))
                         .label("a step cannot wait for itself");
                     self.push(d);
-                } else if !visible_set.contains(need.as_str()) {
-                    let in_finally = all_set.contains(need.as_str());
+                } else if !visible {
+                    let in_finally = known.is_some();
+                    let (main_ids, all_ids) = ids.get_or_insert_with(|| {
+                        (
+                            runbook.steps.iter().map(|s| s.id.as_str()).collect(),
+                            runbook.all_steps().map(|s| s.id.as_str()).collect(),
+                        )
+                    });
+                    let visible = if step.is_finally {
+                        &*all_ids
+                    } else {
+                        &*main_ids
+                    };
                     let message = if in_finally {
                         format!("step `{}` needs `finally` step `{need}`", step.id)
                     } else {
