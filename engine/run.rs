@@ -163,15 +163,27 @@ fn create_run(
     state_dir: &Path,
 ) -> Result<(Recorder, RunLock), CliError> {
     let files: Vec<PathBuf> = plan.runbooks.iter().map(|r| r.file.path.clone()).collect();
-    let dir = match RunDir::create(
+    let started = Record::RunStarted {
+        v: journal::FORMAT_VERSION,
+        run_id: run_id.to_owned(),
+        runbook: plan.root().name.clone(),
+        source: plan.root().file.display_path(),
+        hash: fingerprint::files_hash(plan),
+        steps: fingerprint::node_hashes(plan),
+        at: journal::now(),
+        pid: std::process::id(),
+        user: run_dir::current_user(),
+    };
+    let (dir, lock) = match RunDir::create(
         state_dir,
         run_id,
         &plan.root().name,
         &plan.root().file.path,
         &files,
         &plan.params,
+        &started,
     ) {
-        Ok(dir) => dir,
+        Ok(created) => created,
         Err(RunDirError::Exists(id)) => {
             // A second `run --run-id` of a run that is being driven: say who drives it.
             let existing = RunDir::open(state_dir, &id).map_err(state_error)?;
@@ -181,21 +193,7 @@ fn create_run(
         }
         Err(e) => return Err(state_error(e)),
     };
-    let lock = dir.lock().map_err(state_error)?;
-    let mut recorder = Recorder::open(dir).map_err(|e| CliError::Journal(e.to_string()))?;
-    recorder
-        .append(&[Record::RunStarted {
-            v: journal::FORMAT_VERSION,
-            run_id: run_id.to_owned(),
-            runbook: plan.root().name.clone(),
-            source: plan.root().file.display_path(),
-            hash: fingerprint::files_hash(plan),
-            steps: fingerprint::node_hashes(plan),
-            at: journal::now(),
-            pid: std::process::id(),
-            user: run_dir::current_user(),
-        }])
-        .map_err(|e| CliError::Journal(e.to_string()))?;
+    let recorder = Recorder::open(dir).map_err(|e| CliError::Journal(e.to_string()))?;
     Ok((recorder, lock))
 }
 
@@ -346,12 +344,17 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     };
     let meta = dir.meta().map_err(state_error)?;
     let copy = dir.runbook_copy().map_err(state_error)?;
-    let mut plan = compile_quiet(&copy, &input)?;
-    if meta.source.is_file() {
-        let current = crate::cli::compile(&meta.source, Some(&input))?;
+    // The runbook where it lives now (secret files resolve next to it); the run's own copy
+    // only when the original is gone.
+    let original = meta
+        .files
+        .iter()
+        .find(|(_, copied)| copied == &meta.copy)
+        .map_or_else(|| meta.source.clone(), |(absolute, _)| absolute.clone());
+    let plan = if original.is_file() {
+        let current = crate::cli::compile(&original, Some(&input))?;
         let changes = Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current));
-        let files_changed = fingerprint::files_hash(&current) != record.hash;
-        if files_changed && !changes.is_empty() {
+        if fingerprint::files_hash(&current) != record.hash && !changes.is_empty() {
             if !args.allow_changed {
                 return Err(CliError::Refused(format!(
                     "{} changed since run {} began:\n{}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
@@ -360,18 +363,22 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                     changes.describe()
                 )));
             }
-            eprintln!(
-                "continuing with the changed runbook:\n{}",
-                changes.describe().trim_end()
-            );
-            plan = current;
+            eprintln!("continuing with the changed runbook:\n{}", changes.describe().trim_end());
         }
-    }
+        current
+    } else {
+        eprintln!(
+            "{} is gone; resuming with the run's own copy of it",
+            spec::source::display_path(&meta.source)
+        );
+        compile_quiet(&copy, &input)?
+    };
     let user = args.approver.clone().unwrap_or_else(run_dir::current_user);
     let mut request = ResumeRequest {
         rerun: args.rerun.clone(),
         approve: args.approve.clone(),
         reject: args.reject.clone(),
+        reason: args.reason.clone(),
         confirmed: args.yes,
     };
     let decision = match resume::decide(&record, &plan, &request, &user) {
