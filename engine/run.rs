@@ -324,19 +324,6 @@ async fn watch_signals(
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let dir = RunDir::open(&args.state_dir, &args.run_id).map_err(state_error)?;
     let lock = dir.lock().map_err(state_error)?;
-    let record = RunRecord::load(&dir).map_err(|e| CliError::Journal(e.to_string()))?;
-    let run_status = if record.status == RunStatus::Running {
-        RunStatus::Interrupted
-    } else {
-        record.status
-    };
-    if run_status == RunStatus::Succeeded && args.rerun.is_empty() {
-        println!(
-            "run {} already succeeded; nothing to do (`runbook show {}` has its steps)",
-            record.run_id, record.run_id
-        );
-        return Ok(());
-    }
     let params = dir.params().map_err(state_error)?;
     let input = ParamInput {
         files: vec![params],
@@ -351,10 +338,39 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         .iter()
         .find(|(_, copied)| copied == &meta.copy)
         .map_or_else(|| meta.source.clone(), |(absolute, _)| absolute.clone());
-    let plan = if original.is_file() {
-        let current = crate::cli::compile(&original, Some(&input))?;
-        let changes = Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current));
-        if fingerprint::files_hash(&current) != record.hash && !changes.is_empty() {
+    // The journal is read while the runbook compiles: for a long run, each takes a while.
+    let (record, compiled) = std::thread::scope(|scope| {
+        let reading = scope.spawn(|| RunRecord::load(&dir));
+        let compiled = original
+            .is_file()
+            .then(|| crate::cli::compile(&original, Some(&input)));
+        (reading.join(), compiled)
+    });
+    let record = record
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        .map_err(|e| CliError::Journal(e.to_string()))?;
+    let run_status = if record.status == RunStatus::Running {
+        RunStatus::Interrupted
+    } else {
+        record.status
+    };
+    if run_status == RunStatus::Succeeded && args.rerun.is_empty() {
+        println!(
+            "run {} already succeeded; nothing to do (`runbook show {}` has its steps)",
+            record.run_id, record.run_id
+        );
+        return Ok(());
+    }
+    let plan = if let Some(current) = compiled {
+        let current = current?;
+        // Per-step hashes only when the files differ: hashing every step of a long runbook
+        // costs more than the rest of a resume.
+        let changes = if fingerprint::files_hash(&current) == record.hash {
+            Changes::default()
+        } else {
+            Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current))
+        };
+        if !changes.is_empty() {
             if !args.allow_changed {
                 return Err(CliError::Refused(format!(
                     "{} changed since run {} began:\n{}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
@@ -363,7 +379,10 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                     changes.describe()
                 )));
             }
-            eprintln!("continuing with the changed runbook:\n{}", changes.describe().trim_end());
+            eprintln!(
+                "continuing with the changed runbook:\n{}",
+                changes.describe().trim_end()
+            );
         }
         current
     } else {

@@ -1,7 +1,7 @@
 //! What a run's journal says: its status, each step's status, attempts, times and outputs,
 //! approvals, and what a resume must know (in-flight steps, paused steps).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -108,7 +108,7 @@ impl RunRecord {
             hash: String::new(),
             step_hashes: Map::new(),
         };
-        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         let mut ended = false;
         for record in records {
             match record {
@@ -178,6 +178,17 @@ impl RunRecord {
                 }
             }
         }
+        // Steps that never started are pending (in the order of their ids: the journal
+        // records no plan order for them).
+        let never: Vec<String> = run
+            .step_hashes
+            .keys()
+            .filter(|id| !index.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in never {
+            run.step(&mut index, &id);
+        }
         if !ended {
             // Nobody holds the lock: the process that drove the run died.
             run.status = if dir.is_locked() {
@@ -186,10 +197,21 @@ impl RunRecord {
                 RunStatus::Interrupted
             };
         }
+        if run.status != RunStatus::Running {
+            // Nothing runs in a run that stopped: a step it left in flight is to be run (or
+            // decided) again, and says so.
+            for step in run.steps.iter_mut().filter(|s| s.in_flight) {
+                step.status = StepStatus::Pending;
+                step.reason = Some("in flight when the run stopped".to_owned());
+            }
+        }
         Ok(run)
     }
 
-    fn step(&mut self, index: &mut BTreeMap<String, usize>, id: &str) -> &mut StepRecord {
+    fn step(&mut self, index: &mut HashMap<String, usize>, id: &str) -> &mut StepRecord {
+        if let Some(&i) = index.get(id) {
+            return &mut self.steps[i];
+        }
         let i = *index.entry(id.to_owned()).or_insert_with(|| {
             self.steps.push(StepRecord {
                 id: id.to_owned(),

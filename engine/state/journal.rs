@@ -3,7 +3,7 @@
 //! other damage is an error naming the file and line.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -150,16 +150,21 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens (creating if needed) a journal for appending.
+    /// Opens (creating if needed) a journal for appending. A torn last line (the previous
+    /// process died mid-write) is cut off first, as [`load`] ignores it: appending after it
+    /// would glue the next record to it and damage a line in the middle of the journal.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let file = OpenOptions::new()
+        let io = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
-            .map_err(|source| JournalError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(io)?;
+        repair_tail(&mut file).map_err(io)?;
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -189,36 +194,61 @@ impl JournalWriter {
     }
 }
 
+/// Makes the journal end with a complete line: a last line without its newline is completed
+/// when it is a whole record (only the newline was lost; [`load`] accepts it), else cut off
+/// (it never became durable). Reads only the tail: a torn line is at most one record long.
+fn repair_tail(file: &mut File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last_byte = [0];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last_byte)?;
+    if last_byte[0] == b'\n' {
+        return Ok(());
+    }
+    // Where the torn line begins: just after the newline before it.
+    let mut end = len;
+    let cut = loop {
+        let from = end.saturating_sub(8192);
+        let mut chunk = vec![0; usize::try_from(end - from).unwrap_or(0)];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            break from + i as u64 + 1;
+        }
+        if from == 0 {
+            break 0;
+        }
+        end = from;
+    };
+    let mut last = vec![0; usize::try_from(len - cut).unwrap_or(0)];
+    file.seek(SeekFrom::Start(cut))?;
+    file.read_exact(&mut last)?;
+    if serde_json::from_slice::<Record>(&last).is_ok() {
+        file.write_all(b"\n")?;
+    } else {
+        file.set_len(cut)?;
+    }
+    file.sync_data()
+}
+
 /// Reads every record; a torn last line is dropped, anything else damaged is an error.
 pub fn load(path: &Path) -> Result<Vec<Record>, JournalError> {
-    let file = File::open(path).map_err(|source| JournalError::Io {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(file);
-    loop {
-        let mut buf = Vec::new();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| JournalError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        lines.push(buf);
-    }
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
     let mut records = Vec::with_capacity(lines.len());
     let count = lines.len();
     for (index, raw) in lines.iter().enumerate() {
         let complete = raw.ends_with(b"\n");
-        let text = String::from_utf8_lossy(raw);
-        if text.trim().is_empty() {
+        if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Record>(text.trim_end()) {
+        match serde_json::from_slice::<Record>(raw) {
             Ok(record) => records.push(record),
             // The process died while writing its last line: that record never became durable.
             Err(_) if index + 1 == count && !complete => break,
@@ -285,6 +315,47 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn appending_after_a_torn_tail_cuts_it_off_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        JournalWriter::open(&path)
+            .unwrap()
+            .append(&[finished("a")])
+            .unwrap();
+        let whole = serde_json::to_string(&finished("b")).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(whole.as_bytes())
+            .unwrap();
+        // Only the newline was lost: the record is kept and completed.
+        JournalWriter::open(&path)
+            .unwrap()
+            .append(&[finished("c")])
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&whole.as_bytes()[..20])
+            .unwrap();
+        JournalWriter::open(&path)
+            .unwrap()
+            .append(&[finished("d")])
+            .unwrap();
+        let ids: Vec<String> = load(&path)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::StepFinished { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
     }
 
     #[test]

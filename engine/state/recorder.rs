@@ -32,9 +32,34 @@ impl Recorder {
         })
     }
 
-    /// Appends records outside the event stream (run start, approvals), durably.
+    /// Appends records outside the event stream (approvals), durably; an approval is noted in
+    /// its step's log too.
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        self.journal.append(records)
+        self.journal.append(records)?;
+        for record in records {
+            if let Record::Approval {
+                id,
+                approved,
+                by,
+                reason,
+                at,
+            } = record
+            {
+                let line = format!(
+                    "--- {at} {} by {by}{}",
+                    if *approved { "approved" } else { "rejected" },
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                self.write_line(id, &line);
+                if let Some(log) = self.logs.get_mut(id) {
+                    let _ = log.flush();
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Consumes messages until the executor is done; a journal that cannot be written stops the
@@ -132,8 +157,12 @@ impl Recorder {
             ),
             _ => return,
         };
+        self.write_line(id, &line);
+    }
+
+    fn write_line(&mut self, id: &str, line: &str) {
         let path = self.dir.log_of(id);
-        let writer = self.logs.entry(id.clone()).or_insert_with(|| {
+        let writer = self.logs.entry(id.to_owned()).or_insert_with(|| {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -2,7 +2,7 @@
 //! flight when the process died and how each is handled, which are re-run on request, and which
 //! manual steps are approved or rejected.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use petgraph::visit::Dfs;
 use serde_json::Map;
@@ -40,6 +40,8 @@ pub struct ResumeRequest {
     pub approve: Vec<String>,
     /// Manual steps rejected now.
     pub reject: Vec<String>,
+    /// Why they are rejected.
+    pub reason: Option<String>,
     /// Re-run in-flight non-idempotent steps without a check (`--yes` or a terminal's answer).
     pub confirmed: bool,
 }
@@ -130,11 +132,26 @@ pub fn decide(
                     outputs: Map::new(),
                     items: Vec::new(),
                     reason: format!(
-                        "{} by {user}",
-                        if approved { "approved" } else { "rejected" }
+                        "{} by {user}{}",
+                        if approved { "approved" } else { "rejected" },
+                        request
+                            .reason
+                            .as_ref()
+                            .filter(|_| !approved)
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
                     ),
                 },
             );
+        }
+    }
+    // Steps in flight, and the fan-outs with an item in flight (`fan[2]` → `fan`): looked up
+    // once per node, never searched for (a run has as many records as steps).
+    let mut in_flight_ids: HashSet<&str> = HashSet::new();
+    for s in record.steps.iter().filter(|s| s.in_flight) {
+        in_flight_ids.insert(&s.id);
+        if let Some((fan_out, _)) = s.id.strip_suffix(']').and_then(|i| i.rsplit_once('[')) {
+            in_flight_ids.insert(fan_out);
         }
     }
     let mut blind = Vec::new();
@@ -142,11 +159,7 @@ pub fn decide(
         if node.phase != Phase::Main || matches!(node.role, Role::CallEntry { .. }) {
             continue;
         }
-        let in_flight = record.get(&node.id).is_some_and(|s| s.in_flight)
-            || record
-                .steps
-                .iter()
-                .any(|s| s.in_flight && s.id.starts_with(&format!("{}[", node.id)));
+        let in_flight = in_flight_ids.contains(node.id.as_str());
         if !in_flight || decision.settled.contains_key(&node.id) {
             continue;
         }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::journal::{JournalWriter, Record};
+
 /// The state dir's default location, relative to the current directory.
 pub const DEFAULT_STATE_DIR: &str = ".runbook";
 
@@ -110,7 +112,11 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
 }
 
 impl RunDir {
-    /// Creates a new run folder and copies the runbook files into it.
+    /// Creates a new run folder: copies the runbook files into it, takes its lock and journals
+    /// `first` (the run's start). The folder is filled under a hidden name and renamed into
+    /// place, so a run folder that exists is always complete, with its lock held or its journal
+    /// begun: a process killed while creating it leaves no half-made run that neither `run`
+    /// (it exists) nor `resume` (it is damaged) could use.
     pub fn create(
         state_dir: &Path,
         id: &str,
@@ -118,7 +124,8 @@ impl RunDir {
         source: &Path,
         files: &[PathBuf],
         params: &Map<String, Value>,
-    ) -> Result<Self, RunDirError> {
+        first: &Record,
+    ) -> Result<(Self, RunLock), RunDirError> {
         if id.is_empty()
             || !id
                 .chars()
@@ -130,18 +137,59 @@ impl RunDir {
         let runs = runs_dir(state_dir);
         fs::create_dir_all(&runs).map_err(io(&runs))?;
         let path = runs.join(id);
-        match fs::create_dir(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(RunDirError::Exists(id.to_owned()));
-            }
-            Err(e) => return Err(io(&path)(e)),
+        if path.exists() {
+            return Err(RunDirError::Exists(id.to_owned()));
         }
-        let dir = Self {
-            path,
+        let staging = runs.join(format!(".new-{id}-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        fs::create_dir(&staging).map_err(io(&staging))?;
+        let made = Self {
+            path: staging.clone(),
             id: id.to_owned(),
         };
-        fs::create_dir_all(dir.logs()).map_err(io(&dir.logs()))?;
+        let filled = made.fill(runbook_name, source, files, params, first);
+        let lock = match filled {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        if let Err(e) = fs::rename(&staging, &path) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(match e.kind() {
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty => {
+                    RunDirError::Exists(id.to_owned())
+                }
+                _ => io(&path)(e),
+            });
+        }
+        // The rename itself is made durable: a run whose steps are journaled has its folder.
+        File::open(&runs)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&runs))?;
+        Ok((
+            Self {
+                path,
+                id: id.to_owned(),
+            },
+            lock,
+        ))
+    }
+
+    /// Fills a new (staging) run folder; returns its lock.
+    fn fill(
+        &self,
+        runbook_name: &str,
+        source: &Path,
+        files: &[PathBuf],
+        params: &Map<String, Value>,
+        first: &Record,
+    ) -> Result<RunLock, RunDirError> {
+        let lock = self.lock()?;
+        fs::create_dir_all(self.logs()).map_err(io(&self.logs()))?;
         let absolute: Vec<PathBuf> = files
             .iter()
             .map(|f| fs::canonicalize(f).unwrap_or_else(|_| f.clone()))
@@ -150,7 +198,7 @@ impl RunDir {
         let mut copied = Vec::new();
         for file in &absolute {
             let relative = file.strip_prefix(&base).unwrap_or(file).to_owned();
-            let target = dir.path.join("runbook").join(&relative);
+            let target = self.path.join("runbook").join(&relative);
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).map_err(io(parent))?;
             }
@@ -160,25 +208,31 @@ impl RunDir {
         let root = fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
         let meta = Meta {
             v: 1,
-            run_id: id.to_owned(),
+            run_id: self.id.clone(),
             runbook: runbook_name.to_owned(),
             source: source.to_owned(),
             copy: root.strip_prefix(&base).unwrap_or(&root).to_owned(),
             files: copied,
             created_at: jiff::Timestamp::now().to_string(),
         };
-        dir.write_json(
+        self.write_json(
             "meta.json",
             &serde_json::to_value(&meta).unwrap_or_default(),
         )?;
-        dir.write_json("params.json", &Value::Object(params.clone()))?;
-        Ok(dir)
+        self.write_json("params.json", &Value::Object(params.clone()))?;
+        JournalWriter::open(&self.journal())
+            .and_then(|mut j| j.append(std::slice::from_ref(first)))
+            .map_err(|e| RunDirError::Damaged {
+                path: self.journal(),
+                reason: e.to_string(),
+            })?;
+        Ok(lock)
     }
 
     /// Opens an existing run folder.
     pub fn open(state_dir: &Path, id: &str) -> Result<Self, RunDirError> {
         let path = runs_dir(state_dir).join(id);
-        if id.contains('/') || !path.join("meta.json").is_file() {
+        if id.contains('/') || id.starts_with('.') || !path.join("meta.json").is_file() {
             return Err(RunDirError::Missing {
                 id: id.to_owned(),
                 state: state_dir.display().to_string(),
@@ -197,7 +251,11 @@ impl RunDir {
         };
         let mut runs: Vec<(std::time::SystemTime, Self)> = entries
             .flatten()
-            .filter(|e| e.path().join("meta.json").is_file())
+            // Hidden folders are runs still being created (or whose creation was killed).
+            .filter(|e| {
+                !e.file_name().to_string_lossy().starts_with('.')
+                    && e.path().join("meta.json").is_file()
+            })
             .map(|e| {
                 let created = e
                     .metadata()
@@ -366,17 +424,23 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let src = state.path().join("r.yaml");
         fs::write(&src, "name: r\n").unwrap();
-        let dir = RunDir::create(
+        let first = Record::Resumed {
+            at: String::new(),
+            pid: 0,
+            user: String::new(),
+        };
+        let (dir, held) = RunDir::create(
             state.path(),
             "r-1",
             "r",
             &src,
             std::slice::from_ref(&src),
             &Map::new(),
+            &first,
         )
         .unwrap();
-        let held = dir.lock().unwrap();
         assert!(dir.is_locked());
+        assert!(dir.journal().is_file() && dir.meta().is_ok());
         let again = RunDir::open(state.path(), "r-1")
             .unwrap()
             .lock()
@@ -394,7 +458,8 @@ mod tests {
                 "r",
                 &src,
                 std::slice::from_ref(&src),
-                &Map::new()
+                &Map::new(),
+                &first
             ),
             Err(RunDirError::Exists(_))
         ));

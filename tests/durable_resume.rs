@@ -1,0 +1,478 @@
+//! `runbook resume` end to end: steps in flight when the process died (idempotent, with a
+//! `check`, or needing confirmation), Ctrl-C, a runbook changed between run and resume, and
+//! manual steps approved or rejected.
+
+mod durable_support;
+mod run_support;
+
+use std::time::Duration;
+
+use durable_support::{
+    Background, group_alive, in_flight, journal, kill_group, kind, runbook, show, step, wait_until,
+};
+use run_support::Sandbox;
+
+const START: Duration = Duration::from_secs(20);
+const END: Duration = Duration::from_secs(30);
+
+/// Lines of the sandbox's `trace` file.
+fn trace(sb: &Sandbox) -> Vec<String> {
+    sb.read("trace").lines().map(str::to_owned).collect()
+}
+
+/// The pid a step wrote (its shell: the leader of the step's process group).
+fn step_pid(sb: &Sandbox, file: &str) -> i32 {
+    wait_until(&format!("{file} to be written"), START, || {
+        sb.read(file).trim().parse::<i32>().is_ok()
+    });
+    sb.read(file).trim().parse().expect("a pid")
+}
+
+/// A run killed (SIGKILL) while `step` sleeps; the step's own processes are killed too, as
+/// after a reboot. Returns the run's journal length at the kill.
+fn killed_mid_step(sb: &Sandbox, id: &str, step: &str) -> usize {
+    let bg = Background::start(
+        sb,
+        "first",
+        &["run", "runbook.yaml", "--run-id", id, "--no-progress"],
+    );
+    let pid = step_pid(sb, &format!("{step}.pid"));
+    bg.kill();
+    kill_group(pid);
+    let records = journal(sb, id);
+    assert!(
+        in_flight(&records, step),
+        "{step} is in flight in the journal: {records:#?}"
+    );
+    records.len()
+}
+
+#[test]
+fn an_in_flight_step_that_is_not_idempotent_waits_for_confirmation() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: blind
+steps:
+  - id: prepare
+    run: "echo prepare >> trace"
+  - id: transfer
+    idempotent: false
+    run: "echo transfer >> trace; echo $$ > transfer.pid; test -e fast || sleep 30"
+  - id: report
+    run: "echo report >> trace"
+"#,
+    );
+    let before = killed_mid_step(&sb, "r1", "transfer");
+    assert_eq!(trace(&sb), ["prepare", "transfer"]);
+
+    let refused = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("transfer") && refused.stderr.contains("--yes"),
+        "the refusal names the step and the way on: {}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("prepare"),
+        "only the step in doubt is named: {}",
+        refused.stderr
+    );
+    assert_eq!(trace(&sb), ["prepare", "transfer"], "nothing ran");
+    assert_eq!(journal(&sb, "r1").len(), before, "nothing was journaled");
+
+    sb.write("fast", "");
+    runbook(&sb, &["resume", "r1", "--yes", "--no-progress"]).expect_code(0);
+    assert_eq!(trace(&sb), ["prepare", "transfer", "transfer", "report"]);
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(step(&shown, "transfer")["status"], "succeeded");
+}
+
+#[test]
+fn an_in_flight_step_whose_check_says_done_is_not_run_again() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: checked
+steps:
+  - id: transfer
+    idempotent: false
+    check: { run: "test -e transfer.done" }
+    run: "echo transfer >> trace; touch transfer.done; echo $$ > transfer.pid; test -e fast || sleep 30"
+  - id: report
+    run: "echo report >> trace"
+"#,
+    );
+    killed_mid_step(&sb, "r1", "transfer");
+    // No --yes: the check decides, and it says the transfer took effect.
+    let resumed = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    resumed.expect_code(0);
+    assert!(
+        resumed.stderr.contains("transfer") && resumed.stderr.contains("check"),
+        "the resume says why the in-flight step is handled: {}",
+        resumed.stderr
+    );
+    assert_eq!(trace(&sb), ["transfer", "report"]);
+    let shown = show(&sb, "r1");
+    let transfer = step(&shown, "transfer");
+    assert_eq!(transfer["status"], "succeeded");
+    assert!(
+        transfer["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("check")),
+        "{transfer}"
+    );
+}
+
+#[test]
+fn an_in_flight_step_whose_check_says_not_done_runs_again_without_asking() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: checked
+steps:
+  - id: transfer
+    idempotent: false
+    check: { run: "test -e transfer.done" }
+    run: "echo transfer >> trace; echo $$ > transfer.pid; test -e fast && touch transfer.done || sleep 30"
+"#,
+    );
+    killed_mid_step(&sb, "r1", "transfer");
+    sb.write("fast", "");
+    runbook(&sb, &["resume", "r1", "--no-progress"]).expect_code(0);
+    assert_eq!(trace(&sb), ["transfer", "transfer"]);
+}
+
+#[test]
+fn ctrl_c_stops_the_step_records_the_run_interrupted_and_resume_finishes_it() {
+    let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "2000");
+    sb.runbook(
+        r#"
+name: interrupted
+steps:
+  - id: first
+    run: "echo first >> trace"
+  - id: long
+    run: "echo long >> trace; echo $$ > long.pid; test -e fast || sleep 30"
+  - id: last
+    run: "echo last >> trace"
+finally:
+  - id: cleanup
+    run: "echo cleanup >> trace"
+"#,
+    );
+    let bg = Background::start(
+        &sb,
+        "first",
+        &["run", "runbook.yaml", "--run-id", "r1", "--no-progress"],
+    );
+    let pid = step_pid(&sb, "long.pid");
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    let run = bg.wait(END);
+    run.expect_code(130);
+    assert!(
+        run.elapsed < Duration::from_secs(15),
+        "Ctrl-C stops the step at once, not after its 30 s sleep: {:?}",
+        run.elapsed
+    );
+    assert!(
+        !group_alive(pid),
+        "the step's process group is gone after exit 130"
+    );
+    assert_eq!(
+        trace(&sb),
+        ["first", "long"],
+        "`finally` does not run at an interrupt: resume continues the run"
+    );
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "interrupted");
+    assert_eq!(step(&shown, "first")["status"], "succeeded");
+    assert_ne!(
+        step(&shown, "long")["status"],
+        "running",
+        "nothing runs in an interrupted run"
+    );
+    let records = journal(&sb, "r1");
+    assert_eq!(
+        records.last().map(|r| r["status"].clone()),
+        Some("interrupted".into()),
+        "{records:#?}"
+    );
+
+    sb.write("fast", "");
+    let resumed = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    resumed.expect_code(0);
+    assert_eq!(trace(&sb), ["first", "long", "long", "last", "cleanup"]);
+    assert_eq!(show(&sb, "r1")["status"], "succeeded");
+}
+
+const V1: &str = r#"
+name: change
+steps:
+  - id: a
+    run: "echo a1 >> trace"
+  - id: b
+    run: "echo b1 >> trace; exit 1"
+  - id: c
+    run: "echo c1 >> trace"
+"#;
+
+const V2: &str = r#"
+name: change
+steps:
+  - id: a
+    run: "echo a2 >> trace"
+  - id: b
+    run: "echo b2 >> trace"
+  - id: c
+    run: "echo c1 >> trace"
+  - id: d
+    run: "echo d2 >> trace"
+"#;
+
+#[test]
+fn a_changed_runbook_is_refused_unless_allowed_and_succeeded_steps_stay_done() {
+    let sb = Sandbox::new();
+    sb.runbook(V1);
+    sb.run(&["--run-id", "r1"]).expect_code(1);
+    assert_eq!(trace(&sb), ["a1", "b1"]);
+    sb.runbook(V2);
+
+    let refused = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    refused.expect_code(2);
+    for line in ["~ changed a", "~ changed b", "+ added", "d"] {
+        assert!(
+            refused.stderr.contains(line),
+            "the refusal lists `{line}`: {}",
+            refused.stderr
+        );
+    }
+    assert!(
+        !refused.stderr.contains("changed c"),
+        "c did not change: {}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(trace(&sb), ["a1", "b1"], "nothing ran");
+
+    let resumed = runbook(&sb, &["resume", "r1", "--allow-changed", "--no-progress"]);
+    resumed.expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        ["a1", "b1", "b2", "c1", "d2"],
+        "a succeeded before the change and stays done; b, c and the new d run with the new version"
+    );
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(step(&shown, "d")["status"], "succeeded");
+
+    // --rerun: the step and everything after it that depends on it, not what comes before.
+    let rerun = runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--allow-changed",
+            "--rerun",
+            "b",
+            "--no-progress",
+        ],
+    );
+    rerun.expect_code(0);
+    assert_eq!(
+        trace(&sb)[5..],
+        ["b2", "c1", "d2"],
+        "b and its dependents ran again, a did not"
+    );
+}
+
+#[test]
+fn rerun_of_a_changed_step_that_succeeded_runs_its_new_version() {
+    let sb = Sandbox::new();
+    sb.runbook(V1);
+    sb.run(&["--run-id", "r1"]).expect_code(1);
+    sb.runbook(V2);
+    runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--allow-changed",
+            "--rerun",
+            "a",
+            "--no-progress",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(trace(&sb), ["a1", "b1", "a2", "b2", "c1", "d2"]);
+}
+
+#[test]
+fn resume_of_an_unknown_run_or_step_says_so() {
+    let sb = Sandbox::new();
+    sb.runbook(V1);
+    sb.run(&["--run-id", "r1"]).expect_code(1);
+    let missing = runbook(&sb, &["resume", "nope", "--no-progress"]);
+    missing.expect_code(2);
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+    let unknown = runbook(&sb, &["resume", "r1", "--rerun", "bb", "--no-progress"]);
+    unknown.expect_code(2);
+    assert!(
+        unknown.stderr.contains("`bb`") && unknown.stderr.contains("`b`"),
+        "names the step and suggests one: {}",
+        unknown.stderr
+    );
+}
+
+const GATE: &str = r#"
+name: gate
+steps:
+  - id: before
+    run: "echo before >> trace"
+  - id: go_ahead
+    manual: "Check that snapshot {{ run.id }} is the one to restore"
+  - id: after
+    run: "echo after >> trace"
+finally:
+  - id: cleanup
+    run: "echo cleanup {{ run.status }} >> trace"
+"#;
+
+#[test]
+fn a_paused_run_continues_when_its_manual_step_is_approved() {
+    let sb = Sandbox::new();
+    sb.runbook(GATE);
+    let paused = sb.run(&["--run-id", "r1"]);
+    paused.expect_code(3);
+    assert!(
+        paused
+            .all()
+            .contains("runbook resume r1 --approve go_ahead"),
+        "the pause says how to go on: {}",
+        paused.all()
+    );
+    assert_eq!(trace(&sb), ["before"], "`finally` waits for the run's end");
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "paused");
+    assert_eq!(step(&shown, "go_ahead")["status"], "pending");
+
+    let wrong = runbook(
+        &sb,
+        &["resume", "r1", "--approve", "after", "--no-progress"],
+    );
+    wrong.expect_code(2);
+    assert!(
+        wrong.stderr.contains("not waiting for approval"),
+        "{}",
+        wrong.stderr
+    );
+
+    runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--approve",
+            "go_ahead",
+            "--as",
+            "alice",
+            "--no-progress",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(trace(&sb), ["before", "after", "cleanup succeeded"]);
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(step(&shown, "go_ahead")["status"], "succeeded");
+    let approvals = shown["approvals"].as_array().expect("approvals listed");
+    assert_eq!(approvals.len(), 1, "{shown:#}");
+    assert_eq!(approvals[0]["id"], "go_ahead");
+    assert_eq!(approvals[0]["approved"], true);
+    assert_eq!(approvals[0]["by"], "alice");
+    let text = runbook(&sb, &["show", "r1"]);
+    assert!(
+        text.stdout.contains("go_ahead approved by alice"),
+        "{}",
+        text.stdout
+    );
+    let log = runbook(&sb, &["logs", "r1", "go_ahead"]);
+    log.expect_code(0);
+    assert!(
+        log.stdout
+            .contains("Check that snapshot r1 is the one to restore"),
+        "the log has the instructions: {}",
+        log.stdout
+    );
+    assert!(
+        log.stdout.contains("approved by alice"),
+        "the log says who approved: {}",
+        log.stdout
+    );
+}
+
+#[test]
+fn a_rejected_manual_step_fails_the_run_and_runs_finally() {
+    let sb = Sandbox::new();
+    sb.runbook(GATE);
+    sb.run(&["--run-id", "r1"]).expect_code(3);
+    let rejected = runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--reject",
+            "go_ahead",
+            "--reason",
+            "wrong snapshot",
+            "--as",
+            "bob",
+            "--no-progress",
+        ],
+    );
+    rejected.expect_code(1);
+    assert!(
+        rejected.all().contains("go_ahead"),
+        "the failure names the step: {}",
+        rejected.all()
+    );
+    assert_eq!(trace(&sb), ["before", "cleanup failed"]);
+    let shown = show(&sb, "r1");
+    assert_eq!(shown["status"], "failed");
+    assert_eq!(step(&shown, "go_ahead")["status"], "failed");
+    assert_eq!(step(&shown, "after")["status"], "pending", "{shown:#}");
+    let approval = &shown["approvals"][0];
+    assert_eq!(approval["approved"], false);
+    assert_eq!(approval["by"], "bob");
+    assert_eq!(approval["reason"], "wrong snapshot");
+    let log = runbook(&sb, &["logs", "r1", "go_ahead"]);
+    log.expect_code(0);
+    for what in [
+        "Check that snapshot r1",
+        "rejected by bob",
+        "wrong snapshot",
+    ] {
+        assert!(
+            log.stdout.contains(what),
+            "the log has `{what}`: {}",
+            log.stdout
+        );
+    }
+    let all = runbook(&sb, &["logs", "r1"]);
+    assert!(
+        all.stdout.contains("=== before") && all.stdout.contains("=== cleanup"),
+        "{}",
+        all.stdout
+    );
+    let journaled = journal(&sb, "r1");
+    assert!(
+        journaled
+            .iter()
+            .any(|r| kind(r) == "approval" && r["reason"] == "wrong snapshot"),
+        "{journaled:#?}"
+    );
+}
