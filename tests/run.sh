@@ -16,6 +16,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The end-to-end drills (tests/drill_*.rs) run real ZooKeeper, PostgreSQL, sshd and an S3 server
+# (moto) on 127.0.0.1; this installs whatever of them is missing (apt-get, pip).
+bash tests/drills/services.sh install
+
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets

@@ -182,8 +182,7 @@ impl Scheduler {
         let mut failed = false;
         let mut paused = false;
         if phase == Phase::Main {
-            self.restore(&nodes, &mut waiting, &mut ready, &mut failed, &mut stopping)
-                .await;
+            self.restore(&nodes, &mut waiting, &mut ready, &mut failed, &mut stopping);
         }
         loop {
             while !stopping && running.len() < limit {
@@ -197,7 +196,7 @@ impl Scheduler {
                 ready.remove(&next);
                 let n = NodeIndex::new(next);
                 if let Some(outcome) = self.settle_without_running(n) {
-                    self.finish(n, &outcome, Vec::new(), Duration::ZERO).await;
+                    self.finish(n, &outcome, Vec::new(), Duration::ZERO);
                     self.release(
                         n,
                         &outcome,
@@ -262,7 +261,7 @@ impl Scheduler {
                 stopping = true;
                 continue;
             }
-            self.finish(n, &outcome, items, duration).await;
+            self.finish(n, &outcome, items, duration);
             self.release(
                 n,
                 &outcome,
@@ -398,37 +397,28 @@ impl Scheduler {
     }
 
     /// Records a final status; it is durable before any dependent starts.
-    async fn finish(
-        &mut self,
-        n: NodeIndex,
-        outcome: &Outcome,
-        items: Vec<Value>,
-        duration: Duration,
-    ) {
+    fn finish(&mut self, n: NodeIndex, outcome: &Outcome, items: Vec<Value>, duration: Duration) {
         let state = &mut self.state[n.index()];
         state.status = outcome.status;
         state.outputs.clone_from(&outcome.outputs);
         state.items.clone_from(&items);
         self.record(n);
-        let stored = self
-            .rt
-            .checkpoint(Event::StepFinished {
-                id: self.plan.graph[n].id.clone(),
-                status: outcome.status,
-                attempts: outcome.attempts,
-                duration,
-                outputs: outcome.outputs.clone(),
-                items,
-                reason: outcome.reason.clone(),
-            })
-            .await;
-        if !stored {
-            self.rt.cancel.cancel();
-        }
+        // Not a checkpoint of its own: the record shares the sync of the next step's start
+        // (which a dependent must pass before its side effect), or is synced when the run goes
+        // quiet. A sequential run pays one sync per step.
+        self.rt.emit(Event::StepFinished {
+            id: self.plan.graph[n].id.clone(),
+            status: outcome.status,
+            attempts: outcome.attempts,
+            duration,
+            outputs: outcome.outputs.clone(),
+            items,
+            reason: outcome.reason.clone(),
+        });
     }
 
     /// Applies what an earlier process settled: those main steps count as finished.
-    async fn restore(
+    fn restore(
         &mut self,
         nodes: &[NodeIndex],
         waiting: &mut HashMap<NodeIndex, usize>,
@@ -464,7 +454,7 @@ impl Scheduler {
                     reason: Some(done.reason.clone()),
                     pause: false,
                 };
-                self.finish(n, &outcome, Vec::new(), Duration::ZERO).await;
+                self.finish(n, &outcome, Vec::new(), Duration::ZERO);
                 *failed = true;
                 *stopping = true;
                 continue;
@@ -641,20 +631,15 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job, settled: &SettledSteps) -> (Outcom
                         duration: started.elapsed(),
                     });
                 } else if !outcome.pause {
-                    let stored = rt
-                        .checkpoint(Event::StepFinished {
-                            id: item_job.id.clone(),
-                            status: outcome.status,
-                            attempts: outcome.attempts,
-                            duration: started.elapsed(),
-                            outputs: outcome.outputs.clone(),
-                            items: Vec::new(),
-                            reason: outcome.reason.clone(),
-                        })
-                        .await;
-                    if !stored {
-                        rt.cancel.cancel();
-                    }
+                    rt.emit(Event::StepFinished {
+                        id: item_job.id.clone(),
+                        status: outcome.status,
+                        attempts: outcome.attempts,
+                        duration: started.elapsed(),
+                        outputs: outcome.outputs.clone(),
+                        items: Vec::new(),
+                        reason: outcome.reason.clone(),
+                    });
                 }
                 (index, outcome)
             });

@@ -173,6 +173,20 @@ impl JournalWriter {
 
     /// Writes records and makes them durable with one `fdatasync`.
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        self.write(records)?;
+        self.sync()
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Writes records without waiting for the disk ([`JournalWriter::sync`] does).
+    pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -186,11 +200,7 @@ impl JournalWriter {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(&buf).map_err(io)?;
-        self.file.sync_data().map_err(|source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.file.write_all(&buf).map_err(io)
     }
 }
 

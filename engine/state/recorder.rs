@@ -14,6 +14,9 @@ use super::journal::{self, JournalError, JournalWriter, Record};
 use super::run_dir::RunDir;
 use crate::exec::event::{Event, Message, Stream};
 
+/// How long a written record may wait for a checkpoint to share its sync.
+const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Writes a run's journal and logs from its event stream.
 pub struct Recorder {
     dir: RunDir,
@@ -71,12 +74,27 @@ impl Recorder {
         cancel: CancellationToken,
     ) -> Result<(), JournalError> {
         let mut failure = None;
-        while let Some(first) = rx.recv().await {
+        // Records written but not yet synced. A checkpoint syncs them with itself; otherwise
+        // they are synced once the stream has been quiet for `LAZY_SYNC`.
+        let mut dirty = false;
+        loop {
+            let first = if dirty {
+                let Ok(message) = tokio::time::timeout(LAZY_SYNC, rx.recv()).await else {
+                    self.sync(&mut failure, &cancel);
+                    dirty = false;
+                    continue;
+                };
+                message
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = first else { break };
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
             let mut records = Vec::new();
+            let mut checkpoint = false;
             for message in &batch {
                 if let Message::Event(e) | Message::Checkpoint(e, _) = message {
                     self.log(e);
@@ -84,15 +102,21 @@ impl Recorder {
                         records.push(r);
                     }
                 }
+                checkpoint |= matches!(message, Message::Checkpoint(..));
             }
             for log in self.logs.values_mut() {
                 let _ = log.flush();
             }
             if failure.is_none()
-                && let Err(e) = self.journal.append(&records)
+                && let Err(e) = self.journal.write(&records)
             {
                 cancel.cancel();
                 failure = Some(e);
+            }
+            dirty |= !records.is_empty();
+            if checkpoint && dirty {
+                self.sync(&mut failure, &cancel);
+                dirty = false;
             }
             for message in batch {
                 let message = match message {
@@ -107,7 +131,19 @@ impl Recorder {
                 let _ = forward.send(message);
             }
         }
+        if dirty {
+            self.sync(&mut failure, &cancel);
+        }
         failure.map_or(Ok(()), Err)
+    }
+
+    fn sync(&mut self, failure: &mut Option<JournalError>, cancel: &CancellationToken) {
+        if failure.is_none()
+            && let Err(e) = self.journal.sync()
+        {
+            cancel.cancel();
+            *failure = Some(e);
+        }
     }
 
     fn log(&mut self, event: &Event) {
