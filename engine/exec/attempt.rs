@@ -490,17 +490,8 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
             .push((k.clone(), scope.text(v, &format!("env.{k}"))?));
     }
     if let Some(cwd) = &step.cwd {
-        let dir = scope.text(cwd, "cwd")?;
-        let base = runbook
-            .file
-            .path
-            .parent()
-            .unwrap_or_else(|| std::path::Path::new("."));
-        line.cwd = Some(if step.on.is_empty() {
-            base.join(&dir).display().to_string()
-        } else {
-            dir
-        });
+        // Like every path in a command, a relative `cwd` is relative to where runbook was started.
+        line.cwd = Some(scope.text(cwd, "cwd")?);
     }
     if step.on.is_empty() {
         return Ok(vec![line]);

@@ -352,6 +352,13 @@ impl Scheduler {
                 Some("its call was skipped".to_owned()),
             ));
         }
+        if node.phase == Phase::Finally && self.scope_params[node.scope].is_none() {
+            // The `finally` of a called runbook whose call never started has nothing to undo.
+            return Some(outcome(
+                StepStatus::Skipped,
+                Some("its call never started".to_owned()),
+            ));
+        }
         let Role::CallEntry { scope } = node.role else {
             return None;
         };
