@@ -361,6 +361,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    let mut adopted: Option<Record> = None;
     let plan = if let Some(current) = compiled {
         let current = current?;
         // Per-step hashes only when the files differ: hashing every step of a long runbook
@@ -383,6 +384,13 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                 "continuing with the changed runbook:\n{}",
                 changes.describe().trim_end()
             );
+            // The run now follows this version: later resumes compare against it.
+            adopted = Some(Record::RunbookChanged {
+                hash: fingerprint::files_hash(&current),
+                steps: fingerprint::node_hashes(&current),
+                by: run_dir::current_user(),
+                at: journal::now(),
+            });
         }
         current
     } else {
@@ -434,6 +442,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         pid: std::process::id(),
         user: user.clone(),
     }];
+    records.extend(adopted);
     for (ids, approved) in [(&args.approve, true), (&args.reject, false)] {
         for id in ids {
             records.push(Record::Approval {

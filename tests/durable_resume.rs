@@ -271,18 +271,9 @@ fn a_changed_runbook_is_refused_unless_allowed_and_succeeded_steps_stay_done() {
     assert_eq!(shown["status"], "succeeded");
     assert_eq!(step(&shown, "d")["status"], "succeeded");
 
+    // The run follows the version it was allowed to continue with: no second --allow-changed.
     // --rerun: the step and everything after it that depends on it, not what comes before.
-    let rerun = runbook(
-        &sb,
-        &[
-            "resume",
-            "r1",
-            "--allow-changed",
-            "--rerun",
-            "b",
-            "--no-progress",
-        ],
-    );
+    let rerun = runbook(&sb, &["resume", "r1", "--rerun", "b", "--no-progress"]);
     rerun.expect_code(0);
     assert_eq!(
         trace(&sb)[5..],

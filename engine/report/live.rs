@@ -54,6 +54,7 @@ pub async fn consume(
     let mut rehearsal: Vec<serde_json::Value> = Vec::new();
     let mut dry_run = false;
     let mut this_run = String::new();
+    let mut restored = 0usize;
     while let Some(message) = rx.recv().await {
         let event = match message {
             Message::Event(e) => e,
@@ -169,18 +170,14 @@ pub async fn consume(
                 })
             }
             Event::Restored { id, status, reason } => {
-                rows.push(Row {
-                    id: id.clone(),
-                    label: status.as_str(),
-                    status: *status,
-                    attempts: 0,
-                    duration: Duration::ZERO,
-                    reason: None,
-                });
-                Some(format!(
-                    "{} {id}: {reason}",
-                    style(format!("{} before", status.as_str())).dim()
-                ))
+                restored += 1;
+                // A handful are worth naming; a long run's thousands are summed up.
+                (restored <= RESTORED_SHOWN).then(|| {
+                    format!(
+                        "{} {id}: {reason}",
+                        style(format!("{} before", status.as_str())).dim()
+                    )
+                })
             }
             Event::StepInterrupted { id, duration } => {
                 if let Some(bar) = bars.remove(id) {
@@ -252,7 +249,16 @@ pub async fn consume(
                         }
                         _ => String::new(),
                     };
-                    Some(summary(&rows, *status, *duration, dry_run) + &next)
+                    let earlier = if restored > 0 {
+                        format!(
+                            "\n{restored} step{} done before this resume {} not run again",
+                            if restored == 1 { "" } else { "s" },
+                            if restored == 1 { "was" } else { "were" }
+                        )
+                    } else {
+                        String::new()
+                    };
+                    Some(summary(&rows, *status, *duration, dry_run) + &earlier + &next)
                 }
             }
         };
@@ -352,6 +358,12 @@ fn rehearsed_line(
     out
 }
 
+/// How many steps settled before a resume are named one by one.
+const RESTORED_SHOWN: usize = 5;
+
+/// Past this many steps the summary table is shortened.
+const SUMMARY_ROWS: usize = 60;
+
 fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -> String {
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
     let mut out = String::new();
@@ -361,7 +373,25 @@ fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -
             "\n{:width$}  {:9}  {:>8}  {:>8}",
             "step", "status", "attempts", "time"
         );
-        for r in rows {
+        // A long run's table keeps what needs attention: every failure, then the last steps.
+        let shown: Vec<&Row> = if rows.len() <= SUMMARY_ROWS {
+            rows.iter().collect()
+        } else {
+            let _ = writeln!(
+                out,
+                "({} steps; failures and the last {} shown, `runbook show` has all)",
+                rows.len(),
+                SUMMARY_ROWS / 2
+            );
+            rows.iter()
+                .enumerate()
+                .filter(|(i, r)| {
+                    r.status == StepStatus::Failed || *i >= rows.len() - SUMMARY_ROWS / 2
+                })
+                .map(|(_, r)| r)
+                .collect()
+        };
+        for r in shown {
             let _ = writeln!(
                 out,
                 "{:width$}  {:9}  {:>8}  {:>8}",

@@ -119,6 +119,10 @@ impl RunRecord {
                     run.hash = hash;
                     run.step_hashes = steps;
                 }
+                Record::RunbookChanged { hash, steps, .. } => {
+                    run.hash = hash;
+                    run.step_hashes = steps;
+                }
                 Record::Resumed { .. } => {
                     ended = false;
                     run.paused.clear();

@@ -48,6 +48,17 @@ pub enum Record {
         /// Who resumed it.
         user: String,
     },
+    /// A resume went on with a changed runbook (`--allow-changed`): the run follows it now.
+    RunbookChanged {
+        /// Hash of the runbook files now.
+        hash: String,
+        /// Hash of each compiled step now, by node id.
+        steps: Map<String, Value>,
+        /// Who allowed it.
+        by: String,
+        /// When.
+        at: String,
+    },
     /// A step's attempt is about to cause its side effect.
     StepStarted {
         /// Full step id.
