@@ -27,6 +27,13 @@ pub const GLOBALS: [&str; 7] = [
 fn build() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A script's or body's last newline is part of it (`printf '%s\n'`, a YAML `|` block).
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters with one whitespace option are a valid syntax"),
+    );
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_capture", regex_capture);
     env.add_filter("quote", quote);
@@ -209,6 +216,14 @@ mod tests {
         assert_eq!(
             render("p={{ params.ports[0] }}", &ctx()).unwrap(),
             serde_json::json!("p=1")
+        );
+    }
+
+    #[test]
+    fn a_trailing_newline_is_kept() {
+        assert_eq!(
+            render_text("echo {{ params.name }}\n", &ctx()).unwrap(),
+            "echo a b\n"
         );
     }
 

@@ -338,6 +338,54 @@ steps:
 }
 
 #[test]
+fn a_called_runbooks_finally_reports_its_own_procedure_and_is_skipped_when_never_called() {
+    let sb = Sandbox::new();
+    sb.write(
+        "lib/part.yaml",
+        r#"
+name: part
+params:
+  tag: { type: string, required: true }
+steps:
+  - id: work
+    run: "true"
+finally:
+  - id: report
+    run: "echo {{ params.tag }} ended {{ run.status }} >> reports"
+"#,
+    );
+    sb.runbook(
+        r#"
+name: caller
+steps:
+  - id: first
+    call: lib/part.yaml
+    with: { tag: first }
+  - id: boom
+    run: "exit 3"
+  - id: second
+    call: lib/part.yaml
+    with: { tag: second }
+finally:
+  - id: overall
+    run: "echo run ended {{ run.status }} >> reports"
+"#,
+    );
+    sb.run(&[]).expect_code(1);
+    let reports = sb.read("reports");
+    let lines: Vec<&str> = reports.lines().collect();
+    assert!(
+        lines.contains(&"first ended succeeded"),
+        "the first call's own procedure succeeded: {reports}"
+    );
+    assert!(lines.contains(&"run ended failed"), "{reports}");
+    assert!(
+        !reports.contains("second"),
+        "the second call never started, so its finally is skipped: {reports}"
+    );
+}
+
+#[test]
 fn a_long_chain_of_steps_runs_in_time_linear_in_its_length() {
     // Each step's template context is built without copying every other step's state: 5 000
     // steps take well under a second here, where a quadratic context took minutes.

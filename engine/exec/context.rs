@@ -52,6 +52,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// A scope's main-phase nodes.
+    pub fn members(&self, scope: usize) -> &[NodeIndex] {
+        &self.members[scope]
+    }
+
     /// Indexes a plan's nodes by scope and local id.
     pub fn new(plan: Arc<Plan>) -> Self {
         let scopes = plan.scopes.len();

@@ -520,10 +520,24 @@ impl Scheduler {
     /// Built in constant time: `steps` is a snapshot read lazily.
     fn context(&self, n: NodeIndex) -> minijinja::Value {
         let node = &self.plan.graph[n];
-        let run_status = if node.phase == Phase::Finally {
-            self.run_status
-        } else {
-            RunStatus::Running
+        let run_status = match node.phase {
+            Phase::Main => RunStatus::Running,
+            Phase::Finally if node.scope == 0 => self.run_status,
+            // A called runbook's `finally` reports on its own procedure: it succeeded when all of
+            // its steps did, whatever happened elsewhere in the run.
+            Phase::Finally => {
+                let all_done = self.layout.members(node.scope).iter().all(|m| {
+                    matches!(
+                        self.state[m.index()].status,
+                        StepStatus::Succeeded | StepStatus::Skipped
+                    )
+                });
+                if all_done {
+                    RunStatus::Succeeded
+                } else {
+                    RunStatus::Failed
+                }
+            }
         };
         let steps = StepsView {
             layout: Arc::clone(&self.layout),
