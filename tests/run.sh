@@ -22,4 +22,4 @@ bash tests/drills/services.sh install
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+cargo test --all-targets --no-fail-fast
