@@ -120,6 +120,16 @@ as_pg() {
 
 zookeeper_start() {
   local dir=$1 port=$2
+  # Started already (a step repeated by a resumed run): keep that one, as a deployment would. A
+  # second server would fail to bind, while the first answered for it and lost its pid file.
+  if [ -f "$dir/zookeeper.pid" ] && kill -0 "$(cat "$dir/zookeeper.pid")" 2>/dev/null; then
+    if ! wait_for 60 zk_ok "$port"; then
+      show_log "$dir/zookeeper.log"
+      die "ZooKeeper (pid $(cat "$dir/zookeeper.pid")) runs but does not answer on 127.0.0.1:$port"
+    fi
+    echo "ZooKeeper already running on 127.0.0.1:$port (dataDir $dir/data)"
+    return 0
+  fi
   mkdir -p "$dir/data"
   cat >"$dir/zoo.cfg" <<EOF
 tickTime=2000

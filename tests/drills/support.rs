@@ -382,3 +382,290 @@ pub fn unstamped(line: &str) -> &str {
 pub fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, Iterator::count)
 }
+
+// --- Killed and interrupted runs (tests/drill_resume.rs) -----------------------------------
+
+/// The run folder of run `id` in a drill's state dir (`ROOT/.runbook/runs/ID`).
+pub fn run_dir(d: &Drill, id: &str) -> PathBuf {
+    d.root().join(".runbook/runs").join(id)
+}
+
+/// A run's journal, one JSON value per complete line; a torn last line (the engine killed while
+/// writing it) is left out, as the engine does.
+pub fn journal(d: &Drill, id: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir(d, id).join("journal.jsonl")).unwrap_or_default();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut records = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line.trim_end()) {
+            Ok(v) => records.push(v),
+            Err(_) if i + 1 == lines.len() && !line.ends_with('\n') => {}
+            Err(e) => panic!("journal line {} is damaged: {e}: {line}", i + 1),
+        }
+    }
+    records
+}
+
+/// `runbook show ID --format json`, parsed.
+#[track_caller]
+pub fn show(d: &Drill, id: &str) -> serde_json::Value {
+    let run = d.run_args(&[
+        "show".to_owned(),
+        id.to_owned(),
+        "--format".to_owned(),
+        "json".to_owned(),
+    ]);
+    run.expect_code(0);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("show --format json is JSON: {e}\n{}", run.stdout))
+}
+
+/// The arguments of `runbook run FILE --yes --no-progress --run-id ID --set k=v…`.
+pub fn run_args_with_id(file: &str, id: &str, params: &[(&str, String)]) -> Vec<String> {
+    let mut args = vec![
+        "run".to_owned(),
+        file.to_owned(),
+        "--yes".to_owned(),
+        "--no-progress".to_owned(),
+        "--run-id".to_owned(),
+        id.to_owned(),
+    ];
+    for (k, v) in params {
+        args.push("--set".to_owned());
+        args.push(format!("{k}={v}"));
+    }
+    args
+}
+
+/// A `runbook` process running in the background, to be killed or interrupted. Its output goes
+/// to files in the drill's folder, never to pipes: the steps a killed engine leaves behind could
+/// hold a pipe open.
+pub struct Engine {
+    child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+    started: Instant,
+}
+
+/// What a killed engine left behind.
+pub struct Killed {
+    /// Its output until the kill (code 137).
+    pub run: Run,
+    /// The process groups of the steps it was running (each step is a group of its own), which
+    /// went on after the engine died.
+    pub step_groups: Vec<i32>,
+}
+
+impl Drill {
+    /// Starts `runbook ARGS…` in the background; `name` names its output files (`ROOT/NAME.stdout`,
+    /// `ROOT/NAME.stderr`).
+    pub fn spawn(&self, name: &str, args: &[String]) -> Engine {
+        let out = self.root().join(format!("{name}.stdout"));
+        let err = self.root().join(format!("{name}.stderr"));
+        let file = |p: &Path| Stdio::from(std::fs::File::create(p).expect("an output file"));
+        let child = self
+            .runbook(args)
+            .stdout(file(&out))
+            .stderr(file(&err))
+            .spawn()
+            .expect("the runbook binary starts");
+        Engine {
+            child,
+            out,
+            err,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Engine {
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("a pid fits in i32")
+    }
+
+    /// Waits (polling every few milliseconds) until `cond` holds; panics with the engine's output
+    /// when the engine ends first or `RUN_LIMIT` passes.
+    #[track_caller]
+    pub fn wait_until(&mut self, what: &str, mut cond: impl FnMut() -> bool) {
+        loop {
+            if cond() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                panic!(
+                    "the engine ended ({status}) before {what}\n--- stdout\n{}\n--- stderr\n{}",
+                    read_file(&self.out),
+                    read_file(&self.err)
+                );
+            }
+            if self.started.elapsed() > RUN_LIMIT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "timed out waiting for {what}\n--- stdout\n{}\n--- stderr\n{}",
+                    read_file(&self.out),
+                    read_file(&self.err)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+
+    /// SIGKILL, as a crash would: the engine is first frozen (SIGSTOP) so that the steps it runs
+    /// at that moment are known exactly (its children, each the leader of its step's process
+    /// group), then killed. Those steps are not stopped: they go on without the engine.
+    pub fn kill(mut self) -> Killed {
+        use nix::sys::signal::{Signal, kill};
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        let _ = kill(pid, Signal::SIGSTOP);
+        let step_groups = children_of(self.pid());
+        let _ = kill(pid, Signal::SIGKILL);
+        let status = self.child.wait().expect("the child can be waited for");
+        Killed {
+            run: self.finished(status),
+            step_groups,
+        }
+    }
+
+    /// SIGINT, as Ctrl-C would; waits for the engine to end.
+    pub fn interrupt(self) -> Run {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("the engine can be signalled");
+        self.wait()
+    }
+
+    /// Waits for the engine to end (at most `RUN_LIMIT`, then kills it and panics).
+    pub fn wait(mut self) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                break status;
+            }
+            if self.started.elapsed() > RUN_LIMIT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the engine did not end within {RUN_LIMIT:?}\n--- stdout\n{}\n--- stderr\n{}",
+                    read_file(&self.out),
+                    read_file(&self.err)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.finished(status)
+    }
+
+    fn finished(&self, status: std::process::ExitStatus) -> Run {
+        use std::os::unix::process::ExitStatusExt as _;
+        Run {
+            code: status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: read_file(&self.out),
+            stderr: read_file(&self.err),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// `(pid, ppid, pgrp, state)` of every process, from `/proc`.
+fn processes() -> Vec<(i32, i32, i32, char)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Some(state), Some(Ok(ppid)), Some(Ok(pgrp))) = (
+            fields.first().and_then(|s| s.chars().next()),
+            fields.get(1).map(|s| s.parse()),
+            fields.get(2).map(|s| s.parse()),
+        ) {
+            all.push((pid, ppid, pgrp, state));
+        }
+    }
+    all
+}
+
+/// The children of a process.
+fn children_of(pid: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|&(_, ppid, _, _)| ppid == pid)
+        .map(|(child, ..)| child)
+        .collect()
+}
+
+/// Waits up to `limit` until no live process (zombies, which an init that never reaps may keep,
+/// do not count) is left in any of these process groups; returns the ones left (`pid pgrp`).
+pub fn groups_gone(groups: &[i32], limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left: Vec<String> = processes()
+            .into_iter()
+            .filter(|&(_, _, pgrp, state)| groups.contains(&pgrp) && state != 'Z')
+            .map(|(pid, _, pgrp, _)| format!("{pid} {pgrp}"))
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drill {
+    /// Stops every service of the drill now (`services.sh stop-all`, as on drop), then looks for
+    /// processes still naming the drill's folder on their command line: services the drill lost
+    /// track of (one started twice over its pid file, say). Those are killed (SIGKILL, each by
+    /// pid) and returned as `pid command line`, for the test to fail on.
+    pub fn stop_all_leftovers(&self) -> Vec<String> {
+        self.service(&["stop-all", &self.root().display().to_string()]);
+        let root = self.root().display().to_string();
+        let me = std::process::id();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let mut left = Vec::new();
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if pid != me && cmdline.contains(&root) {
+                    left.push((pid, cmdline.trim_end().to_owned()));
+                }
+            }
+            if left.is_empty() || Instant::now() > deadline {
+                for &(pid, _) in &left {
+                    if let Ok(pid) = i32::try_from(pid) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+                return left
+                    .into_iter()
+                    .map(|(pid, cmd)| format!("{pid} {cmd}"))
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
