@@ -320,10 +320,33 @@ async fn watch_signals(
     std::process::exit(130);
 }
 
+/// How long a resume waits for processes the previous engine left running to end by themselves.
+const LEFTOVER_PATIENCE: Duration = Duration::from_secs(3);
+
 /// Continues a run from its journal.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let dir = RunDir::open(&args.state_dir, &args.run_id).map_err(state_error)?;
     let lock = dir.lock().map_err(state_error)?;
+    let leftovers = crate::state::leftovers::wait(&args.run_id, LEFTOVER_PATIENCE);
+    if !leftovers.is_empty() {
+        let list: Vec<String> = leftovers
+            .iter()
+            .map(|l| {
+                format!(
+                    "  pid {} (group {}) of step {}: {}",
+                    l.pid, l.pgid, l.step, l.command
+                )
+            })
+            .collect();
+        let groups: std::collections::BTreeSet<String> =
+            leftovers.iter().map(|l| format!("-{}", l.pgid)).collect();
+        return Err(CliError::Locked(format!(
+            "run {} still has processes from the engine that stopped:\n{}\nwait for them to finish, or stop them (kill -TERM {}), then resume",
+            args.run_id,
+            list.join("\n"),
+            groups.into_iter().collect::<Vec<_>>().join(" ")
+        )));
+    }
     let params = dir.params().map_err(state_error)?;
     let input = ParamInput {
         files: vec![params],

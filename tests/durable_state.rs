@@ -86,6 +86,15 @@ steps:
 
     holder.kill();
     let step_pid: i32 = sb.read("hold.pid").trim().parse().expect("a pid");
+    // The dead driver's step still runs: a resume must not start it a second time beside it.
+    let beside = runbook(&sb, &["resume", "l1", "--yes", "--no-progress"]);
+    beside.expect_code(4);
+    assert!(
+        beside.stderr.contains("of step hold")
+            && beside.stderr.contains(&format!("kill -TERM -{step_pid}")),
+        "names the leftover step and how to stop it: {}",
+        beside.stderr
+    );
     kill_group(step_pid);
     assert!(!alive(pid.parse().expect("a pid")));
     let listed = runs(&sb);

@@ -196,7 +196,25 @@ impl Scheduler {
                 ready.remove(&next);
                 let n = NodeIndex::new(next);
                 if let Some(outcome) = self.settle_without_running(n) {
-                    self.finish(n, &outcome, Vec::new(), Duration::ZERO);
+                    let id = &self.plan.graph[n].id;
+                    if outcome.status == StepStatus::Succeeded
+                        && self
+                            .settled
+                            .get(id)
+                            .is_some_and(|s| s.status == StepStatus::Succeeded)
+                    {
+                        // A call entered before this resume: its params are set again (no side
+                        // effect), but it is not recorded a second time.
+                        self.rt.emit(Event::Restored {
+                            id: id.clone(),
+                            status: StepStatus::Succeeded,
+                            reason: "entered before this resume".to_owned(),
+                        });
+                        self.state[n.index()].status = StepStatus::Succeeded;
+                        self.record(n);
+                    } else {
+                        self.finish(n, &outcome, Vec::new(), Duration::ZERO);
+                    }
                     self.release(
                         n,
                         &outcome,

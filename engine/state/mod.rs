@@ -4,6 +4,7 @@
 pub mod fingerprint;
 pub mod history;
 pub mod journal;
+pub mod leftovers;
 pub mod recorder;
 pub mod resume;
 pub mod run_dir;

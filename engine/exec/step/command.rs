@@ -16,6 +16,9 @@ use crate::exec::event::{Event, Stream};
 use crate::exec::runtime::Runtime;
 use crate::template::shell_quote;
 
+/// The environment variable naming the run in every command it starts.
+pub const RUN_ID_VAR: &str = "RUNBOOK_RUN_ID";
+
 /// A fully rendered command.
 #[derive(Debug, Clone)]
 pub struct CommandLine {
@@ -112,6 +115,9 @@ pub async fn run(
     process
         .args(&cmd.argv[1..])
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        // Scripts may use them; a resume uses them to find processes a dead engine left behind.
+        .env(RUN_ID_VAR, &rt.options.run_id)
+        .env("RUNBOOK_STEP", id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
