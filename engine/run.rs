@@ -327,26 +327,6 @@ const LEFTOVER_PATIENCE: Duration = Duration::from_secs(3);
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let dir = RunDir::open(&args.state_dir, &args.run_id).map_err(state_error)?;
     let lock = dir.lock().map_err(state_error)?;
-    let leftovers = crate::state::leftovers::wait(&args.run_id, LEFTOVER_PATIENCE);
-    if !leftovers.is_empty() {
-        let list: Vec<String> = leftovers
-            .iter()
-            .map(|l| {
-                format!(
-                    "  pid {} (group {}) of step {}: {}",
-                    l.pid, l.pgid, l.step, l.command
-                )
-            })
-            .collect();
-        let groups: std::collections::BTreeSet<String> =
-            leftovers.iter().map(|l| format!("-{}", l.pgid)).collect();
-        return Err(CliError::Locked(format!(
-            "run {} still has processes from the engine that stopped:\n{}\nwait for them to finish, or stop them (kill -TERM {}), then resume",
-            args.run_id,
-            list.join("\n"),
-            groups.into_iter().collect::<Vec<_>>().join(" ")
-        )));
-    }
     let params = dir.params().map_err(state_error)?;
     let input = ParamInput {
         files: vec![params],
@@ -372,6 +352,34 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let record = record
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         .map_err(|e| CliError::Journal(e.to_string()))?;
+    // Steps in flight when the engine stopped may still be running: never start them beside
+    // themselves.
+    let groups: Vec<i32> = record
+        .steps
+        .iter()
+        .filter(|s| s.in_flight)
+        .flat_map(|s| s.groups.iter().copied())
+        .collect();
+    let leftovers = crate::state::leftovers::wait(&args.run_id, &groups, LEFTOVER_PATIENCE);
+    if !leftovers.is_empty() {
+        let list: Vec<String> = leftovers
+            .iter()
+            .map(|l| {
+                format!(
+                    "  pid {} (group {}) of step {}: {}",
+                    l.pid, l.pgid, l.step, l.command
+                )
+            })
+            .collect();
+        let groups: std::collections::BTreeSet<String> =
+            leftovers.iter().map(|l| format!("-{}", l.pgid)).collect();
+        return Err(CliError::Locked(format!(
+            "run {} still has processes from the engine that stopped:\n{}\nwait for them to finish, or stop them (kill -TERM {}), then resume",
+            args.run_id,
+            list.join("\n"),
+            groups.into_iter().collect::<Vec<_>>().join(" ")
+        )));
+    }
     let run_status = if record.status == RunStatus::Running {
         RunStatus::Interrupted
     } else {

@@ -111,6 +111,14 @@ pub enum Event {
         /// Whether the step polls (`until`).
         polling: bool,
     },
+    /// A step's command started in its own process group (a resume checks that the group has
+    /// ended before it runs the step again).
+    ProcessStarted {
+        /// Full step id.
+        id: String,
+        /// The process group.
+        pgid: i32,
+    },
     /// A line a step printed.
     Output {
         /// Full step id.

@@ -121,6 +121,7 @@ pub async fn consume(
                     indent(description)
                 ))
             }
+            Event::ProcessStarted { .. } => None,
             Event::Output { id, stream, line } => {
                 let mark = if *stream == Stream::Stderr { "!" } else { "|" };
                 Some(format!("{id} {mark} {line}"))

@@ -45,6 +45,9 @@ pub struct StepRecord {
     /// Started but never finished when its process died.
     #[serde(skip)]
     pub in_flight: bool,
+    /// Process groups its in-flight attempt started (a resume waits until they have ended).
+    #[serde(skip)]
+    pub groups: Vec<i32>,
 }
 
 /// An approval or rejection of a manual step.
@@ -131,8 +134,12 @@ impl RunRecord {
                     let step = run.step(&mut index, &id);
                     step.status = StepStatus::Running;
                     step.in_flight = true;
+                    step.groups.clear();
                     step.attempts = step.attempts.max(attempt);
                     step.started_at.get_or_insert(at);
+                }
+                Record::ProcessStarted { id, pgid, .. } => {
+                    run.step(&mut index, &id).groups.push(pgid);
                 }
                 Record::StepFinished {
                     id,
@@ -227,6 +234,7 @@ impl RunRecord {
                 items: Vec::new(),
                 reason: None,
                 in_flight: false,
+                groups: Vec::new(),
             });
             self.steps.len() - 1
         });

@@ -68,6 +68,15 @@ pub enum Record {
         /// When.
         at: String,
     },
+    /// A step's command started in its own process group.
+    ProcessStarted {
+        /// Full step id.
+        id: String,
+        /// The process group.
+        pgid: i32,
+        /// When.
+        at: String,
+    },
     /// A step reached a final status.
     StepFinished {
         /// Full step id.

@@ -1,6 +1,8 @@
 //! Processes a dead engine left behind: a step's process group outlives a `kill -9` of the
 //! engine. A resume must not start a step again while its previous attempt still runs, so it
-//! looks for them first (every command carries `RUNBOOK_RUN_ID` in its environment).
+//! looks for the process groups the journal says in-flight steps started. A daemon a step
+//! started on purpose (`setsid`, its own group) is not a leftover. Every command carries
+//! `RUNBOOK_RUN_ID` in its environment, which guards against a reused group id.
 
 use std::fs;
 
@@ -17,11 +19,14 @@ pub struct Leftover {
     pub command: String,
 }
 
-/// The run's leftover processes after waiting up to `patience` for them to end.
-pub fn wait(run_id: &str, patience: std::time::Duration) -> Vec<Leftover> {
+/// The leftover processes of these groups after waiting up to `patience` for them to end.
+pub fn wait(run_id: &str, groups: &[i32], patience: std::time::Duration) -> Vec<Leftover> {
+    if groups.is_empty() {
+        return Vec::new();
+    }
     let deadline = std::time::Instant::now() + patience;
     loop {
-        let found = find(run_id);
+        let found = find(run_id, groups);
         if found.is_empty() || std::time::Instant::now() >= deadline {
             return found;
         }
@@ -29,8 +34,8 @@ pub fn wait(run_id: &str, patience: std::time::Duration) -> Vec<Leftover> {
     }
 }
 
-/// Every live process (not a zombie) whose environment names this run.
-pub fn find(run_id: &str) -> Vec<Leftover> {
+/// Every live process (not a zombie) of these process groups whose environment names this run.
+pub fn find(run_id: &str, groups: &[i32]) -> Vec<Leftover> {
     let marker = format!("{}={run_id}", crate::exec::step::command::RUN_ID_VAR);
     let me = std::process::id();
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -66,7 +71,7 @@ pub fn find(run_id: &str) -> Vec<Leftover> {
             .flatten();
         let state = fields.next().unwrap_or("?");
         let pgid = fields.nth(1).and_then(|p| p.parse().ok()).unwrap_or(pid);
-        if state == "Z" || state == "X" {
+        if state == "Z" || state == "X" || !groups.contains(&pgid) {
             continue;
         }
         let step = vars
@@ -95,22 +100,40 @@ pub fn find(run_id: &str) -> Vec<Leftover> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::CommandExt as _;
+
     use super::*;
 
     #[test]
-    fn finds_a_process_carrying_the_run_id_and_ignores_others() {
+    fn finds_a_live_process_of_a_named_group_carrying_the_run_id() {
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .env(crate::exec::step::command::RUN_ID_VAR, "leftover-test-run")
             .env("RUNBOOK_STEP", "wait_a_bit")
+            .process_group(0)
             .spawn()
             .expect("sleep starts");
-        let found = find("leftover-test-run");
+        let group = i32::try_from(child.id()).expect("a pid fits");
+        // The child shows its own environment only once it has exec'd.
+        let found = wait_for(|| find("leftover-test-run", &[group]));
+        let elsewhere = find("leftover-test-run", &[group + 1]);
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].step, "wait_a_bit");
         assert!(found[0].command.starts_with("sleep 30"), "{found:?}");
-        assert!(find("no-such-run").is_empty());
+        assert!(elsewhere.is_empty(), "another group is not a leftover");
+        assert!(find("no-such-run", &[group]).is_empty());
+    }
+
+    fn wait_for(mut probe: impl FnMut() -> Vec<Leftover>) -> Vec<Leftover> {
+        for _ in 0..100 {
+            let found = probe();
+            if !found.is_empty() {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Vec::new()
     }
 }

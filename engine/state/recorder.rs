@@ -239,6 +239,11 @@ fn to_record(event: &Event) -> Option<Record> {
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             at: journal::now(),
         }),
+        Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
+            id: id.clone(),
+            pgid: *pgid,
+            at: journal::now(),
+        }),
         Event::Paused { id, .. } => Some(Record::Paused {
             id: id.clone(),
             at: journal::now(),

@@ -130,6 +130,12 @@ pub async fn run(
         .spawn()
         .map_err(|e| Failure::new(format!("failed to start `{}`: {e}", cmd.argv[0])))?;
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    if let Some(pgid) = pgid {
+        rt.emit(Event::ProcessStarted {
+            id: id.to_owned(),
+            pgid,
+        });
+    }
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
     let readers = [
         child
