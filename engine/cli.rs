@@ -30,6 +30,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where runs are kept.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Where runs are kept (journal, logs, copies of the runbook).
+    #[arg(
+        long,
+        env = "RUNBOOK_STATE_DIR",
+        default_value = ".runbook",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+}
+
+/// Values for the runbook's params.
+#[derive(Debug, clap::Args)]
+pub struct ParamArgs {
+    /// Set a param (`name=value`; lists as `[a, b]`, maps as `{k: v}`); repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Read params from a YAML file (repeatable; `--set` wins).
+    #[arg(long = "params", value_name = "FILE")]
+    pub params: Vec<PathBuf>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -52,12 +76,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
-        /// Set a param (`name=value`; lists as `[a, b]`); repeatable.
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        sets: Vec<String>,
-        /// Read params from a YAML file.
-        #[arg(long = "params", value_name = "FILE")]
-        params: Vec<PathBuf>,
+        #[command(flatten)]
+        input: ParamArgs,
     },
     /// Run a runbook, or rehearse it with --dry-run.
     #[command(
@@ -66,12 +86,8 @@ pub enum Command {
     Run {
         /// The runbook.
         file: PathBuf,
-        /// Set a param (`name=value`; lists as `[a, b]`, maps as `{k: v}`); repeatable.
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        sets: Vec<String>,
-        /// Read params from a YAML file (repeatable; `--set` wins).
-        #[arg(long = "params", value_name = "FILE")]
-        params: Vec<PathBuf>,
+        #[command(flatten)]
+        input: ParamArgs,
         /// Rehearse: print every command and request fully rendered, run only `safe` steps.
         #[arg(long)]
         dry_run: bool,
@@ -90,14 +106,8 @@ pub enum Command {
         /// Output format (json only with --dry-run).
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
-        /// Where runs are kept (journal, logs, copies of the runbook).
-        #[arg(
-            long,
-            env = "RUNBOOK_STATE_DIR",
-            default_value = ".runbook",
-            value_name = "DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Continue a run that failed, paused, was interrupted, or whose process died.
     #[command(
@@ -133,28 +143,16 @@ pub enum Command {
         /// Plain line-per-event output even on a terminal.
         #[arg(long)]
         no_progress: bool,
-        /// Where runs are kept.
-        #[arg(
-            long,
-            env = "RUNBOOK_STATE_DIR",
-            default_value = ".runbook",
-            value_name = "DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// List runs with their status.
     Runs {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
-        /// Where runs are kept.
-        #[arg(
-            long,
-            env = "RUNBOOK_STATE_DIR",
-            default_value = ".runbook",
-            value_name = "DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// A run's steps: status, attempts, times, outputs and approvals.
     Show {
@@ -163,14 +161,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
-        /// Where runs are kept.
-        #[arg(
-            long,
-            env = "RUNBOOK_STATE_DIR",
-            default_value = ".runbook",
-            value_name = "DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// What a run's steps printed.
     Logs {
@@ -181,14 +173,8 @@ pub enum Command {
         /// Keep printing as the run goes on, until it ends.
         #[arg(long, short)]
         follow: bool,
-        /// Where runs are kept.
-        #[arg(
-            long,
-            env = "RUNBOOK_STATE_DIR",
-            default_value = ".runbook",
-            value_name = "DIR"
-        )]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Print the JSON Schema of runbook files (for editors: `# yaml-language-server: $schema=…`).
     Schema,
@@ -261,22 +247,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Graph {
             file,
             format,
-            sets,
-            params,
-        } => graph(&file, format, &sets, &params),
+            input,
+        } => graph(&file, format, &input),
         Command::Run {
             file,
-            sets,
-            params,
+            input,
             dry_run,
             yes,
             max_parallel,
             run_id,
             no_progress,
             format,
-            state_dir,
+            state,
         } => {
-            let input = param_input(&sets, &params)?;
+            let input = param_input(&input)?;
             let plan = compile(&file, Some(&input))?;
             let request = crate::run::Request {
                 dry_run,
@@ -285,7 +269,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 run_id,
                 no_progress,
                 json: format == RunFormat::Json,
-                state_dir,
+                state_dir: state.state_dir,
             };
             crate::run::start(plan, &request)
         }
@@ -300,7 +284,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             rerun,
             max_parallel,
             no_progress,
-            state_dir,
+            state,
         } => crate::run::resume(&crate::run::ResumeArgs {
             run_id,
             yes,
@@ -312,20 +296,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             rerun,
             max_parallel: max_parallel.map(usize::from),
             no_progress,
-            state_dir,
+            state_dir: state.state_dir,
         }),
-        Command::Runs { format, state_dir } => runs(&state_dir, format),
+        Command::Runs { format, state } => runs(&state.state_dir, format),
         Command::Show {
             run_id,
             format,
-            state_dir,
-        } => show(&state_dir, &run_id, format),
+            state,
+        } => show(&state.state_dir, &run_id, format),
         Command::Logs {
             run_id,
             step,
             follow,
-            state_dir,
-        } => logs(&state_dir, &run_id, step.as_deref(), follow),
+            state,
+        } => logs(&state.state_dir, &run_id, step.as_deref(), follow),
         Command::Schema => std::io::stdout()
             .write_all(crate::spec::schema::schema_json().as_bytes())
             .map_err(CliError::Output),
@@ -471,12 +455,12 @@ fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
 }
 
 /// Reads `--params` files and keeps `--set` arguments.
-pub fn param_input(sets: &[String], files: &[PathBuf]) -> Result<ParamInput, CliError> {
+pub fn param_input(args: &ParamArgs) -> Result<ParamInput, CliError> {
     let mut input = ParamInput {
         files: Vec::new(),
-        sets: sets.to_vec(),
+        sets: args.sets.clone(),
     };
-    for file in files {
+    for file in &args.params {
         match ParamInput::read_file(file) {
             Ok(map) => input.files.push(map),
             Err(e) => {
@@ -488,13 +472,8 @@ pub fn param_input(sets: &[String], files: &[PathBuf]) -> Result<ParamInput, Cli
     Ok(input)
 }
 
-fn graph(
-    file: &Path,
-    format: GraphFormat,
-    sets: &[String],
-    params: &[PathBuf],
-) -> Result<(), CliError> {
-    let input = param_input(sets, params)?;
+fn graph(file: &Path, format: GraphFormat, args: &ParamArgs) -> Result<(), CliError> {
+    let input = param_input(args)?;
     let given = !(input.sets.is_empty() && input.files.is_empty());
     let plan = compile(file, given.then_some(&input))?;
     std::io::stdout()
