@@ -21,74 +21,25 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+source benches/lib.sh
 N=${N:-1000}
 BIG=${BIG:-10000}
-BIN=$PWD/target/release/runbook
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --quiet --bin runbook
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+build_release
+make_work_dir
 cd "$work"
 export NO_COLOR=1 RUNBOOK_STATE_DIR="$work/state"
 
-# Wall time of a command in seconds (ms precision); its output is discarded. Exit codes listed
-# after `--ok` (default 0) are expected.
-seconds() {
-    local ok=0 start end rc
-    if [[ $1 == --ok ]]; then
-        ok=$2
-        shift 2
-    fi
-    start=$EPOCHREALTIME
-    rc=0
-    "$@" >/dev/null 2>"$work/err" || rc=$?
-    end=$EPOCHREALTIME
-    if [[ " $ok " != *" $rc "* ]]; then
-        echo "error: $* exited $rc:" >&2
-        head -20 "$work/err" >&2
-        exit 1
-    fi
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
-}
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# A chain of N steps (each depends on the step written before it); the last one is $2.
-chain() {
-    local n=$1 last=$2 i
-    echo "name: bench-durable-$n"
-    echo "steps:"
-    for ((i = 1; i < n; i++)); do
-        printf '  - id: s%d\n    run: "true"\n' "$i"
-    done
-    printf '  - id: last\n    run: %s\n' "$last"
-}
-
-shell_loop() {
-    local i
-    for i in $(seq "$1"); do sh -c true; done
-}
+run_seq() { "$BIN" run seq.yaml --no-progress; }
 
 status=0
 printf '%-40s %9s %9s %7s %8s\n' case runbook baseline ratio target
 
 # (a) A sequential run with durable checkpoints against a shell loop.
-chain "$N" '"true"' >seq.yaml
-: >"$work/a"
-: >"$work/b"
-for ((i = 0; i < RUNS; i++)); do
-    seconds "$BIN" run seq.yaml --no-progress >>"$work/a"
-    seconds shell_loop "$N" >>"$work/b"
-done
-ours=$(median <"$work/a")
-base=$(median <"$work/b")
-verdict=$(awk -v a="$ours" -v b="$base" 'BEGIN { r = a / b; printf "%.2f %s", r, (r <= 2.0 ? "ok" : "MISSED") }')
+chain "$N" >seq.yaml
+read -r ours base < <(compare run_seq "shell_loop $N")
+[[ -n $base ]] || exit 1
+verdict=$(ratio_verdict "$ours" "$base" 2.0)
 printf '%-40s %9s %9s %7s %8s\n' "seq $N x true, durable (vs sh loop)" "$ours" "$base" "${verdict% *}" "≤2.0 ${verdict#* }"
 [[ $verdict == *MISSED ]] && status=1
 if command -v strace >/dev/null; then

@@ -16,67 +16,16 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+source benches/lib.sh
 SIZES=${SIZES:-"100 1000"}
-BIN=$PWD/target/release/runbook
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --quiet --bin runbook
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+build_release
+make_work_dir
 cd "$work"
 export NO_COLOR=1 RUNBOOK_STATE_DIR="$work/state"
 
-# Wall time of a command in seconds (ms precision, from bash's clock); its output is discarded.
-seconds() {
-    local start end
-    start=$EPOCHREALTIME
-    "$@" >/dev/null 2>"$work/err" || {
-        echo "error: $* failed:" >&2
-        head -20 "$work/err" >&2
-        exit 1
-    }
-    end=$EPOCHREALTIME
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
-}
-
-# The median of the numbers on stdin.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# Runs two commands (a function and plain-word arguments) RUNS times, alternately, so that a
-# burst of load on a shared machine hits both; prints the median wall time of each: "A B".
-compare() {
-    local a=$1 b=$2 i
-    : >"$work/a"
-    : >"$work/b"
-    for ((i = 0; i < RUNS; i++)); do
-        seconds $a >>"$work/a"
-        seconds $b >>"$work/b"
-    done
-    echo "$(median <"$work/a") $(median <"$work/b")"
-}
-
 run_seq() { "$BIN" run "seq-$1.yaml" --no-progress; }
 run_fan() { "$BIN" run fan.yaml --no-progress --max-parallel 20; }
-
-shell_loop() {
-    local i
-    for i in $(seq "$1"); do sh -c true; done
-}
-
-# A chain of N `true` steps (each depends on the step written before it).
-sequential_runbook() {
-    local n=$1 i
-    echo "name: bench-seq-$n"
-    echo "steps:"
-    for ((i = 1; i <= n; i++)); do
-        printf '  - id: s%d\n    run: "true"\n' "$i"
-    done
-}
 
 cat >fan.yaml <<'EOF'
 name: bench-fan
@@ -89,10 +38,10 @@ EOF
 status=0
 printf '%-32s %9s %9s %7s %8s\n' case runbook baseline ratio target
 for n in $SIZES; do
-    sequential_runbook "$n" >"seq-$n.yaml"
+    chain "$n" >"seq-$n.yaml"
     read -r ours base < <(compare "run_seq $n" "shell_loop $n")
     [[ -n $base ]] || exit 1
-    verdict=$(awk -v a="$ours" -v b="$base" 'BEGIN { r = a / b; printf "%.2f %s", r, (r <= 1.5 ? "ok" : "MISSED") }')
+    verdict=$(ratio_verdict "$ours" "$base" 1.5)
     printf '%-32s %9s %9s %7s %8s\n' "seq $n x true (vs sh loop)" "$ours" "$base" "${verdict% *}" "≤1.5 ${verdict#* }"
     [[ $verdict == *MISSED ]] && status=1
 done

@@ -8,10 +8,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-3}
+source benches/lib.sh
 BIG_RUNS=${BIG_RUNS:-1}
 SIZES=${SIZES:-"1000 10000 100000"}
-BIN=target/release/runbook
 
 # GNU time reports peak RSS; install it when missing (Debian/Ubuntu, non-interactive).
 if [[ ! -x /usr/bin/time ]]; then
@@ -31,12 +30,8 @@ if [[ ! -x /usr/bin/time ]]; then
     }
 fi
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --quiet --bin runbook
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+build_release
+make_work_dir
 
 # Prints "SECONDS KIB" for one run: wall time (ms precision, from bash's clock around the run)
 # and peak RSS (from GNU time's %M). GNU time's own %e (10 ms resolution) is kept in its log.
@@ -50,11 +45,6 @@ measure() {
     fi
     end=$EPOCHREALTIME
     awk -v s="$start" -v e="$end" '{ printf "%.3f %d\n", e - s, $2 }' "$work/time"
-}
-
-# The median of the numbers on stdin (the middle one; the lower middle for an even count).
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
 printf '%8s %10s %14s %16s %6s\n' steps seconds "peak RSS MiB" "s per 1k steps" runs

@@ -7,10 +7,12 @@
 //! and compares buckets and store files byte for byte. `drill` runs it and returns the end state,
 //! so a kill-and-resume variant can compare.
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
-use support::{Drill, Run, drills};
+use run_support::Run;
+use support::{Drill, deis_store_setup, drills};
 
 struct EndState {
     run: Run,
@@ -23,23 +25,10 @@ struct EndState {
 }
 
 fn drill(d: &mut Drill) -> EndState {
-    let old = d.moto("moto-old");
-    let new = d.moto("moto-new");
-    let ssh_port = d.sshd();
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .expect("the user database can be read")
-        .expect("the current user has a name")
-        .name;
+    let params = deis_store_setup(d);
     let run = d.run(
         &drills().join("deis-store.yaml").display().to_string(),
-        &[
-            ("root", d.root().display().to_string()),
-            ("old_gateway", format!("127.0.0.1:{old}")),
-            ("new_gateway", format!("127.0.0.1:{new}")),
-            ("ssh_port", ssh_port.to_string()),
-            ("ssh_user", user),
-            ("drills", drills().display().to_string()),
-        ],
+        &params,
     );
     EndState {
         objects: d.read("verify/new-db_wal.listing") + &d.read("verify/new-registry.listing"),
@@ -57,9 +46,7 @@ fn drill(d: &mut Drill) -> EndState {
 fn deis_store_buckets_and_log_data_come_back_byte_for_byte() {
     let mut d = Drill::new("deis-store");
     let end = drill(&mut d);
-    end.run.expect_code(0);
-
-    for id in [
+    end.run.expect_code(0).expect_succeeded(&[
         "backup.configure_s3cmd",
         "backup.sync_db_wal",
         "backup.sync_registry",
@@ -75,14 +62,7 @@ fn deis_store_buckets_and_log_data_come_back_byte_for_byte() {
         "restore.extract_store_tarball",
         "compare_buckets",
         "compare_store",
-    ] {
-        assert_eq!(
-            end.run.status_of(id),
-            Some("succeeded"),
-            "{id}\n{}",
-            end.run.stdout
-        );
-    }
+    ]);
     assert_eq!(end.run.status_of("backup.dump_database"), Some("skipped"));
     // The new cluster had no buckets: the restore created them (its `check` found none).
     assert!(!end.run.all().contains("checked restore.make_db_wal_bucket"));

@@ -6,13 +6,15 @@
 //!
 //! The runbooks run from a copy whose poll intervals are milliseconds (`Drill::fast_copy`).
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use support::{Drill, Run, drills};
+use run_support::Run;
+use support::{Drill, drills};
 
 const NODES: [(&str, u16); 3] = [("ddb1", 8080), ("ddb2", 8181), ("ddb3", 8282)];
 
@@ -173,17 +175,14 @@ fn devicedb_snapshot_then_restore_returns_every_node_to_the_snapshot() {
         ],
         &["--params", &nodes],
     );
-    run.expect_code(0);
-    for id in [
+    run.expect_code(0).expect_succeeded(&[
         "confirm_stopped[0]",
         "delete_data[2]",
         "extract_parts[1]",
         "start_nodes_with_command[2]",
         "cluster_overview[0]",
         "overview_consistent",
-    ] {
-        assert_eq!(run.status_of(id), Some("succeeded"), "{id}\n{}", run.stdout);
-    }
+    ]);
     assert_eq!(run.status_of("stop_nodes"), Some("skipped"));
     let after: Vec<_> = NODES
         .iter()

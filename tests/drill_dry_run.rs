@@ -9,10 +9,12 @@
 //! drill folder (`[TMP]`), this checkout (`[REPO]`), ports, times, the UTC-dated snapshot name and
 //! the installed s3cmd's version.
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
-use support::{Drill, drills, free_port, repo, unstamped};
+use run_support::{free_port, repo, unstamped};
+use support::{Drill, drills, set_args};
 
 /// One rehearsal: the runbook (under `runbooks/`), its params, and the values to redact.
 struct Rehearsal<'a> {
@@ -42,20 +44,19 @@ impl<'a> Rehearsal<'a> {
 
     /// `runbook run runbooks/FILE --dry-run --no-progress --run-id dry-run …`, redacted, with its
     /// exit code on the first line.
-    fn output(&self, file: &str, params: &[(&str, String)], extra: &[&str]) -> String {
-        let mut args = vec![
-            "run".to_owned(),
-            repo().join("runbooks").join(file).display().to_string(),
-            "--dry-run".to_owned(),
-            "--no-progress".to_owned(),
-            "--run-id".to_owned(),
-            "dry-run".to_owned(),
-        ];
-        for (k, v) in params {
-            args.push("--set".to_owned());
-            args.push(format!("{k}={v}"));
-        }
-        args.extend(extra.iter().map(|&a| a.to_owned()));
+    fn output(&self, file: &str, params: &[(&str, String)]) -> String {
+        let runbook = repo().join("runbooks").join(file).display().to_string();
+        let mut args: Vec<String> = [
+            "run",
+            &runbook,
+            "--dry-run",
+            "--no-progress",
+            "--run-id",
+            "dry-run",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(set_args(params));
         let run = self.d.run_args(&args);
         let mut text = format!("exit: {}\n", run.code);
         for line in run.stdout.lines().chain(run.stderr.lines()) {
@@ -85,15 +86,18 @@ fn check(name: &str, text: &str) {
     });
 }
 
-/// A drill folder with the fake Elasticsearch (a repository and one good snapshot present).
-fn with_es(name: &str) -> (Drill, u16) {
+/// The rehearsal of `runbooks/FILE` against the fake Elasticsearch (a repository and one good
+/// snapshot present) in drill folder NAME: `es_url` and `params`, the fake's port redacted.
+fn rehearse_with_es(name: &str, file: &str, params: &[(&str, String)]) -> String {
     let d = Drill::new(name);
-    let port = d.fake_http(
+    let es = d.fake_http(
         "es",
         "fake_es.py",
         &["--snapshots", "s3_backup:snapshot.2024-05-01t1030z:SUCCESS"],
     );
-    (d, port)
+    let mut all = vec![("es_url", format!("http://127.0.0.1:{es}"))];
+    all.extend_from_slice(params);
+    Rehearsal::new(&d).port(es, "ES_PORT").output(file, &all)
 }
 
 /// The fake deisctl's command with a state file in the drill folder.
@@ -112,38 +116,30 @@ fn fake_deisctl(d: &Drill) -> String {
 
 #[test]
 fn nuvla_es_repo_setup() {
-    let (d, es) = with_es("dry-es-repo-setup");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
+    let out = rehearse_with_es(
+        "dry-es-repo-setup",
         "nuvla/es-repo-setup.yaml",
         &[
-            ("es_url", format!("http://127.0.0.1:{es}")),
             ("bucket", "nuvla-es-backup".to_owned()),
             ("endpoint", "sos-ch-dk-2.exo.io".to_owned()),
         ],
-        &[],
     );
     check("nuvla-es-repo-setup", &out);
 }
 
 #[test]
 fn nuvla_es_backup() {
-    let (d, es) = with_es("dry-es-backup");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
-        "nuvla/es-backup.yaml",
-        &[("es_url", format!("http://127.0.0.1:{es}"))],
-        &[],
-    );
+    let out = rehearse_with_es("dry-es-backup", "nuvla/es-backup.yaml", &[]);
     check("nuvla-es-backup", &out);
 }
 
 #[test]
 fn nuvla_restore() {
-    let (d, es) = with_es("dry-nuvla-restore");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
+    let out = rehearse_with_es(
+        "dry-nuvla-restore",
         "nuvla/restore.yaml",
         &[
             ("snapshot", "snapshot.2024-05-01t1030z".to_owned()),
-            ("es_url", format!("http://127.0.0.1:{es}")),
             ("bucket", "nuvla-es-backup".to_owned()),
             ("endpoint", "sos-ch-dk-2.exo.io".to_owned()),
             ("db_volumes", "[nuvla_esdata, nuvla_zkdata]".to_owned()),
@@ -157,7 +153,6 @@ fn nuvla_restore() {
                 ),
             ),
         ],
-        &[],
     );
     check("nuvla-restore", &out);
 }
@@ -177,50 +172,39 @@ fn nuvla_zk_rebuild() {
                 ),
             ),
         ],
-        &[],
     );
     check("nuvla-zk-rebuild", &out);
 }
 
 #[test]
 fn activedata_es_bounce() {
-    let (d, es) = with_es("dry-es-bounce");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
+    let out = rehearse_with_es(
+        "dry-es-bounce",
         "activedata/es-bounce.yaml",
         &[
-            ("es_url", format!("http://127.0.0.1:{es}")),
             ("nodes", "[es-1, es-2]".to_owned()),
             ("spot_nodes", "[spot-1, spot-2]".to_owned()),
         ],
-        &[],
     );
     check("activedata-es-bounce", &out);
 }
 
 #[test]
 fn activedata_es_bounce_node() {
-    let (d, es) = with_es("dry-es-bounce-node");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
+    let out = rehearse_with_es(
+        "dry-es-bounce-node",
         "activedata/es-bounce-node.yaml",
-        &[
-            ("es_url", format!("http://127.0.0.1:{es}")),
-            ("node", "es-1".to_owned()),
-        ],
-        &[],
+        &[("node", "es-1".to_owned())],
     );
     check("activedata-es-bounce-node", &out);
 }
 
 #[test]
 fn activedata_es_node_change() {
-    let (d, es) = with_es("dry-es-node-change");
-    let out = Rehearsal::new(&d).port(es, "ES_PORT").output(
+    let out = rehearse_with_es(
+        "dry-es-node-change",
         "activedata/es-node-change.yaml",
-        &[
-            ("es_url", format!("http://127.0.0.1:{es}")),
-            ("node_ip", "10.0.0.3".to_owned()),
-        ],
-        &[],
+        &[("node_ip", "10.0.0.3".to_owned())],
     );
     check("activedata-es-node-change", &out);
 }
@@ -236,7 +220,6 @@ fn activedata_etl_deploy() {
             ("spotmanager_host", "10.0.0.5".to_owned()),
             ("spotmanager_checkout", "SpotManager".to_owned()),
         ],
-        &[],
     );
     check("activedata-etl-deploy", &out);
 }
@@ -253,7 +236,6 @@ fn activedata_frontend_deploy() {
             ("frontend_host", "127.0.0.1".to_owned()),
             ("frontend_ssh_port", closed.to_string()),
         ],
-        &[],
     );
     check("activedata-frontend-deploy", &out);
 }
@@ -271,7 +253,6 @@ fn deis_backup() {
             ("db_host", "172.17.8.100".to_owned()),
             ("deisctl", deisctl),
         ],
-        &[],
     );
     check("deis-backup", &out);
 }
@@ -296,7 +277,6 @@ fn deis_restore() {
             ("store_host", "172.17.8.100".to_owned()),
             ("deisctl", deisctl),
         ],
-        &[],
     );
     check("deis-restore", &out);
 }
@@ -312,7 +292,6 @@ fn deis_database_dump() {
             ("db_host", "172.17.8.100".to_owned()),
             ("deisctl", deisctl),
         ],
-        &[],
     );
     check("deis-database-dump", &out);
 }
@@ -339,7 +318,6 @@ fn deis_database_restore() {
             ("initdb_command", "sudo -u postgres /usr/lib/postgresql/9.4/bin/initdb -D /var/lib/postgresql/9.4/main -E UTF8".to_owned()),
             ("start_command", "sudo -u postgres /usr/lib/postgresql/9.4/bin/pg_ctl -D /var/lib/postgresql/9.4/main -l /var/log/postgresql/restore.log -w start".to_owned()),
         ],
-        &[],
     );
     check("deis-database-restore", &out);
 }
@@ -350,7 +328,6 @@ fn devicedb_snapshot() {
     let out = Rehearsal::new(&d).output(
         "devicedb/snapshot.yaml",
         &[("download_dir", "/backups/devicedb".to_owned())],
-        &[],
     );
     check("devicedb-snapshot", &out);
 }
@@ -372,7 +349,6 @@ fn devicedb_restore() {
             ("uuid", uuid.to_owned()),
             ("snapshot_dir", d.root().display().to_string()),
         ],
-        &[],
     );
     check("devicedb-restore", &out);
 }

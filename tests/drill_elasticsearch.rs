@@ -8,11 +8,13 @@
 //! The runbooks run from a copy whose poll intervals are milliseconds (`Drill::fast_copy`
 //! checks that nothing else differs); the Nuvla restore also uses a real `ZooKeeper`.
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
+use run_support::Run;
 use serde_json::Value;
-use support::{Drill, Run, drills};
+use support::{Drill, drills, zk_tool};
 
 /// A drill with the fake Elasticsearch running; its events are read from `ROOT/es/events.log`.
 struct Es {
@@ -32,6 +34,14 @@ impl Es {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `runbooks/SYSTEM/FILE` (from the fast copy) against the fake: `es_url` and `params`.
+    fn run(&self, system: &str, file: &str, params: &[(&str, String)]) -> Run {
+        let copy = self.d.fast_copy(system, "50ms");
+        let mut all = vec![("es_url", self.url())];
+        all.extend_from_slice(params);
+        self.d.run(&copy.join(file).display().to_string(), &all)
     }
 
     fn events(&self) -> Vec<Value> {
@@ -65,12 +75,6 @@ impl Es {
     }
 }
 
-fn assert_succeeded(run: &Run, ids: &[&str]) {
-    for id in ids {
-        assert_eq!(run.status_of(id), Some("succeeded"), "{id}\n{}", run.stdout);
-    }
-}
-
 /// How many times a polled step was retried before its condition held.
 fn polls(run: &Run, id: &str) -> usize {
     run.lines()
@@ -82,28 +86,23 @@ fn polls(run: &Run, id: &str) -> usize {
 #[test]
 fn nuvla_repository_setup_verifies_with_a_first_snapshot() {
     let es = Es::start("es-repo-setup", &[]);
-    let nuvla = es.d.fast_copy("nuvla", "50ms");
-    let run = es.d.run(
-        &nuvla.join("es-repo-setup.yaml").display().to_string(),
+    let run = es.run(
+        "nuvla",
+        "es-repo-setup.yaml",
         &[
-            ("es_url", es.url()),
             ("bucket", "nuvla-es-backup".to_owned()),
             ("endpoint", "sos-ch-dk-2.exo.io".to_owned()),
             ("timestamp_file", es.d.at("nuvla-es-backup-timestamp")),
         ],
     );
-    run.expect_code(0);
-    assert_succeeded(
-        &run,
-        &[
-            "register_repository",
-            "verify_snapshot.trigger_snapshot",
-            "verify_snapshot.wait_snapshot",
-            "verify_snapshot.snapshot_succeeded",
-            "verify_snapshot.touch_timestamp",
-            "list_snapshots",
-        ],
-    );
+    run.expect_code(0).expect_succeeded(&[
+        "register_repository",
+        "verify_snapshot.trigger_snapshot",
+        "verify_snapshot.wait_snapshot",
+        "verify_snapshot.snapshot_succeeded",
+        "verify_snapshot.touch_timestamp",
+        "list_snapshots",
+    ]);
     let events = es.events();
     assert_eq!(
         events[0]["definition"],
@@ -133,13 +132,10 @@ fn nuvla_backup_that_does_not_succeed_reports_failure_and_leaves_the_timestamp()
             "PARTIAL",
         ],
     );
-    let nuvla = es.d.fast_copy("nuvla", "50ms");
-    let run = es.d.run(
-        &nuvla.join("es-backup.yaml").display().to_string(),
-        &[
-            ("es_url", es.url()),
-            ("timestamp_file", es.d.at("nuvla-es-backup-timestamp")),
-        ],
+    let run = es.run(
+        "nuvla",
+        "es-backup.yaml",
+        &[("timestamp_file", es.d.at("nuvla-es-backup-timestamp"))],
     );
     run.expect_code(1);
     assert_eq!(run.status_of("snapshot_succeeded"), Some("failed"));
@@ -160,7 +156,6 @@ fn nuvla_restore_replaces_the_volumes_restores_es_and_rebuilds_zookeeper() {
         ],
     );
     let zk_port = es.d.zookeeper();
-    let nuvla = es.d.fast_copy("nuvla", "50ms");
     // The database services' volumes (removed by the run) and the jobs the rebuild re-creates.
     for v in ["esdata", "zkdata"] {
         std::fs::create_dir_all(es.d.root().join("volumes").join(v)).expect("volume folder");
@@ -168,11 +163,11 @@ fn nuvla_restore_replaces_the_volumes_restores_es_and_rebuilds_zookeeper() {
     }
     let export = r#"{"/job": "", "/job/entries": "", "/job/entries/entry-100-0000000003": "job/1d2a", "/job/entries/entry-999-0000000004": "job/9f00"}"#;
     std::fs::write(es.d.root().join("jobs.json"), export).expect("export");
-    let run = es.d.run(
-        &nuvla.join("restore.yaml").display().to_string(),
+    let run = es.run(
+        "nuvla",
+        "restore.yaml",
         &[
             ("snapshot", "snapshot.2024-05-01t1030z".to_owned()),
-            ("es_url", es.url()),
             ("bucket", "nuvla-es-backup".to_owned()),
             ("endpoint", "sos-ch-dk-2.exo.io".to_owned()),
             (
@@ -200,22 +195,18 @@ fn nuvla_restore_replaces_the_volumes_restores_es_and_rebuilds_zookeeper() {
             ("es_port", es.port.to_string()),
         ],
     );
-    run.expect_code(0);
-    assert_succeeded(
-        &run,
-        &[
-            "remove_volumes[0]",
-            "remove_volumes[1]",
-            "register_repository",
-            "list_snapshots",
-            "snapshot_usable",
-            "restore_snapshot",
-            "wait_restore",
-            "rebuild_zookeeper.restore_jobs",
-            "verify_es_health",
-            "verify_indices",
-        ],
-    );
+    run.expect_code(0).expect_succeeded(&[
+        "remove_volumes[0]",
+        "remove_volumes[1]",
+        "register_repository",
+        "list_snapshots",
+        "snapshot_usable",
+        "restore_snapshot",
+        "wait_restore",
+        "rebuild_zookeeper.restore_jobs",
+        "verify_es_health",
+        "verify_indices",
+    ]);
     assert!(!es.d.root().join("volumes/esdata").exists());
     assert!(!es.d.root().join("volumes/zkdata").exists());
     // Restored indices were red while they initialized, and the run waited for them.
@@ -225,18 +216,10 @@ fn nuvla_restore_replaces_the_volumes_restores_es_and_rebuilds_zookeeper() {
         ["repository s3_backup", "restore snapshot.2024-05-01t1030z"]
     );
     // Every job entry is in ZooKeeper again.
-    let verify = std::process::Command::new("python3")
-        .arg(drills().join("zk_tool.py"))
-        .args([
-            "verify",
-            "--from",
-            &es.d.at("jobs.json"),
-            "/job",
-            "--zk-hosts",
-        ])
-        .arg(format!("127.0.0.1:{zk_port}"))
-        .output()
-        .expect("python3 runs");
+    let verify = zk_tool(
+        &["verify", "--from", &es.d.at("jobs.json"), "/job"],
+        zk_port,
+    );
     assert!(
         verify.status.success(),
         "{}",
@@ -249,33 +232,34 @@ fn bounce_command(es: &Es) -> String {
     format!("sh -c 'curl -fsS -XPOST {}/_fake/bounce/\"$0\"'", es.url())
 }
 
+/// `activedata/es-bounce.yaml` on nodes es-1 and es-2, spot nodes spot-1 and spot-2.
+fn bounce(es: &Es) -> Run {
+    es.run(
+        "activedata",
+        "es-bounce.yaml",
+        &[
+            ("nodes", "[es-1, es-2]".to_owned()),
+            ("spot_nodes", "[spot-1, spot-2]".to_owned()),
+            ("bounce_command", bounce_command(es)),
+        ],
+    )
+}
+
 #[test]
 fn activedata_bounce_drains_spot_nodes_bounces_one_at_a_time_and_undoes_the_settings() {
     let es = Es::start("es-bounce", &[]);
-    let activedata = es.d.fast_copy("activedata", "50ms");
-    let run = es.d.run(
-        &activedata.join("es-bounce.yaml").display().to_string(),
-        &[
-            ("es_url", es.url()),
-            ("nodes", "[es-1, es-2]".to_owned()),
-            ("spot_nodes", "[spot-1, spot-2]".to_owned()),
-            ("bounce_command", bounce_command(&es)),
-        ],
-    );
+    let run = bounce(&es);
     run.expect_code(0);
     assert!(
         polls(&run, "wait_spot_drained") >= 2,
         "the spot nodes drained over several polls"
     );
     assert_eq!(run.status_of("confirm_spot_drained"), Some("skipped"));
-    assert_succeeded(
-        &run,
-        &[
-            "bounce_nodes[0].wait_rejoined",
-            "bounce_nodes[1].wait_no_lost_primary",
-            "wait_green",
-        ],
-    );
+    run.expect_succeeded(&[
+        "bounce_nodes[0].wait_rejoined",
+        "bounce_nodes[1].wait_no_lost_primary",
+        "wait_green",
+    ]);
     assert_eq!(
         es.story(),
         [
@@ -294,16 +278,7 @@ fn activedata_bounce_drains_spot_nodes_bounces_one_at_a_time_and_undoes_the_sett
 #[test]
 fn activedata_bounce_of_a_node_that_fails_still_undoes_the_temporary_settings() {
     let es = Es::start("es-bounce-fails", &["--fail-node", "es-1"]);
-    let activedata = es.d.fast_copy("activedata", "50ms");
-    let run = es.d.run(
-        &activedata.join("es-bounce.yaml").display().to_string(),
-        &[
-            ("es_url", es.url()),
-            ("nodes", "[es-1, es-2]".to_owned()),
-            ("spot_nodes", "[spot-1, spot-2]".to_owned()),
-            ("bounce_command", bounce_command(&es)),
-        ],
-    );
+    let run = bounce(&es);
     run.expect_code(1);
     assert_eq!(
         run.status_of("bounce_nodes[0].bounce_with_command"),
@@ -332,11 +307,10 @@ fn activedata_bounce_of_a_node_that_fails_still_undoes_the_temporary_settings() 
 #[test]
 fn activedata_node_change_moves_the_shards_off_the_node_and_allows_them_back() {
     let es = Es::start("es-node-change", &[]);
-    let activedata = es.d.fast_copy("activedata", "50ms");
-    let run = es.d.run(
-        &activedata.join("es-node-change.yaml").display().to_string(),
+    let run = es.run(
+        "activedata",
+        "es-node-change.yaml",
         &[
-            ("es_url", es.url()),
             ("node_ip", "10.0.0.3".to_owned()),
             ("spot_nodes", "[spot-1, spot-2]".to_owned()),
             ("change_command", bounce_command(&es)),
@@ -347,10 +321,7 @@ fn activedata_node_change_moves_the_shards_off_the_node_and_allows_them_back() {
         polls(&run, "wait_node_drained") >= 2,
         "the node drained over several polls"
     );
-    assert_succeeded(
-        &run,
-        &["node_known", "change_node_with_command", "wait_node_back"],
-    );
+    run.expect_succeeded(&["node_known", "change_node_with_command", "wait_node_back"]);
     assert_eq!(run.status_of("change_node"), Some("skipped"));
     assert_eq!(
         es.story(),

@@ -7,10 +7,12 @@
 //! the dump and verifies the row counts and a checksum of every table. `drill` runs it and returns
 //! the end state, so a kill-and-resume variant can compare.
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
-use support::{Drill, Run, drills, is_root};
+use run_support::Run;
+use support::{Drill, deis_database_setup, drills};
 
 /// What a finished drill left behind.
 struct EndState {
@@ -19,45 +21,11 @@ struct EndState {
     tables: String,
 }
 
-fn pg_bin() -> String {
-    let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/run.sh installs it)")
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    bins.sort();
-    bins.pop()
-        .expect("a PostgreSQL version with initdb under /usr/lib/postgresql")
-        .display()
-        .to_string()
-}
-
 fn drill(d: &mut Drill) -> EndState {
-    let pg_port = d.postgres();
-    let ssh_port = d.sshd();
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .expect("the user database can be read")
-        .expect("the current user has a name")
-        .name;
+    let (params, pg_port) = deis_database_setup(d);
     let run = d.run(
         &drills().join("deis-database.yaml").display().to_string(),
-        &[
-            ("root", d.root().display().to_string()),
-            ("pg_port", pg_port.to_string()),
-            ("ssh_port", ssh_port.to_string()),
-            ("ssh_user", user),
-            ("pg_bin", pg_bin()),
-            (
-                "as_postgres",
-                if is_root() {
-                    "runuser -u postgres --".to_owned()
-                } else {
-                    String::new()
-                },
-            ),
-            ("drills", drills().display().to_string()),
-        ],
+        &params,
     );
     let out = std::process::Command::new("psql")
         .args(["-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", "deis", "-p"])
@@ -79,9 +47,7 @@ fn drill(d: &mut Drill) -> EndState {
 fn deis_database_survives_dump_wipe_initdb_and_restore() {
     let mut d = Drill::new("postgres");
     let end = drill(&mut d);
-    end.run.expect_code(0);
-
-    for id in [
+    end.run.expect_code(0).expect_succeeded(&[
         "dump.locate_database",
         "dump.dump_database",
         "dump.fetch_dump",
@@ -94,14 +60,7 @@ fn deis_database_survives_dump_wipe_initdb_and_restore() {
         "restore.restore_dump",
         "restore.verify_row_counts",
         "same_data",
-    ] {
-        assert_eq!(
-            end.run.status_of(id),
-            Some("succeeded"),
-            "{id}\n{}",
-            end.run.stdout
-        );
-    }
+    ]);
     // The wipe really happened: initdb ran (its check found no cluster), and the replay met the
     // new cluster's own superuser.
     assert!(

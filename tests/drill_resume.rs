@@ -24,30 +24,24 @@
 //! Every test ends by stopping the drill's services and failing on any process of the drill left
 //! (a service started twice by a repeated step, for one).
 
+mod durable_support;
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use durable_support::{Background, groups_gone, journal, kind, run_dir, show};
+use run_support::{Run, free_port};
 use serde_json::Value;
-use support::{Drill, Run, drills, groups_gone, is_root, journal, run_args_with_id, run_dir, show};
+use support::{
+    Drill, RUN_LIMIT, deis_database_setup, deis_store_setup, drills, nuvla_zk_params,
+    run_args_with_id, zk_tree,
+};
 
 /// The id of every interrupted run.
 const ID: &str = "resume-drill";
-
-/// The user sshd lets in.
-fn user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .expect("the user database can be read")
-        .expect("the current user has a name")
-        .name
-}
-
-/// The type of a journal record.
-fn kind(r: &Value) -> &str {
-    r["type"].as_str().unwrap_or_default()
-}
 
 /// Whether the journal records step `id` as finished with `succeeded`.
 fn succeeded(records: &[Value], id: &str) -> bool {
@@ -78,9 +72,24 @@ struct AtStop {
     logs: BTreeMap<String, String>,
 }
 
+impl AtStop {
+    /// Whether step `id` was settled when the engine stopped.
+    fn has_settled(&self, id: &str) -> bool {
+        self.settled.iter().any(|s| s == id)
+    }
+
+    /// Panics unless each of these steps was settled when the engine stopped.
+    #[track_caller]
+    fn expect_settled(&self, ids: &[&str]) {
+        for id in ids {
+            assert!(self.has_settled(id), "{id} settled: {:?}", self.settled);
+        }
+    }
+}
+
 fn logs(d: &Drill) -> BTreeMap<String, String> {
     let mut logs = BTreeMap::new();
-    for entry in std::fs::read_dir(run_dir(d, ID).join("logs"))
+    for entry in std::fs::read_dir(run_dir(d.sandbox(), ID).join("logs"))
         .into_iter()
         .flatten()
         .flatten()
@@ -95,7 +104,7 @@ fn logs(d: &Drill) -> BTreeMap<String, String> {
 }
 
 fn at_stop(d: &Drill) -> AtStop {
-    let records = journal(d, ID);
+    let records = journal(d.sandbox(), ID);
     let mut last: BTreeMap<String, &Value> = BTreeMap::new();
     for r in &records {
         if matches!(kind(r), "step_started" | "step_finished") {
@@ -121,10 +130,15 @@ fn at_stop(d: &Drill) -> AtStop {
     }
 }
 
-/// SIGKILLs the engine, waits for the steps it left behind to end, and notes what the journal
-/// says then.
-fn kill(d: &Drill, engine: support::Engine) -> (AtStop, Run) {
-    let killed = engine.kill();
+/// Starts `runbook ARGS…` in the drill's folder, in the background; `name` names its output files.
+fn spawn(d: &Drill, name: &str, args: &[String]) -> Background {
+    Background::spawn(d.runbook(args), d.root(), name)
+}
+
+/// SIGKILLs the engine (as a crash would), waits for the steps it left behind to end, and notes
+/// what the journal says then.
+fn kill(d: &Drill, engine: Background) -> (AtStop, Run) {
+    let killed = engine.crash();
     assert_eq!(
         killed.run.code, 137,
         "--- stdout\n{}\n--- stderr\n{}",
@@ -145,7 +159,7 @@ fn resume_and_check(d: &Drill, stops: &[&AtStop]) -> Run {
     let resumed = d.run_args(&resume_args());
     resumed.expect_code(0);
 
-    let after = starts(&journal(d, ID));
+    let after = starts(&journal(d.sandbox(), ID));
     let logs_after = logs(d);
     for stop in stops {
         for id in &stop.settled {
@@ -178,7 +192,7 @@ fn resume_and_check(d: &Drill, stops: &[&AtStop]) -> Run {
         }
     }
 
-    let shown = show(d, ID);
+    let shown = show(d.sandbox(), ID);
     assert_eq!(shown["status"], "succeeded", "{shown:#}");
     for s in shown["steps"].as_array().expect("steps") {
         assert!(
@@ -189,6 +203,16 @@ fn resume_and_check(d: &Drill, stops: &[&AtStop]) -> Run {
         );
     }
     resumed
+}
+
+/// Stops the drill's services now and fails on any process of the drill still there.
+#[track_caller]
+fn expect_no_leftovers(d: &Drill) {
+    let left = d.stop_all_leftovers();
+    assert!(
+        left.is_empty(),
+        "processes of the drill left after stopping its services: {left:?}"
+    );
 }
 
 fn resume_args() -> Vec<String> {
@@ -206,44 +230,6 @@ fn shown_status(shown: &Value, id: &str) -> String {
 }
 
 // --- PostgreSQL ------------------------------------------------------------------------------
-
-fn pg_bin() -> String {
-    let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/run.sh installs it)")
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    bins.sort();
-    bins.pop()
-        .expect("a PostgreSQL version with initdb under /usr/lib/postgresql")
-        .display()
-        .to_string()
-}
-
-/// Starts `PostgreSQL` and sshd for the database drill; returns its params and `PostgreSQL's` port
-/// (as `drill` in `tests/drill_postgres.rs` does).
-fn pg_setup(d: &mut Drill) -> (Vec<(&'static str, String)>, u16) {
-    let pg_port = d.postgres();
-    let ssh_port = d.sshd();
-    let params = vec![
-        ("root", d.root().display().to_string()),
-        ("pg_port", pg_port.to_string()),
-        ("ssh_port", ssh_port.to_string()),
-        ("ssh_user", user()),
-        ("pg_bin", pg_bin()),
-        (
-            "as_postgres",
-            if is_root() {
-                "runuser -u postgres --".to_owned()
-            } else {
-                String::new()
-            },
-        ),
-        ("drills", drills().display().to_string()),
-    ];
-    (params, pg_port)
-}
 
 /// `table|rows|md5 of every row` of every Deis table, read with psql after the run.
 fn pg_tables(port: u16) -> String {
@@ -276,7 +262,7 @@ fn postgres_drill_killed_after_the_wipe_resumes_to_the_same_data() {
     // The uninterrupted run, for its end state.
     let expected = {
         let mut base = Drill::new("resume-pg-base");
-        let (params, port) = pg_setup(&mut base);
+        let (params, port) = deis_database_setup(&mut base);
         base.run(&file, &params).expect_code(0);
         pg_tables(port)
     };
@@ -297,25 +283,19 @@ fn postgres_drill_killed_after_the_wipe_resumes_to_the_same_data() {
 
     // The same drill, killed as soon as the data directory is gone.
     let mut d = Drill::new("resume-pg");
-    let (params, port) = pg_setup(&mut d);
-    let mut engine = d.spawn("run", &run_args_with_id(&file, ID, &params));
-    engine.wait_until("the wipe finished", || {
-        succeeded(&journal(&d, ID), "restore.wipe_data_dir")
+    let (params, port) = deis_database_setup(&mut d);
+    let mut engine = spawn(&d, "run", &run_args_with_id(&file, ID, &params));
+    engine.wait_until("the wipe finished", RUN_LIMIT, || {
+        succeeded(&journal(d.sandbox(), ID), "restore.wipe_data_dir")
     });
     let (first, killed) = kill(&d, engine);
-    for id in [
+    first.expect_settled(&[
         "dump.fetch_dump",
         "restore.stop_database",
         "restore.wipe_data_dir",
-    ] {
-        assert!(
-            first.settled.iter().any(|s| s == id),
-            "{id} settled: {:?}",
-            first.settled
-        );
-    }
+    ]);
     assert!(
-        !first.settled.iter().any(|s| s == "restore.restore_dump"),
+        !first.has_settled("restore.restore_dump"),
         "the kill came before the replay: {:?}",
         first.settled
     );
@@ -334,9 +314,13 @@ fn postgres_drill_killed_after_the_wipe_resumes_to_the_same_data() {
         {
             continue;
         }
-        let mut engine = d.spawn(&format!("resume-killed-{}", stops.len()), &resume_args());
-        engine.wait_until(&format!("{target} started"), || {
-            starts(&journal(&d, ID)).contains_key(target)
+        let mut engine = spawn(
+            &d,
+            &format!("resume-killed-{}", stops.len()),
+            &resume_args(),
+        );
+        engine.wait_until(&format!("{target} started"), RUN_LIMIT, || {
+            starts(&journal(d.sandbox(), ID)).contains_key(target)
         });
         let (stop, killed) = kill(&d, engine);
         assert!(
@@ -362,20 +346,16 @@ fn postgres_drill_killed_after_the_wipe_resumes_to_the_same_data() {
     );
     // `same_data`: the tables after the restore are the ones fingerprinted before the dump (in
     // the first process).
-    let shown = show(&d, ID);
+    let shown = show(d.sandbox(), ID);
     assert_eq!(shown_status(&shown, "same_data"), "\"succeeded\"");
-    let left = d.stop_all_leftovers();
-    assert!(
-        left.is_empty(),
-        "processes of the drill left after stopping its services: {left:?}"
-    );
+    expect_no_leftovers(&d);
     eprintln!(
         "postgres: uninterrupted {baseline:.1?}; kills (after, in flight): {kills:?}; last resume {:.1?}; test {:.1?}",
         resumed.elapsed,
         clock.elapsed()
     );
     // The replay is not idempotent (and has no check): it ran once, whatever the kills.
-    let records = journal(&d, ID);
+    let records = journal(d.sandbox(), ID);
     let started = starts(&records);
     assert_eq!(started.get("restore.restore_dump"), Some(&1));
     // How the resume decided about initdb, in flight at a kill: its check found the cluster the
@@ -394,31 +374,6 @@ fn postgres_drill_killed_after_the_wipe_resumes_to_the_same_data() {
 
 // --- ZooKeeper -------------------------------------------------------------------------------
 
-/// The drill's params (as `drill` in `tests/drill_zookeeper.rs`; the runbook starts `ZooKeeper`).
-fn zk_params(d: &Drill, port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("root", d.root().display().to_string()),
-        ("zk_port", port.to_string()),
-        ("drills", drills().display().to_string()),
-    ]
-}
-
-/// The tree under `/job` and `/nuvla`, every znode and value, as `zk_tool` exports it.
-fn zk_tree(port: u16) -> String {
-    let out = std::process::Command::new("python3")
-        .arg(drills().join("zk_tool.py"))
-        .args(["export", "/job", "/nuvla", "--zk-hosts"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "zk_tool export: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn zookeeper_drill_killed_after_the_wipe_resumes_to_the_same_tree() {
     let file = drills().join("nuvla-zk.yaml").display().to_string();
@@ -426,29 +381,28 @@ fn zookeeper_drill_killed_after_the_wipe_resumes_to_the_same_tree() {
 
     let expected = {
         let base = Drill::new("resume-zk-base");
-        let port = support::free_port();
-        base.run(&file, &zk_params(&base, port)).expect_code(0);
+        let port = free_port();
+        base.run(&file, &nuvla_zk_params(&base, port))
+            .expect_code(0);
         zk_tree(port)
     };
     let baseline = clock.elapsed();
     assert!(expected.contains("\"/job/entries/entry-"), "{expected}");
 
     let d = Drill::new("resume-zk");
-    let port = support::free_port();
-    let mut engine = d.spawn("killed", &run_args_with_id(&file, ID, &zk_params(&d, port)));
-    engine.wait_until("the wipe finished", || {
-        succeeded(&journal(&d, ID), "wipe_data")
+    let port = free_port();
+    let mut engine = spawn(
+        &d,
+        "killed",
+        &run_args_with_id(&file, ID, &nuvla_zk_params(&d, port)),
+    );
+    engine.wait_until("the wipe finished", RUN_LIMIT, || {
+        succeeded(&journal(d.sandbox(), ID), "wipe_data")
     });
     let (stop, killed) = kill(&d, engine);
-    for id in ["populate", "export", "stop_zookeeper", "wipe_data"] {
-        assert!(
-            stop.settled.iter().any(|s| s == id),
-            "{id} settled: {:?}",
-            stop.settled
-        );
-    }
+    stop.expect_settled(&["populate", "export", "stop_zookeeper", "wipe_data"]);
     assert!(
-        !stop.settled.iter().any(|s| s == "rebuild.restore_jobs"),
+        !stop.has_settled("rebuild.restore_jobs"),
         "the kill came before the rebuild: {:?}",
         stop.settled
     );
@@ -464,7 +418,7 @@ fn zookeeper_drill_killed_after_the_wipe_resumes_to_the_same_tree() {
         resumed.stdout
     );
     assert_eq!(
-        starts(&journal(&d, ID)).get("rebuild.restore_jobs"),
+        starts(&journal(d.sandbox(), ID)).get("rebuild.restore_jobs"),
         Some(&1)
     );
     assert_eq!(
@@ -483,11 +437,7 @@ fn zookeeper_drill_killed_after_the_wipe_resumes_to_the_same_tree() {
     );
     // The ZooKeeper serving is the one the drill knows and stops: the `start_fresh` the resume
     // repeated did not start a second one over it and lose track of the first.
-    let left = d.stop_all_leftovers();
-    assert!(
-        left.is_empty(),
-        "processes of the drill left after stopping its services: {left:?}"
-    );
+    expect_no_leftovers(&d);
     eprintln!(
         "zookeeper: uninterrupted {baseline:.1?}; killed after {:.1?} with {:?} in flight; resume {:.1?}; test {:.1?}",
         killed.elapsed,
@@ -499,22 +449,6 @@ fn zookeeper_drill_killed_after_the_wipe_resumes_to_the_same_tree() {
 }
 
 // --- ssh/S3 (Deis store) ---------------------------------------------------------------------
-
-/// Starts both S3 servers and sshd; returns the drill's params (as `drill` in
-/// `tests/drill_deis_store.rs`).
-fn store_setup(d: &mut Drill) -> Vec<(&'static str, String)> {
-    let old = d.moto("moto-old");
-    let new = d.moto("moto-new");
-    let ssh_port = d.sshd();
-    vec![
-        ("root", d.root().display().to_string()),
-        ("old_gateway", format!("127.0.0.1:{old}")),
-        ("new_gateway", format!("127.0.0.1:{new}")),
-        ("ssh_port", ssh_port.to_string()),
-        ("ssh_user", user()),
-        ("drills", drills().display().to_string()),
-    ]
-}
 
 /// The new cluster's objects (`size key`), its store (without times: the seed writes the files
 /// at run time, and random bytes, so sizes and keys are what two runs share), and the calls made
@@ -549,7 +483,7 @@ fn deis_store_drill_interrupted_mid_upload_resumes_to_the_same_buckets() {
 
     let expected = {
         let mut base = Drill::new("resume-store-base");
-        let params = store_setup(&mut base);
+        let params = deis_store_setup(&mut base);
         base.run(&file, &params).expect_code(0);
         store_end_state(&base)
     };
@@ -557,15 +491,16 @@ fn deis_store_drill_interrupted_mid_upload_resumes_to_the_same_buckets() {
     assert_eq!(expected.0.lines().count(), 10, "{}", expected.0);
 
     let mut d = Drill::new("resume-store");
-    let params = store_setup(&mut d);
-    let mut engine = d.spawn("interrupted", &run_args_with_id(&file, ID, &params));
+    let params = deis_store_setup(&mut d);
+    let mut engine = spawn(&d, "interrupted", &run_args_with_id(&file, ID, &params));
     // In the middle of the upload of the 4 WAL segments: as soon as s3cmd reports the first.
     let step = "restore.sync_db_wal[1]";
-    let log = run_dir(&d, ID).join(format!("logs/{step}.log"));
-    engine.wait_until("the upload started", || {
+    let log = run_dir(d.sandbox(), ID).join(format!("logs/{step}.log"));
+    engine.wait_until("the upload started", RUN_LIMIT, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("upload:"))
     });
-    let interrupted = engine.interrupt();
+    engine.signal(nix::sys::signal::Signal::SIGINT);
+    let interrupted = engine.wait(RUN_LIMIT);
     let uploaded = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .matches("upload:")
@@ -576,24 +511,18 @@ fn deis_store_drill_interrupted_mid_upload_resumes_to_the_same_buckets() {
         interrupted.stdout, interrupted.stderr
     );
     let stop = at_stop(&d);
-    let shown = show(&d, ID);
+    let shown = show(d.sandbox(), ID);
     assert_eq!(shown["status"], "interrupted", "{shown:#}");
     assert!(
-        !stop.settled.iter().any(|s| s == step),
+        !stop.has_settled(step),
         "the interrupt came after {step}: {:?}",
         stop.settled
     );
-    for id in [
+    stop.expect_settled(&[
         "backup.fetch_store_tarball",
         "restore.configure_s3cmd",
         "restore.make_db_wal_bucket",
-    ] {
-        assert!(
-            stop.settled.iter().any(|s| s == id),
-            "{id} settled: {:?}",
-            stop.settled
-        );
-    }
+    ]);
 
     let resumed = resume_and_check(&d, &[&stop]);
     let got = store_end_state(&d);
@@ -609,11 +538,7 @@ fn deis_store_drill_interrupted_mid_upload_resumes_to_the_same_buckets() {
         got.2, expected.2,
         "the calls to the new cluster's deisctl differ from the uninterrupted run's"
     );
-    let left = d.stop_all_leftovers();
-    assert!(
-        left.is_empty(),
-        "processes of the drill left after stopping its services: {left:?}"
-    );
+    expect_no_leftovers(&d);
     eprintln!(
         "deis store: uninterrupted {baseline:.1?}; interrupted after {:.1?} ({} at {step}, {uploaded} of 4 uploads reported); resume {:.1?}; test {:.1?}",
         interrupted.elapsed,

@@ -6,10 +6,12 @@
 //! stand-in restore script, and verifies every znode and value (with the drill's client and with
 //! `zkCli`). `drill` runs it and returns the end state, so a kill-and-resume variant can compare.
 
+mod run_support;
 #[path = "drills/support.rs"]
 mod support;
 
-use support::{Drill, Run, drills};
+use run_support::{Run, free_port};
+use support::{Drill, drills, nuvla_zk_params, zk_tree};
 
 /// What a finished drill left behind.
 struct EndState {
@@ -24,23 +26,13 @@ struct EndState {
 
 /// Starts nothing itself: the drill runbook starts and restarts `ZooKeeper`; `Drill` stops it.
 fn drill(d: &Drill) -> EndState {
-    let port = support::free_port();
+    let port = free_port();
     let run = d.run(
         &drills().join("nuvla-zk.yaml").display().to_string(),
-        &[
-            ("root", d.root().display().to_string()),
-            ("zk_port", port.to_string()),
-            ("drills", drills().display().to_string()),
-        ],
+        &nuvla_zk_params(d, port),
     );
     let tree = if run.code == 0 {
-        let out = std::process::Command::new("python3")
-            .arg(drills().join("zk_tool.py"))
-            .args(["export", "/job", "/nuvla", "--zk-hosts"])
-            .arg(format!("127.0.0.1:{port}"))
-            .output()
-            .expect("python3 runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        zk_tree(port)
     } else {
         String::new()
     };
@@ -59,7 +51,7 @@ fn zookeeper_is_rebuilt_with_every_znode_and_value() {
     end.run.expect_code(0);
 
     // Every step of the story ran, in the document's order, and the shipped runbook did the rebuild.
-    for id in [
+    end.run.expect_succeeded(&[
         "populate",
         "export",
         "stop_zookeeper",
@@ -69,14 +61,7 @@ fn zookeeper_is_rebuilt_with_every_znode_and_value() {
         "rebuild.restore_jobs",
         "verify_export",
         "verify_with_zkcli",
-    ] {
-        assert_eq!(
-            end.run.status_of(id),
-            Some("succeeded"),
-            "{id}\n{}",
-            end.run.stdout
-        );
-    }
+    ]);
     assert_eq!(
         end.run.status_of("rebuild.inspect_network"),
         Some("skipped")

@@ -152,6 +152,8 @@ struct AfterKill {
     settled: BTreeSet<String>,
     /// Steps started and not finished.
     in_flight: BTreeSet<String>,
+    /// The journal already recorded the run's end: a later resume has nothing left to do.
+    finished: bool,
 }
 
 fn snapshot(sb: &Sandbox, trace: &str) -> AfterKill {
@@ -168,7 +170,11 @@ fn snapshot(sb: &Sandbox, trace: &str) -> AfterKill {
             last.insert(id.to_owned(), k);
         }
     }
+    let finished = records
+        .iter()
+        .any(|r| kind(r) == "run_finished" && r["status"] == "succeeded");
     AfterKill {
+        finished,
         trace_len: std::fs::read_to_string(trace)
             .unwrap_or_default()
             .lines()
@@ -280,7 +286,13 @@ fn trial(seed: u64) -> Result<Tally, String> {
             }
         }
     }
-    let last = kills.last().map_or(0, |k| k.trace_len);
+    // `finally` ran in the process that finished the run: after the last kill, or before it
+    // when that kill came once the run's end was already recorded (the resume then did nothing).
+    let last = kills
+        .iter()
+        .rev()
+        .find(|k| !k.finished)
+        .map_or(0, |k| k.trace_len);
     if !trace_lines[last..].iter().any(|l| l == "fin") {
         problems.push("`finally` did not run in the process that finished the run".to_owned());
     }

@@ -28,14 +28,19 @@ fn step_pid(sb: &Sandbox, file: &str) -> i32 {
     sb.read(file).trim().parse().expect("a pid")
 }
 
-/// A run killed (SIGKILL) while `step` sleeps; the step's own processes are killed too, as
-/// after a reboot. Returns the run's journal length at the kill.
-fn killed_mid_step(sb: &Sandbox, id: &str, step: &str) -> usize {
-    let bg = Background::start(
+/// `runbook run runbook.yaml --run-id ID --no-progress`, started in the background.
+fn start_run(sb: &Sandbox, id: &str) -> Background {
+    Background::start(
         sb,
         "first",
         &["run", "runbook.yaml", "--run-id", id, "--no-progress"],
-    );
+    )
+}
+
+/// A run killed (SIGKILL) while `step` sleeps; the step's own processes are killed too, as
+/// after a reboot. Returns the run's journal length at the kill.
+fn killed_mid_step(sb: &Sandbox, id: &str, step: &str) -> usize {
+    let bg = start_run(sb, id);
     let pid = step_pid(sb, &format!("{step}.pid"));
     bg.kill();
     kill_group(pid);
@@ -162,11 +167,7 @@ finally:
     run: "echo cleanup >> trace"
 "#,
     );
-    let bg = Background::start(
-        &sb,
-        "first",
-        &["run", "runbook.yaml", "--run-id", "r1", "--no-progress"],
-    );
+    let bg = start_run(&sb, "r1");
     let pid = step_pid(&sb, "long.pid");
     bg.signal(nix::sys::signal::Signal::SIGINT);
     let run = bg.wait(END);

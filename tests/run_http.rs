@@ -8,21 +8,32 @@ use std::time::Instant;
 use run_support::{Run, Sandbox};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
-/// Runs `runbook run runbook.yaml --no-progress --set base=URI ARGS…` off the async runtime, so
-/// the mock server keeps answering.
-async fn run_against(sb: &Sandbox, server: &MockServer, args: &[&str]) -> Run {
+/// Runs `runbook run runbook.yaml --no-progress --set base=URI` off the async runtime, so the
+/// mock server keeps answering.
+async fn run_against(sb: &Sandbox, server: &MockServer) -> Run {
     let base = format!("base={}", server.uri());
-    let mut all = vec!["run", "runbook.yaml", "--no-progress", "--set", &base];
-    all.extend_from_slice(args);
-    let mut cmd = sb.command(all);
+    let mut cmd = sb.command(["run", "runbook.yaml", "--no-progress", "--set", &base]);
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("the blocking task completes")
         .expect("the runbook binary starts");
     Run::new(&output, started.elapsed())
+}
+
+/// Writes `runbook.yaml`: a runbook named `name` whose `base` param is the mock server's URI (as
+/// `run_against` sets it), with these steps.
+fn runbook_with_base(sb: &Sandbox, name: &str, steps: &str) {
+    sb.runbook(&format!(
+        "name: {name}\nparams:\n  base: {{ type: string, required: true }}\nsteps:{steps}"
+    ));
+}
+
+/// A mock of `GET route`.
+fn get(route: &str) -> MockBuilder {
+    Mock::given(method("GET")).and(path(route))
 }
 
 #[tokio::test]
@@ -63,7 +74,7 @@ steps:
     run: "echo uuid={{ steps.snapshot.outputs.uuid }} status={{ steps.snapshot.outputs.status }}"
 "#,
     );
-    let run = run_against(&sb, &server, &[]).await;
+    let run = run_against(&sb, &server).await;
     run.expect_code(0);
     assert_eq!(
         run.printed("show"),
@@ -77,35 +88,35 @@ steps:
 #[tokio::test]
 async fn expect_status_decides_which_replies_succeed() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/gone"))
+    get("/gone")
         .respond_with(ResponseTemplate::new(404).set_body_string("no such index"))
         .mount(&server)
         .await;
     let sb = Sandbox::new();
-    let runbook = |expect: &str| {
-        format!(
-            r#"
-name: http-expect
-params:
-  base: {{ type: string, required: true }}
-steps:
+    // A probe of `/gone` with these extra settings, then a step that leaves a file.
+    let write_probe = |expect: &str| {
+        runbook_with_base(
+            &sb,
+            "http-expect",
+            &format!(
+                r#"
   - id: probe
     http: {{ url: "{{{{ params.base }}}}/gone"{expect} }}
   - id: after
     run: touch after-ran
 "#
-        )
+            ),
+        );
     };
 
-    sb.runbook(&runbook(", expect: { status: [404] }"));
-    run_against(&sb, &server, &[]).await.expect_code(0);
+    write_probe(", expect: { status: [404] }");
+    run_against(&sb, &server).await.expect_code(0);
     assert!(sb.exists("after-ran"));
     std::fs::remove_file(sb.join("after-ran")).unwrap();
 
     // Without `expect`, only a 2xx succeeds.
-    sb.runbook(&runbook(""));
-    let run = run_against(&sb, &server, &[]).await;
+    write_probe("");
+    let run = run_against(&sb, &server).await;
     run.expect_code(1);
     assert!(
         run.stdout
@@ -119,21 +130,20 @@ steps:
 #[tokio::test]
 async fn a_poll_waits_through_errors_and_pending_states_until_the_job_succeeds() {
     let server = MockServer::start().await;
-    let job = || Mock::given(method("GET")).and(path("/jobs/7"));
     // Mocks answer in the order they were mounted, each until its count is used up.
-    job()
+    get("/jobs/7")
         .respond_with(ResponseTemplate::new(503).set_body_string("warming up"))
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
         .await;
-    job()
+    get("/jobs/7")
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "state": "PROCESSING" })))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
-    job()
+    get("/jobs/7")
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({ "state": "SUCCESS", "restored": 12 })),
         )
@@ -141,12 +151,10 @@ async fn a_poll_waits_through_errors_and_pending_states_until_the_job_succeeds()
         .mount(&server)
         .await;
     let sb = Sandbox::new();
-    sb.runbook(
+    runbook_with_base(
+        &sb,
+        "http-poll",
         r#"
-name: http-poll
-params:
-  base: { type: string, required: true }
-steps:
   - id: wait_job
     http: { url: "{{ params.base }}/jobs/7" }
     until: result.json.state == "SUCCESS"
@@ -158,7 +166,7 @@ steps:
     run: "echo restored {{ steps.wait_job.outputs.restored }} indices"
 "#,
     );
-    let run = run_against(&sb, &server, &[]).await;
+    let run = run_against(&sb, &server).await;
     run.expect_code(0);
     assert_eq!(
         run.printed("show"),
@@ -173,23 +181,20 @@ steps:
 #[tokio::test]
 async fn a_poll_can_wait_for_an_error_status() {
     let server = MockServer::start().await;
-    let index = || Mock::given(method("GET")).and(path("/old-index"));
-    index()
+    get("/old-index")
         .respond_with(ResponseTemplate::new(200).set_body_string("still deleting"))
         .up_to_n_times(2)
         .mount(&server)
         .await;
-    index()
+    get("/old-index")
         .respond_with(ResponseTemplate::new(404))
         .mount(&server)
         .await;
     let sb = Sandbox::new();
-    sb.runbook(
+    runbook_with_base(
+        &sb,
+        "http-gone",
         r#"
-name: http-gone
-params:
-  base: { type: string, required: true }
-steps:
   - id: wait_gone
     http: { url: "{{ params.base }}/old-index" }
     until: result.status == 404
@@ -199,7 +204,7 @@ steps:
     run: touch after-ran
 "#,
     );
-    let run = run_against(&sb, &server, &[]).await;
+    let run = run_against(&sb, &server).await;
     run.expect_code(0);
     assert!(sb.exists("after-ran"));
     let requests = server.received_requests().await.unwrap_or_default();
@@ -209,18 +214,15 @@ steps:
 #[tokio::test]
 async fn a_polls_timeout_also_bounds_a_request_that_hangs() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/slow"))
+    get("/slow")
         .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(20)))
         .mount(&server)
         .await;
     let sb = Sandbox::new();
-    sb.runbook(
+    runbook_with_base(
+        &sb,
+        "http-hang",
         r#"
-name: http-hang
-params:
-  base: { type: string, required: true }
-steps:
   - id: wait_slow
     http: { url: "{{ params.base }}/slow" }
     until: result.status == 200
@@ -228,7 +230,7 @@ steps:
     timeout: 1s
 "#,
     );
-    let run = run_against(&sb, &server, &[]).await;
+    let run = run_against(&sb, &server).await;
     run.expect_code(1);
     assert!(
         run.elapsed < std::time::Duration::from_secs(10),

@@ -3,7 +3,9 @@
 //! the drill started, whatever happens.
 //!
 //! Services are started by `tests/drills/services.sh` (also used from inside the drill runbooks):
-//! a service that cannot start fails the test with its log, never skips it.
+//! a service that cannot start fails the test with its log, never skips it. The binary is run
+//! through `run_support` (a drill's folder is a `Sandbox`), which each drill declares beside this
+//! module.
 
 #![allow(
     dead_code,
@@ -14,13 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt as _;
-use tempfile::TempDir;
-
-/// The repository's root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::run_support::{Run, Sandbox, free_port, repo};
 
 /// `tests/drills`: the services script, fakes and drill runbooks.
 pub fn drills() -> PathBuf {
@@ -32,15 +28,6 @@ pub fn shipped(path: &str) -> String {
     repo().join("runbooks").join(path).display().to_string()
 }
 
-/// A TCP port nothing listens on right now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port can be bound");
-    listener
-        .local_addr()
-        .expect("a bound socket has an address")
-        .port()
-}
-
 /// Whether the tests run as root (CI does): `PostgreSQL` then runs as `postgres`.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -48,32 +35,34 @@ pub fn is_root() -> bool {
 
 /// One drill's folder and the services started in it; every service is stopped on drop.
 pub struct Drill {
-    dir: TempDir,
+    sandbox: Sandbox,
     path_prefix: Vec<PathBuf>,
 }
 
 impl Drill {
     pub fn new(name: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("runbook-drill-{name}-"))
-            .tempdir()
-            .expect("a temporary folder can be created");
+        let sandbox = Sandbox::with_prefix(&format!("runbook-drill-{name}-"));
         // Services running as other users (PostgreSQL as `postgres`) must reach their folders.
-        set_mode(dir.path(), 0o755);
+        set_mode(sandbox.path(), 0o755);
         Self {
-            dir,
+            sandbox,
             path_prefix: Vec::new(),
         }
     }
 
     /// The folder.
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        self.sandbox.path()
+    }
+
+    /// The folder as a `Sandbox`, for what reads a run's state (its journal, `show`).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     /// A path inside the folder, as a string for params.
     pub fn at(&self, name: &str) -> String {
-        self.root().join(name).display().to_string()
+        self.sandbox.join(name).display().to_string()
     }
 
     /// Puts a folder first on the PATH of every run (the sshd client wrapper, fake tools).
@@ -153,20 +142,15 @@ impl Drill {
     /// The `runbook` command for this drill: plain output, no colors, no terminal, state in
     /// `ROOT/.runbook`, PATH with the drill's folders first.
     pub fn runbook(&self, args: &[String]) -> Command {
-        let mut cmd = Command::cargo_bin("runbook").expect("the runbook binary is built");
         let mut path = self.path_prefix.clone();
         path.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
         ));
-        cmd.current_dir(self.root())
-            .env("NO_COLOR", "1")
-            .env("RUNBOOK_STATE_DIR", self.root().join(".runbook"))
-            .env(
-                "PATH",
-                std::env::join_paths(path).expect("PATH entries are valid"),
-            )
-            .stdin(Stdio::null())
-            .args(args);
+        let mut cmd = self.sandbox.command(args);
+        cmd.env(
+            "PATH",
+            std::env::join_paths(path).expect("PATH entries are valid"),
+        );
         cmd
     }
 
@@ -177,16 +161,10 @@ impl Drill {
 
     /// `runbook run FILE --yes --no-progress --set k=v… EXTRA…`, to completion.
     pub fn run_with(&self, file: &str, params: &[(&str, String)], extra: &[&str]) -> Run {
-        let mut args = vec![
-            "run".to_owned(),
-            file.to_owned(),
-            "--yes".to_owned(),
-            "--no-progress".to_owned(),
-        ];
-        for (k, v) in params {
-            args.push("--set".to_owned());
-            args.push(format!("{k}={v}"));
-        }
+        let mut args: Vec<String> = ["run", file, "--yes", "--no-progress"]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(set_args(params));
         args.extend(extra.iter().map(|&a| a.to_owned()));
         self.run_args(&args)
     }
@@ -276,7 +254,7 @@ impl Drill {
 
     /// A file's text inside the folder (empty when missing).
     pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.root().join(name)).unwrap_or_default()
+        self.sandbox.read(name)
     }
 }
 
@@ -308,323 +286,25 @@ fn set_mode(path: &Path, mode: u32) {
         .expect("permissions can be set");
 }
 
-/// What one run of the binary did.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-impl Run {
-    pub fn new(output: &Output, elapsed: Duration) -> Self {
-        Self {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            elapsed,
-        }
-    }
-
-    /// Panics with the whole output unless the exit code is `code`.
-    #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit code {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Stdout lines without the plain reporter's `HH:MM:SS ` stamp.
-    pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().map(unstamped).collect()
-    }
-
-    /// What a step printed (`ID | line`), in order.
-    pub fn printed(&self, id: &str) -> Vec<&str> {
-        let prefix = format!("{id} | ");
-        self.lines()
-            .into_iter()
-            .filter_map(|l| l.strip_prefix(prefix.as_str()))
-            .collect()
-    }
-
-    /// The final status of a step from the summary table (`step  status  attempts  time`).
-    pub fn status_of(&self, id: &str) -> Option<&str> {
-        const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "skipped"];
-        self.lines().into_iter().rev().find_map(|l| {
-            let mut cols = l.split_whitespace();
-            let status = (cols.next() == Some(id)).then(|| cols.next()).flatten()?;
-            STATUSES.contains(&status).then_some(status)
-        })
-    }
-
-    /// Stdout and stderr together.
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// A line without the plain reporter's leading `HH:MM:SS ` stamp.
-pub fn unstamped(line: &str) -> &str {
-    let b = line.as_bytes();
-    let stamped = b.len() >= 9
-        && b[2] == b':'
-        && b[5] == b':'
-        && b[8] == b' '
-        && [0, 1, 3, 4, 6, 7].iter().all(|&i| b[i].is_ascii_digit());
-    if stamped { &line[9..] } else { line }
-}
-
 /// How many entries a folder has (0 when it does not exist).
 pub fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, Iterator::count)
 }
 
-// --- Killed and interrupted runs (tests/drill_resume.rs) -----------------------------------
-
-/// The run folder of run `id` in a drill's state dir (`ROOT/.runbook/runs/ID`).
-pub fn run_dir(d: &Drill, id: &str) -> PathBuf {
-    d.root().join(".runbook/runs").join(id)
-}
-
-/// A run's journal, one JSON value per complete line; a torn last line (the engine killed while
-/// writing it) is left out, as the engine does.
-pub fn journal(d: &Drill, id: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(run_dir(d, id).join("journal.jsonl")).unwrap_or_default();
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut records = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str(line.trim_end()) {
-            Ok(v) => records.push(v),
-            Err(_) if i + 1 == lines.len() && !line.ends_with('\n') => {}
-            Err(e) => panic!("journal line {} is damaged: {e}: {line}", i + 1),
-        }
-    }
-    records
-}
-
-/// `runbook show ID --format json`, parsed.
-#[track_caller]
-pub fn show(d: &Drill, id: &str) -> serde_json::Value {
-    let run = d.run_args(&[
-        "show".to_owned(),
-        id.to_owned(),
-        "--format".to_owned(),
-        "json".to_owned(),
-    ]);
-    run.expect_code(0);
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("show --format json is JSON: {e}\n{}", run.stdout))
+/// `--set k=v` for each param.
+pub fn set_args<'a>(params: &'a [(&str, String)]) -> impl Iterator<Item = String> + 'a {
+    params
+        .iter()
+        .flat_map(|(k, v)| ["--set".to_owned(), format!("{k}={v}")])
 }
 
 /// The arguments of `runbook run FILE --yes --no-progress --run-id ID --set k=v…`.
 pub fn run_args_with_id(file: &str, id: &str, params: &[(&str, String)]) -> Vec<String> {
-    let mut args = vec![
-        "run".to_owned(),
-        file.to_owned(),
-        "--yes".to_owned(),
-        "--no-progress".to_owned(),
-        "--run-id".to_owned(),
-        id.to_owned(),
-    ];
-    for (k, v) in params {
-        args.push("--set".to_owned());
-        args.push(format!("{k}={v}"));
-    }
+    let mut args: Vec<String> = ["run", file, "--yes", "--no-progress", "--run-id", id]
+        .map(str::to_owned)
+        .to_vec();
+    args.extend(set_args(params));
     args
-}
-
-/// A `runbook` process running in the background, to be killed or interrupted. Its output goes
-/// to files in the drill's folder, never to pipes: the steps a killed engine leaves behind could
-/// hold a pipe open.
-pub struct Engine {
-    child: std::process::Child,
-    out: PathBuf,
-    err: PathBuf,
-    started: Instant,
-}
-
-/// What a killed engine left behind.
-pub struct Killed {
-    /// Its output until the kill (code 137).
-    pub run: Run,
-    /// The process groups of the steps it was running (each step is a group of its own), which
-    /// went on after the engine died.
-    pub step_groups: Vec<i32>,
-}
-
-impl Drill {
-    /// Starts `runbook ARGS…` in the background; `name` names its output files (`ROOT/NAME.stdout`,
-    /// `ROOT/NAME.stderr`).
-    pub fn spawn(&self, name: &str, args: &[String]) -> Engine {
-        let out = self.root().join(format!("{name}.stdout"));
-        let err = self.root().join(format!("{name}.stderr"));
-        let file = |p: &Path| Stdio::from(std::fs::File::create(p).expect("an output file"));
-        let child = self
-            .runbook(args)
-            .stdout(file(&out))
-            .stderr(file(&err))
-            .spawn()
-            .expect("the runbook binary starts");
-        Engine {
-            child,
-            out,
-            err,
-            started: Instant::now(),
-        }
-    }
-}
-
-impl Engine {
-    /// The process id.
-    pub fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("a pid fits in i32")
-    }
-
-    /// Waits (polling every few milliseconds) until `cond` holds; panics with the engine's output
-    /// when the engine ends first or `RUN_LIMIT` passes.
-    #[track_caller]
-    pub fn wait_until(&mut self, what: &str, mut cond: impl FnMut() -> bool) {
-        loop {
-            if cond() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
-                panic!(
-                    "the engine ended ({status}) before {what}\n--- stdout\n{}\n--- stderr\n{}",
-                    read_file(&self.out),
-                    read_file(&self.err)
-                );
-            }
-            if self.started.elapsed() > RUN_LIMIT {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "timed out waiting for {what}\n--- stdout\n{}\n--- stderr\n{}",
-                    read_file(&self.out),
-                    read_file(&self.err)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(3));
-        }
-    }
-
-    /// SIGKILL, as a crash would: the engine is first frozen (SIGSTOP) so that the steps it runs
-    /// at that moment are known exactly (its children, each the leader of its step's process
-    /// group), then killed. Those steps are not stopped: they go on without the engine.
-    pub fn kill(mut self) -> Killed {
-        use nix::sys::signal::{Signal, kill};
-        let pid = nix::unistd::Pid::from_raw(self.pid());
-        let _ = kill(pid, Signal::SIGSTOP);
-        let step_groups = children_of(self.pid());
-        let _ = kill(pid, Signal::SIGKILL);
-        let status = self.child.wait().expect("the child can be waited for");
-        Killed {
-            run: self.finished(status),
-            step_groups,
-        }
-    }
-
-    /// SIGINT, as Ctrl-C would; waits for the engine to end.
-    pub fn interrupt(self) -> Run {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid()),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .expect("the engine can be signalled");
-        self.wait()
-    }
-
-    /// Waits for the engine to end (at most `RUN_LIMIT`, then kills it and panics).
-    pub fn wait(mut self) -> Run {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
-                break status;
-            }
-            if self.started.elapsed() > RUN_LIMIT {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "the engine did not end within {RUN_LIMIT:?}\n--- stdout\n{}\n--- stderr\n{}",
-                    read_file(&self.out),
-                    read_file(&self.err)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.finished(status)
-    }
-
-    fn finished(&self, status: std::process::ExitStatus) -> Run {
-        use std::os::unix::process::ExitStatusExt as _;
-        Run {
-            code: status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            stdout: read_file(&self.out),
-            stderr: read_file(&self.err),
-            elapsed: self.started.elapsed(),
-        }
-    }
-}
-
-fn read_file(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// `(pid, ppid, pgrp, state)` of every process, from `/proc`.
-fn processes() -> Vec<(i32, i32, i32, char)> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if let (Some(state), Some(Ok(ppid)), Some(Ok(pgrp))) = (
-            fields.first().and_then(|s| s.chars().next()),
-            fields.get(1).map(|s| s.parse()),
-            fields.get(2).map(|s| s.parse()),
-        ) {
-            all.push((pid, ppid, pgrp, state));
-        }
-    }
-    all
-}
-
-/// The children of a process.
-fn children_of(pid: i32) -> Vec<i32> {
-    processes()
-        .into_iter()
-        .filter(|&(_, ppid, _, _)| ppid == pid)
-        .map(|(child, ..)| child)
-        .collect()
-}
-
-/// Waits up to `limit` until no live process (zombies, which an init that never reaps may keep,
-/// do not count) is left in any of these process groups; returns the ones left (`pid pgrp`).
-pub fn groups_gone(groups: &[i32], limit: Duration) -> Vec<String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left: Vec<String> = processes()
-            .into_iter()
-            .filter(|&(_, _, pgrp, state)| groups.contains(&pgrp) && state != 'Z')
-            .map(|(pid, _, pgrp, _)| format!("{pid} {pgrp}"))
-            .collect();
-        if left.is_empty() || Instant::now() > deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 impl Drill {
@@ -668,4 +348,103 @@ impl Drill {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+// --- The drill runbooks' setups, shared by each drill and its kill-and-resume variant
+// (`tests/drill_resume.rs`).
+
+/// The current user: the one the drill's sshd lets in.
+pub fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .expect("the user database can be read")
+        .expect("the current user has a name")
+        .name
+}
+
+/// The `bin` folder of the newest `PostgreSQL` installed.
+pub fn pg_bin() -> String {
+    let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (tests/run.sh installs it)")
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    bins.sort();
+    bins.pop()
+        .expect("a PostgreSQL version with initdb under /usr/lib/postgresql")
+        .display()
+        .to_string()
+}
+
+/// `python3 tests/drills/zk_tool.py ARGS… --zk-hosts 127.0.0.1:PORT`, to completion.
+pub fn zk_tool(args: &[&str], port: u16) -> Output {
+    Command::new("python3")
+        .arg(drills().join("zk_tool.py"))
+        .args(args)
+        .arg("--zk-hosts")
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("python3 runs")
+}
+
+/// The tree under `/job` and `/nuvla`, every znode and value, as `zk_tool` exports it.
+#[track_caller]
+pub fn zk_tree(port: u16) -> String {
+    let out = zk_tool(&["export", "/job", "/nuvla"], port);
+    assert!(
+        out.status.success(),
+        "zk_tool export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts `PostgreSQL` and sshd for `tests/drills/deis-database.yaml`; returns its params and
+/// `PostgreSQL's` port.
+pub fn deis_database_setup(d: &mut Drill) -> (Vec<(&'static str, String)>, u16) {
+    let pg_port = d.postgres();
+    let ssh_port = d.sshd();
+    let params = vec![
+        ("root", d.root().display().to_string()),
+        ("pg_port", pg_port.to_string()),
+        ("ssh_port", ssh_port.to_string()),
+        ("ssh_user", current_user()),
+        ("pg_bin", pg_bin()),
+        (
+            "as_postgres",
+            if is_root() {
+                "runuser -u postgres --".to_owned()
+            } else {
+                String::new()
+            },
+        ),
+        ("drills", drills().display().to_string()),
+    ];
+    (params, pg_port)
+}
+
+/// Starts both S3 servers (the old and the new cluster's store gateway) and sshd for
+/// `tests/drills/deis-store.yaml`; returns its params.
+pub fn deis_store_setup(d: &mut Drill) -> Vec<(&'static str, String)> {
+    let old = d.moto("moto-old");
+    let new = d.moto("moto-new");
+    let ssh_port = d.sshd();
+    vec![
+        ("root", d.root().display().to_string()),
+        ("old_gateway", format!("127.0.0.1:{old}")),
+        ("new_gateway", format!("127.0.0.1:{new}")),
+        ("ssh_port", ssh_port.to_string()),
+        ("ssh_user", current_user()),
+        ("drills", drills().display().to_string()),
+    ]
+}
+
+/// The params of `tests/drills/nuvla-zk.yaml`, `ZooKeeper` on `zk_port` (the runbook starts it
+/// itself; the drill stops it).
+pub fn nuvla_zk_params(d: &Drill, zk_port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("root", d.root().display().to_string()),
+        ("zk_port", zk_port.to_string()),
+        ("drills", drills().display().to_string()),
+    ]
 }

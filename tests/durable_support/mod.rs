@@ -1,5 +1,6 @@
-//! What the durable-run tests share on top of `run_support`: runs started in the background
-//! (to be killed or interrupted), the journal read as plain JSON, and waiting for a condition.
+//! What the durable-run tests (and the kill-and-resume drills) share on top of `run_support`: runs
+//! started in the background (to be killed, crashed or interrupted), the process groups of the
+//! steps they leave behind, the journal read as plain JSON, and waiting for a condition.
 
 #![allow(
     dead_code,
@@ -8,7 +9,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -24,13 +25,26 @@ pub struct Background {
     started: Instant,
 }
 
+/// What a process killed with SIGKILL left behind.
+pub struct Killed {
+    /// Its output until the kill (code 137).
+    pub run: Run,
+    /// The process groups of the steps it was running (each step is a group of its own), which
+    /// go on after the engine died.
+    pub step_groups: Vec<i32>,
+}
+
 impl Background {
     /// Starts `runbook ARGS…` in the sandbox; `name` names its output files.
     pub fn start(sb: &Sandbox, name: &str, args: &[&str]) -> Self {
-        let out = sb.join(&format!("{name}.stdout"));
-        let err = sb.join(&format!("{name}.stderr"));
-        let child = sb
-            .command(args)
+        Self::spawn(sb.command(args), sb.path(), name)
+    }
+
+    /// Starts `cmd`; its output goes to `DIR/NAME.stdout` and `DIR/NAME.stderr`.
+    pub fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Self {
+        let out = dir.join(format!("{name}.stdout"));
+        let err = dir.join(format!("{name}.stderr"));
+        let child = cmd
             .stdout(Stdio::from(File::create(&out).expect("output file")))
             .stderr(Stdio::from(File::create(&err).expect("output file")))
             .spawn()
@@ -58,21 +72,31 @@ impl Background {
     pub fn wait(mut self, limit: Duration) -> Run {
         let deadline = Instant::now() + limit;
         let status = loop {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+            if let Some(status) = self.try_wait() {
                 break status;
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "runbook did not end within {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
-                    read(&self.out),
-                    read(&self.err)
-                );
+                self.give_up(&format!("runbook did not end within {limit:?}"));
             }
             std::thread::sleep(Duration::from_millis(10));
         };
         self.finished(status)
+    }
+
+    /// Waits (polling every few milliseconds, to catch the moment) until `cond` holds; panics
+    /// with the output when the process ends first or `limit` passes.
+    #[track_caller]
+    pub fn wait_until(&mut self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond() {
+            if let Some(status) = self.try_wait() {
+                panic!("runbook ended ({status}) before {what}\n{}", self.output());
+            }
+            if Instant::now() > deadline {
+                self.give_up(&format!("timed out waiting for {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
     }
 
     /// Ends the process with SIGKILL (unless it already ended) and returns what it did.
@@ -82,9 +106,38 @@ impl Background {
         self.finished(status)
     }
 
+    /// SIGKILL, as a crash would: the process is first frozen (SIGSTOP) so that the steps it
+    /// runs at that moment are known exactly (its children, each the leader of its step's
+    /// process group), then killed. Those steps are not stopped: they go on without it.
+    pub fn crash(self) -> Killed {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+        let step_groups = children_of(self.pid());
+        Killed {
+            run: self.kill(),
+            step_groups,
+        }
+    }
+
     /// Whether it already ended.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("the child can be waited on")
+    }
+
+    /// Kills the process and panics with `why` and its output.
+    #[track_caller]
+    fn give_up(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("{why}\n{}", self.output());
+    }
+
+    /// Its output so far, for a failure message.
+    fn output(&self) -> String {
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            read(&self.out),
+            read(&self.err)
+        )
     }
 
     fn finished(&self, status: ExitStatus) -> Run {
@@ -182,11 +235,22 @@ pub fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
-/// The processes of group `pgid` that still run (zombies, dead but not yet reaped by an init
-/// that may never reap them, are not counted), as `pid state` from `/proc`.
-pub fn group_members(pgid: i32) -> Vec<String> {
-    let mut members = Vec::new();
+/// One line of `/proc`: a process, its parent, its process group and its state (`Z` for a
+/// zombie).
+struct Process {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    state: char,
+}
+
+/// Every process, from `/proc`.
+fn processes() -> Vec<Process> {
+    let mut all = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse() else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
@@ -195,15 +259,52 @@ pub fn group_members(pgid: i32) -> Vec<String> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
-            members.push(format!(
-                "{} {}",
-                entry.file_name().to_string_lossy(),
-                fields[0]
-            ));
+        if let (Some(state), Some(Ok(ppid)), Some(Ok(pgrp))) = (
+            fields.first().and_then(|s| s.chars().next()),
+            fields.get(1).map(|s| s.parse()),
+            fields.get(2).map(|s| s.parse()),
+        ) {
+            all.push(Process {
+                pid,
+                ppid,
+                pgrp,
+                state,
+            });
         }
     }
-    members
+    all
+}
+
+/// The children of a process.
+fn children_of(pid: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.ppid == pid)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// The processes of group `pgid` that still run (zombies, dead but not yet reaped by an init
+/// that may never reap them, are not counted), as `pid state`.
+pub fn group_members(pgid: i32) -> Vec<String> {
+    processes()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid && p.state != 'Z')
+        .map(|p| format!("{} {}", p.pid, p.state))
+        .collect()
+}
+
+/// Waits up to `limit` until no live process is left in any of these process groups; returns
+/// the ones left (`pid state`).
+pub fn groups_gone(groups: &[i32], limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left: Vec<String> = groups.iter().flat_map(|&g| group_members(g)).collect();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Whether some live process is in process group `pgid`.

@@ -21,9 +21,14 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
+        Self::with_prefix("runbook-e2e-")
+    }
+
+    /// A sandbox whose folder's name starts with `prefix`.
+    pub fn with_prefix(prefix: &str) -> Self {
         Self {
             dir: tempfile::Builder::new()
-                .prefix("runbook-e2e-")
+                .prefix(prefix)
                 .tempdir()
                 .expect("a temporary folder can be created"),
             env: Vec::new(),
@@ -150,6 +155,30 @@ impl Run {
             .into_iter()
             .filter_map(|l| l.strip_prefix(prefix.as_str()))
             .collect()
+    }
+
+    /// The final status of a step from the summary table (`step  status  attempts  time`).
+    pub fn status_of(&self, id: &str) -> Option<&str> {
+        const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "skipped"];
+        self.lines().into_iter().rev().find_map(|l| {
+            let mut cols = l.split_whitespace();
+            let status = (cols.next() == Some(id)).then(|| cols.next()).flatten()?;
+            STATUSES.contains(&status).then_some(status)
+        })
+    }
+
+    /// Panics with stdout unless the summary table shows each of these steps `succeeded`.
+    #[track_caller]
+    pub fn expect_succeeded(&self, ids: &[&str]) -> &Self {
+        for id in ids {
+            assert_eq!(
+                self.status_of(id),
+                Some("succeeded"),
+                "{id}\n{}",
+                self.stdout
+            );
+        }
+        self
     }
 
     /// Whether some stdout line (unstamped) starts with `prefix`.
