@@ -114,3 +114,35 @@ fn secrets_are_masked_in_a_rehearsal() {
     assert_masked(&String::from_utf8_lossy(&json.stdout));
     assert_masked(&String::from_utf8_lossy(&json.stderr));
 }
+
+#[test]
+fn a_secret_quoted_in_a_failure_message_is_masked_on_screen_and_on_disk() {
+    let sb = Sandbox::new().env("RB_E2E_TOKEN", TOKEN);
+    sb.runbook(
+        r#"
+name: failing-secret
+secrets:
+  token: { env: RB_E2E_TOKEN }
+steps:
+  - id: capture
+    run: "echo session=$TOKEN"
+    env: { TOKEN: "{{ secrets.token }}" }
+    outputs:
+      # regex_capture's error quotes the text it searched: the secret, before masking.
+      id: "{{ result.stdout | regex_capture('no such (thing)') }}"
+"#,
+    );
+    let run = sb.run(&["--run-id", "leaky"]);
+    run.expect_code(1);
+    assert!(run.all().contains("does not match"), "{}", run.all());
+    assert!(!run.all().contains(TOKEN), "{}", run.all());
+    assert!(run.all().contains("***"), "{}", run.all());
+    for file in run_support::files_below(&sb.join(".runbook")) {
+        let stored = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&stored).contains(TOKEN),
+            "{} holds the secret",
+            file.display()
+        );
+    }
+}

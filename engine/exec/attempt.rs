@@ -98,7 +98,7 @@ async fn manual_step(
     notes: Vec<String>,
 ) -> Outcome {
     let instructions = match scope.text(text, "manual") {
-        Ok(t) => rt.masker.mask(t.trim_end()),
+        Ok(t) => t.trim_end().to_owned(),
         Err(e) => return Outcome::failed(0, e.message),
     };
     if rt.options.dry_run {
@@ -164,7 +164,7 @@ async fn assert_step(
     }
     match step::assert::check(&texts, &scope.value) {
         Ok(()) => Outcome::done(StepStatus::Succeeded, 1, None),
-        Err(message) => Outcome::failed(1, rt.masker.mask(&message)),
+        Err(message) => Outcome::failed(1, message),
     }
 }
 
@@ -172,18 +172,15 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
     let step = &job.step;
     let action = match build_action(job, scope) {
         Ok(a) => a,
-        Err(e) => return Outcome::failed(0, rt.masker.mask(&e.message)),
+        Err(e) => return Outcome::failed(0, e.message),
     };
-    let description = rt.masker.mask(&action.description());
+    let description = action.description();
     if rt.options.dry_run && !step.safe {
         if let Some(check) = &step.check {
             let probe = probe_action(job, scope, &check.kind)
                 .map(|a| a.description())
                 .unwrap_or_default();
-            notes.push(format!(
-                "skipped if already in place: {}",
-                rt.masker.mask(&probe)
-            ));
+            notes.push(format!("skipped if already in place: {probe}"));
         }
         if step.poll.is_some() {
             notes.push("repeated until its condition holds".to_owned());
@@ -242,7 +239,7 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
             },
             Err(e) => Outcome::failed(attempts, e.message),
         },
-        Err(e) => Outcome::failed(attempts, rt.masker.mask(&e.message)),
+        Err(e) => Outcome::failed(attempts, e.message),
     }
 }
 
@@ -274,7 +271,7 @@ async fn with_retries(
                 rt.emit(Event::Retrying {
                     id: job.id.clone(),
                     attempt,
-                    error: rt.masker.mask(&e.message),
+                    error: e.message.clone(),
                     delay,
                 });
                 tokio::select! {
@@ -355,15 +352,14 @@ async fn once_or_poll(
                 polls,
                 Err(Failure::new(format!(
                     "`until: {}` did not hold within {limit} ({polls} polls); last: {}",
-                    poll.until.text,
-                    rt.masker.mask(&detail)
+                    poll.until.text, detail
                 ))),
             );
         }
         rt.emit(Event::Polling {
             id: job.id.clone(),
             attempt: polls,
-            detail: rt.masker.mask(&detail),
+            detail,
         });
         tokio::select! {
             () = tokio::time::sleep(interval) => {}

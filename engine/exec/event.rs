@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use super::secrets::Masker;
+
 /// A step's status (SPEC §5 spellings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,7 +86,8 @@ pub struct Marks {
     pub safe: bool,
 }
 
-/// One thing that happened. Every text in an event is already masked.
+/// One thing that happened. [`Runtime`](super::runtime::Runtime) masks every text in it as it
+/// leaves the executor, so no consumer ever sees a secret.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The run began.
@@ -208,6 +211,101 @@ pub enum Event {
         /// How long it took.
         duration: Duration,
     },
+}
+
+impl Event {
+    /// The event with every secret value in its texts, outputs and items replaced by `***`.
+    #[must_use]
+    pub fn masked(self, masker: &Masker) -> Self {
+        let text = |s: String| masker.mask(&s);
+        let map = |m: Map<String, Value>| match masker.mask_value(&Value::Object(m)) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        match self {
+            Self::StepStarted {
+                id,
+                name,
+                attempt,
+                description,
+                polling,
+            } => Self::StepStarted {
+                id,
+                name,
+                attempt,
+                description: text(description),
+                polling,
+            },
+            Self::Output { id, stream, line } => Self::Output {
+                id,
+                stream,
+                line: text(line),
+            },
+            Self::Retrying {
+                id,
+                attempt,
+                error,
+                delay,
+            } => Self::Retrying {
+                id,
+                attempt,
+                error: text(error),
+                delay,
+            },
+            Self::Polling {
+                id,
+                attempt,
+                detail,
+            } => Self::Polling {
+                id,
+                attempt,
+                detail: text(detail),
+            },
+            Self::Rehearsed {
+                id,
+                name,
+                description,
+                marks,
+                notes,
+            } => Self::Rehearsed {
+                id,
+                name,
+                description: text(description),
+                marks,
+                notes: notes.into_iter().map(text).collect(),
+            },
+            Self::StepFinished {
+                id,
+                status,
+                attempts,
+                duration,
+                outputs,
+                items,
+                reason,
+            } => Self::StepFinished {
+                id,
+                status,
+                attempts,
+                duration,
+                outputs: map(outputs),
+                items: items.iter().map(|i| masker.mask_value(i)).collect(),
+                reason: reason.map(text),
+            },
+            Self::Restored { id, status, reason } => Self::Restored {
+                id,
+                status,
+                reason: text(reason),
+            },
+            Self::Paused { id, instructions } => Self::Paused {
+                id,
+                instructions: text(instructions),
+            },
+            other @ (Self::RunStarted { .. }
+            | Self::ProcessStarted { .. }
+            | Self::StepInterrupted { .. }
+            | Self::RunFinished { .. }) => other,
+        }
+    }
 }
 
 /// A question only a person can answer; the reporter owns the terminal and asks it.

@@ -93,14 +93,18 @@ impl Runtime {
 
     /// Sends an event (consumers that went away are not an error: the run goes on).
     pub fn emit(&self, event: Event) {
-        let _ = self.tx.send(Message::Event(event));
+        let _ = self.tx.send(Message::Event(event.masked(&self.masker)));
     }
 
     /// Sends an event and waits until it is durable (the journal synced it). `false`: it could
     /// not be stored, and the run must not go on.
     pub async fn checkpoint(&self, event: Event) -> bool {
         let (ack, done) = tokio::sync::oneshot::channel();
-        if self.tx.send(Message::Checkpoint(event, ack)).is_err() {
+        if self
+            .tx
+            .send(Message::Checkpoint(event.masked(&self.masker), ack))
+            .is_err()
+        {
             return false;
         }
         done.await.is_ok()

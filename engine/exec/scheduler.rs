@@ -409,10 +409,7 @@ impl Scheduler {
                     params.insert(name.clone(), v);
                 }
                 Err(e) => {
-                    return Some(outcome(
-                        StepStatus::Failed,
-                        Some(self.rt.masker.mask(&e.message)),
-                    ));
+                    return Some(outcome(StepStatus::Failed, Some(e.message)));
                 }
             }
         }

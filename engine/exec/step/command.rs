@@ -265,7 +265,7 @@ impl Captured {
         rt.emit(Event::Output {
             id: id.to_owned(),
             stream,
-            line: rt.masker.mask(line),
+            line: line.to_owned(),
         });
         let buf = match stream {
             Stream::Stdout => &mut self.stdout,
