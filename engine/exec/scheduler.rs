@@ -93,6 +93,77 @@ pub async fn resume(
     status
 }
 
+/// The state of one phase's walk over the graph: what waits, what is ready, how it is going.
+struct Frontier {
+    /// The phase's nodes in plan order.
+    nodes: Vec<NodeIndex>,
+    /// Dependencies each node still waits for.
+    waiting: HashMap<NodeIndex, usize>,
+    /// Nodes whose dependencies are all satisfied, by index (plan order among equals).
+    ready: BTreeSet<usize>,
+    phase: Phase,
+    failed: bool,
+    paused: bool,
+    /// No new step starts (a failure in the main phase, a pause, an interrupt).
+    stopping: bool,
+}
+
+impl Frontier {
+    fn new(plan: &Plan, phase: Phase) -> Self {
+        let nodes: Vec<NodeIndex> = plan
+            .order
+            .iter()
+            .copied()
+            .filter(|&n| plan.graph[n].phase == phase)
+            .collect();
+        let waiting: HashMap<NodeIndex, usize> = nodes
+            .iter()
+            .map(|&n| {
+                (
+                    n,
+                    plan.graph
+                        .neighbors_directed(n, Direction::Incoming)
+                        .count(),
+                )
+            })
+            .collect();
+        let ready = nodes
+            .iter()
+            .filter(|n| waiting[n] == 0)
+            .map(|n| n.index())
+            .collect();
+        Self {
+            nodes,
+            waiting,
+            ready,
+            phase,
+            failed: false,
+            paused: false,
+            stopping: false,
+        }
+    }
+
+    /// A node is done: its dependents may become ready. A failure stops new work in the main
+    /// phase, unless the step allows it; in `finally` the other steps still run.
+    fn release(&mut self, plan: &Plan, n: NodeIndex, outcome: &Outcome) {
+        if outcome.status == StepStatus::Failed && !plan.graph[n].step.allow_failure {
+            self.failed = true;
+            if self.phase == Phase::Main {
+                self.stopping = true;
+                return;
+            }
+        }
+        for d in plan.graph.neighbors_directed(n, Direction::Outgoing) {
+            if let Some(w) = self.waiting.get_mut(&d) {
+                *w = w.saturating_sub(1);
+                if *w == 0 {
+                    self.ready.insert(d.index());
+                }
+            }
+        }
+    }
+}
+
 enum PhaseEnd {
     Done,
     Failed,
@@ -152,117 +223,66 @@ impl Scheduler {
     }
 
     async fn phase(&mut self, phase: Phase) -> PhaseEnd {
-        let plan = Arc::clone(&self.plan);
-        let nodes: Vec<NodeIndex> = plan
-            .order
-            .iter()
-            .copied()
-            .filter(|&n| plan.graph[n].phase == phase)
-            .collect();
-        let mut waiting: HashMap<NodeIndex, usize> = nodes
-            .iter()
-            .map(|&n| {
-                (
-                    n,
-                    plan.graph
-                        .neighbors_directed(n, Direction::Incoming)
-                        .count(),
-                )
-            })
-            .collect();
-        let mut ready: BTreeSet<usize> = nodes
-            .iter()
-            .filter(|n| waiting[n] == 0)
-            .map(|n| n.index())
-            .collect();
+        let mut front = Frontier::new(&self.plan, phase);
         let mut running: JoinSet<Finished> = JoinSet::new();
+        // Which node each task runs: a task that panics is that node's failure.
+        let mut tasks: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
         let mut per_group: HashMap<(usize, String), usize> = HashMap::new();
         let limit = self.rt.options.max_parallel.max(1);
-        let mut stopping = false;
-        let mut failed = false;
-        let mut paused = false;
         if phase == Phase::Main {
-            self.restore(&nodes, &mut waiting, &mut ready, &mut failed, &mut stopping);
+            self.restore(&mut front);
         }
         loop {
-            while !stopping && running.len() < limit {
-                let Some(next) = ready
+            while !front.stopping && running.len() < limit {
+                let Some(next) = front
+                    .ready
                     .iter()
                     .copied()
                     .find(|&i| self.group_has_room(NodeIndex::new(i), &per_group))
                 else {
                     break;
                 };
-                ready.remove(&next);
+                front.ready.remove(&next);
                 let n = NodeIndex::new(next);
                 if let Some(outcome) = self.settle_without_running(n) {
-                    let id = &self.plan.graph[n].id;
-                    if outcome.status == StepStatus::Succeeded
-                        && self
-                            .settled
-                            .get(id)
-                            .is_some_and(|s| s.status == StepStatus::Succeeded)
-                    {
-                        // A call entered before this resume: its params are set again (no side
-                        // effect), but it is not recorded a second time.
-                        self.rt.emit(Event::Restored {
-                            id: id.clone(),
-                            status: StepStatus::Succeeded,
-                            reason: "entered before this resume".to_owned(),
-                        });
-                        self.state[n.index()].status = StepStatus::Succeeded;
-                        self.record(n);
-                    } else {
-                        self.finish(n, &outcome, Vec::new(), Duration::ZERO);
-                    }
-                    self.release(
-                        n,
-                        &outcome,
-                        phase,
-                        &mut waiting,
-                        &mut ready,
-                        &mut failed,
-                        &mut stopping,
-                    );
+                    self.conclude_settled(n, &outcome);
+                    front.release(&self.plan, n, &outcome);
                     continue;
                 }
                 *per_group.entry(self.group(n)).or_default() += 1;
                 self.state[n.index()].status = StepStatus::Running;
                 self.record(n);
-                self.spawn(n, &mut running);
+                let task = self.spawn(n, &mut running);
+                tasks.insert(task, n);
             }
-            if running.is_empty() {
-                break;
-            }
-            let Some(joined) = running.join_next().await else {
+            let Some(joined) = running.join_next_with_id().await else {
                 break;
             };
-            let (n, outcome, items, duration) = joined.unwrap_or_else(|e| {
-                // A panicking step task is a bug; the run records it as that step's failure.
-                (
-                    NodeIndex::new(usize::MAX),
-                    Outcome {
+            let (n, outcome, items, duration) = match joined {
+                Ok((task, finished)) => {
+                    tasks.remove(&task);
+                    finished
+                }
+                Err(error) => {
+                    let Some(n) = tasks.remove(&error.id()) else {
+                        continue;
+                    };
+                    let failure = Outcome {
                         status: StepStatus::Failed,
                         attempts: 0,
                         outputs: Map::new(),
-                        reason: Some(format!("internal error: {e}")),
+                        reason: Some(format!("internal error: {error}")),
                         pause: false,
-                    },
-                    Vec::new(),
-                    Duration::ZERO,
-                )
-            });
-            if n.index() == usize::MAX {
-                failed = true;
-                stopping = true;
-                continue;
-            }
+                    };
+                    (n, failure, Vec::new(), Duration::ZERO)
+                }
+            };
             if let Some(count) = per_group.get_mut(&self.group(n)) {
                 *count -= 1;
             }
             if outcome.pause {
-                paused = true;
-                stopping = true;
+                front.paused = true;
+                front.stopping = true;
                 self.state[n.index()].status = StepStatus::Pending;
                 self.record(n);
                 continue;
@@ -276,65 +296,46 @@ impl Scheduler {
                     id: self.plan.graph[n].id.clone(),
                     duration,
                 });
-                stopping = true;
+                front.stopping = true;
                 continue;
             }
             self.finish(n, &outcome, items, duration);
-            self.release(
-                n,
-                &outcome,
-                phase,
-                &mut waiting,
-                &mut ready,
-                &mut failed,
-                &mut stopping,
-            );
+            front.release(&self.plan, n, &outcome);
             if self.rt.cancel.is_cancelled() {
-                stopping = true;
+                front.stopping = true;
             }
         }
         if self.rt.cancel.is_cancelled() {
             PhaseEnd::Interrupted
-        } else if paused {
+        } else if front.paused {
             PhaseEnd::Paused
-        } else if failed {
+        } else if front.failed {
             PhaseEnd::Failed
         } else {
             PhaseEnd::Done
         }
     }
 
-    /// Marks dependents ready; a failure stops new work (main phase) unless allowed.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the phase loop's own state, passed by reference"
-    )]
-    fn release(
-        &self,
-        n: NodeIndex,
-        outcome: &Outcome,
-        phase: Phase,
-        waiting: &mut HashMap<NodeIndex, usize>,
-        ready: &mut BTreeSet<usize>,
-        failed: &mut bool,
-        stopping: &mut bool,
-    ) {
-        let allowed = self.plan.graph[n].step.allow_failure;
-        if outcome.status == StepStatus::Failed && !allowed {
-            *failed = true;
-            if phase == Phase::Main {
-                *stopping = true;
-                return;
-            }
+    /// Records a node decided without a task. A call entered before a resume is entered again
+    /// (its params are set anew, no side effect) but not recorded a second time.
+    fn conclude_settled(&mut self, n: NodeIndex, outcome: &Outcome) {
+        let id = &self.plan.graph[n].id;
+        let entered_before = outcome.status == StepStatus::Succeeded
+            && self
+                .settled
+                .get(id)
+                .is_some_and(|s| s.status == StepStatus::Succeeded);
+        if !entered_before {
+            self.finish(n, outcome, Vec::new(), Duration::ZERO);
+            return;
         }
-        for d in self.plan.graph.neighbors_directed(n, Direction::Outgoing) {
-            if let Some(w) = waiting.get_mut(&d) {
-                *w -= 1;
-                if *w == 0 {
-                    ready.insert(d.index());
-                }
-            }
-        }
+        self.rt.emit(Event::Restored {
+            id: id.clone(),
+            status: StepStatus::Succeeded,
+            reason: "entered before this resume".to_owned(),
+        });
+        self.state[n.index()].status = StepStatus::Succeeded;
+        self.record(n);
     }
 
     fn group(&self, n: NodeIndex) -> (usize, String) {
@@ -440,19 +441,12 @@ impl Scheduler {
     }
 
     /// Applies what an earlier process settled: those main steps count as finished.
-    fn restore(
-        &mut self,
-        nodes: &[NodeIndex],
-        waiting: &mut HashMap<NodeIndex, usize>,
-        ready: &mut BTreeSet<usize>,
-        failed: &mut bool,
-        stopping: &mut bool,
-    ) {
+    fn restore(&mut self, front: &mut Frontier) {
         if self.settled.is_empty() {
             return;
         }
         let settled = Arc::clone(&self.settled);
-        for &n in nodes {
+        for n in front.nodes.clone() {
             let node = &self.plan.graph[n];
             if matches!(node.role, Role::CallEntry { .. }) {
                 continue;
@@ -460,44 +454,35 @@ impl Scheduler {
             let Some(done) = settled.get(&node.id) else {
                 continue;
             };
-            ready.remove(&n.index());
-            waiting.remove(&n);
+            front.ready.remove(&n.index());
+            front.waiting.remove(&n);
             let state = &mut self.state[n.index()];
             state.status = done.status;
             state.outputs.clone_from(&done.outputs);
             state.items.clone_from(&done.items);
             self.record(n);
+            let outcome = Outcome {
+                status: done.status,
+                attempts: 1,
+                outputs: Map::new(),
+                reason: Some(done.reason.clone()),
+                pause: false,
+            };
             if done.status == StepStatus::Failed {
                 // A manual step rejected at resume: recorded as the failure it is.
-                let outcome = Outcome {
-                    status: StepStatus::Failed,
-                    attempts: 1,
-                    outputs: Map::new(),
-                    reason: Some(done.reason.clone()),
-                    pause: false,
-                };
                 self.finish(n, &outcome, Vec::new(), Duration::ZERO);
-                *failed = true;
-                *stopping = true;
-                continue;
+            } else {
+                self.rt.emit(Event::Restored {
+                    id: self.plan.graph[n].id.clone(),
+                    status: done.status,
+                    reason: done.reason.clone(),
+                });
             }
-            self.rt.emit(Event::Restored {
-                id: self.plan.graph[n].id.clone(),
-                status: done.status,
-                reason: done.reason.clone(),
-            });
-            for d in self.plan.graph.neighbors_directed(n, Direction::Outgoing) {
-                if let Some(w) = waiting.get_mut(&d) {
-                    *w = w.saturating_sub(1);
-                    if *w == 0 {
-                        ready.insert(d.index());
-                    }
-                }
-            }
+            front.release(&self.plan, n, &outcome);
         }
     }
 
-    fn spawn(&self, n: NodeIndex, running: &mut JoinSet<Finished>) {
+    fn spawn(&self, n: NodeIndex, running: &mut JoinSet<Finished>) -> tokio::task::Id {
         let node = &self.plan.graph[n];
         let job = Job {
             id: node.id.clone(),
@@ -508,16 +493,18 @@ impl Scheduler {
         let rt = Arc::clone(&self.rt);
         let dynamic = node.role == Role::DynamicFanOut;
         let settled = Arc::clone(&self.settled);
-        running.spawn(async move {
-            let started = Instant::now();
-            if dynamic {
-                let (outcome, items) = fan_out(&rt, job, &settled).await;
-                (n, outcome, items, started.elapsed())
-            } else {
-                let outcome = attempt::run(&rt, &job).await;
-                (n, outcome, Vec::new(), started.elapsed())
-            }
-        });
+        running
+            .spawn(async move {
+                let started = Instant::now();
+                if dynamic {
+                    let (outcome, items) = fan_out(&rt, job, &settled).await;
+                    (n, outcome, items, started.elapsed())
+                } else {
+                    let outcome = attempt::run(&rt, &job).await;
+                    (n, outcome, Vec::new(), started.elapsed())
+                }
+            })
+            .id()
     }
 
     /// Makes a node's state visible to templates. The snapshot is copied only while a running
