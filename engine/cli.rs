@@ -31,7 +31,7 @@ pub struct Cli {
 }
 
 /// Where runs are kept.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
     /// Where runs are kept (journal, logs, copies of the runbook).
     #[arg(
@@ -113,39 +113,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
     )]
-    Resume {
-        /// The run's id (`runbook runs` lists them).
-        run_id: String,
-        /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
-        #[arg(long)]
-        yes: bool,
-        /// Approve a paused manual step (repeatable).
-        #[arg(long, value_name = "STEP")]
-        approve: Vec<String>,
-        /// Reject a paused manual step: the run fails and `finally` runs.
-        #[arg(long, value_name = "STEP")]
-        reject: Vec<String>,
-        /// Why the step is rejected (recorded in the journal).
-        #[arg(long, requires = "reject")]
-        reason: Option<String>,
-        /// Who approves or rejects (default: the OS user).
-        #[arg(long = "as", value_name = "NAME")]
-        approver: Option<String>,
-        /// Resume even though the runbook file changed since the run began.
-        #[arg(long)]
-        allow_changed: bool,
-        /// Run a step again, and everything after it that depends on it (repeatable).
-        #[arg(long, value_name = "STEP")]
-        rerun: Vec<String>,
-        /// Steps at once.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        max_parallel: Option<u16>,
-        /// Plain line-per-event output even on a terminal.
-        #[arg(long)]
-        no_progress: bool,
-        #[command(flatten)]
-        state: StateArgs,
-    },
+    Resume(crate::run::ResumeArgs),
     /// List runs with their status.
     Runs {
         /// Output format.
@@ -273,31 +241,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             };
             crate::run::start(plan, &request)
         }
-        Command::Resume {
-            run_id,
-            yes,
-            approve,
-            reject,
-            reason,
-            approver,
-            allow_changed,
-            rerun,
-            max_parallel,
-            no_progress,
-            state,
-        } => crate::run::resume(&crate::run::ResumeArgs {
-            run_id,
-            yes,
-            approve,
-            reject,
-            reason,
-            approver,
-            allow_changed,
-            rerun,
-            max_parallel: max_parallel.map(usize::from),
-            no_progress,
-            state_dir: state.state_dir,
-        }),
+        Command::Resume(args) => crate::run::resume(&args),
         Command::Runs { format, state } => runs(&state.state_dir, format),
         Command::Show {
             run_id,

@@ -41,30 +41,39 @@ pub struct Request {
 }
 
 /// What `resume` asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ResumeArgs {
-    /// The run.
+    /// The run's id (`runbook runs` lists them).
     pub run_id: String,
-    /// Confirm in-flight non-idempotent steps; approve manual and destructive steps.
+    /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
+    #[arg(long)]
     pub yes: bool,
-    /// Manual steps approved now.
+    /// Approve a paused manual step (repeatable).
+    #[arg(long, value_name = "STEP")]
     pub approve: Vec<String>,
-    /// Manual steps rejected now.
+    /// Reject a paused manual step: the run fails and `finally` runs.
+    #[arg(long, value_name = "STEP")]
     pub reject: Vec<String>,
-    /// Why they are rejected.
+    /// Why the step is rejected (recorded in the journal).
+    #[arg(long, requires = "reject")]
     pub reason: Option<String>,
-    /// Who approves or rejects.
+    /// Who approves or rejects (default: the OS user).
+    #[arg(long = "as", value_name = "NAME")]
     pub approver: Option<String>,
-    /// Go on although the runbook changed.
+    /// Resume even though the runbook file changed since the run began.
+    #[arg(long)]
     pub allow_changed: bool,
-    /// Steps to run again.
+    /// Run a step again, and everything after it that depends on it (repeatable).
+    #[arg(long, value_name = "STEP")]
     pub rerun: Vec<String>,
-    /// `--max-parallel`.
-    pub max_parallel: Option<usize>,
-    /// `--no-progress`.
+    /// Steps at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
+    /// Plain line-per-event output even on a terminal.
+    #[arg(long)]
     pub no_progress: bool,
-    /// Where runs are kept.
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: crate::cli::StateArgs,
 }
 
 /// A new run id: the runbook's name, the UTC start time and a few random-ish digits.
@@ -325,7 +334,7 @@ const LEFTOVER_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Continues a run from its journal.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
-    let dir = RunDir::open(&args.state_dir, &args.run_id).map_err(state_error)?;
+    let dir = RunDir::open(&args.state.state_dir, &args.run_id).map_err(state_error)?;
     let lock = dir.lock().map_err(state_error)?;
     let params = dir.params().map_err(state_error)?;
     let input = ParamInput {
@@ -508,7 +517,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         record.run_id.clone(),
         false,
         args.yes,
-        args.max_parallel,
+        args.max_parallel.map(usize::from),
     );
     let mode = mode(false, args.no_progress);
     let (status, _) = drive(

@@ -429,16 +429,18 @@ mod tests {
             pid: 0,
             user: String::new(),
         };
-        let (dir, held) = RunDir::create(
-            state.path(),
-            "r-1",
-            "r",
-            &src,
-            std::slice::from_ref(&src),
-            &Map::new(),
-            &first,
-        )
-        .unwrap();
+        let create = || {
+            RunDir::create(
+                state.path(),
+                "r-1",
+                "r",
+                &src,
+                std::slice::from_ref(&src),
+                &Map::new(),
+                &first,
+            )
+        };
+        let (dir, held) = create().unwrap();
         assert!(dir.is_locked());
         assert!(dir.journal().is_file() && dir.meta().is_ok());
         let again = RunDir::open(state.path(), "r-1")
@@ -451,17 +453,6 @@ mod tests {
         );
         drop(held);
         assert!(!dir.is_locked());
-        assert!(matches!(
-            RunDir::create(
-                state.path(),
-                "r-1",
-                "r",
-                &src,
-                std::slice::from_ref(&src),
-                &Map::new(),
-                &first
-            ),
-            Err(RunDirError::Exists(_))
-        ));
+        assert!(matches!(create(), Err(RunDirError::Exists(_))));
     }
 }
