@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Every test of the project, from a fresh Debian machine: installs what the tests need, then runs
-# formatting, lints and the whole test suite. `.ci/run` calls this same script.
+# formatting, lints and the whole test suite, and ends with one line of totals. `.ci/run` calls
+# this same script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+say() { printf '== %s\n' "$*"; }
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
@@ -12,14 +15,40 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: missing ${need_apt[*]}; run as root so it can apt-get install them" >&2
     exit 2
   fi
+  say "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# The end-to-end drills (tests/drill_*.rs) run real ZooKeeper, PostgreSQL, sshd and an S3 server
+# The end-to-end drills (tests/drills/) run real ZooKeeper, PostgreSQL, sshd and an S3 server
 # (moto) on 127.0.0.1; this installs whatever of them is missing (apt-get, pip).
+say "installing the services the drills run (apt-get, pip; skipped when present)"
 bash tests/drills/services.sh install
 
+say "cargo fmt --check"
 cargo fmt --check
+say "cargo clippy (compiles everything once; the first time takes a few minutes)"
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets --no-fail-fast
+say "cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line: the totals of every test binary.
+awk '
+  /^test result:/ {
+    for (i = 1; i <= NF; i++) {
+      if ($(i) ~ /^passed;?$/) passed += $(i - 1)
+      if ($(i) ~ /^failed;?$/) failed += $(i - 1)
+    }
+    binaries++
+  }
+  /^error: test failed, to rerun pass/ { broken = broken " " $NF }
+  END {
+    printf "== %d passed, %d failed (%d test binaries)\n", passed, failed, binaries
+    if (broken != "") printf "== failing test binaries:%s\n", broken
+  }
+' "$log"
+exit "$status"

@@ -7,7 +7,7 @@
 //! written for operators) and early squiggles; `runbook validate` remains the authority, and checks
 //! much the schema cannot (templates, references between steps, cycles).
 //!
-//! A test (`tests/schema.rs`) keeps the checked-in file equal to [`schema_json`] and checks every
+//! A test (`tests/cli/schema.rs`) keeps the checked-in file equal to [`schema_json`] and checks every
 //! runbook under `runbooks/` against it.
 
 use std::collections::BTreeMap;

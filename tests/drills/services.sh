@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real services for the end-to-end drills (tests/drill_*.rs), each on 127.0.0.1 in a folder of its
+# Real services for the end-to-end drills (tests/drills/), each on 127.0.0.1 in a folder of its
 # own. Nothing here touches the machine's own service instances or configuration.
 #
 #   services.sh install                      apt-get/pip what the drills need (tests/run.sh calls it)

@@ -1,4 +1,4 @@
-//! Shared by the end-to-end drills (`tests/drill_*.rs`): a drill's own folder on 127.0.0.1
+//! Shared by the end-to-end drills (`tests/drills/`): a drill's own folder on 127.0.0.1
 //! services, the real `runbook` binary run on the shipped runbooks, and cleanup of every service
 //! the drill started, whatever happens.
 //!
@@ -351,7 +351,7 @@ impl Drill {
 }
 
 // --- The drill runbooks' setups, shared by each drill and its kill-and-resume variant
-// (`tests/drill_resume.rs`).
+// (`tests/drills/drill_resume.rs`).
 
 /// The current user: the one the drill's sshd lets in.
 pub fn current_user() -> String {

@@ -1,9 +1,7 @@
 //! `runbook run` end to end, what must never leak or be misread: quoted params stay one literal
 //! argument, and secrets never appear in anything printed, for real or in a rehearsal.
 
-mod run_support;
-
-use run_support::Sandbox;
+use crate::run_support::Sandbox;
 
 #[test]
 fn a_quoted_param_arrives_as_one_literal_argument() {
@@ -137,7 +135,7 @@ steps:
     assert!(run.all().contains("does not match"), "{}", run.all());
     assert!(!run.all().contains(TOKEN), "{}", run.all());
     assert!(run.all().contains("***"), "{}", run.all());
-    for file in run_support::files_below(&sb.join(".runbook")) {
+    for file in crate::run_support::files_below(&sb.join(".runbook")) {
         let stored = std::fs::read(&file).unwrap_or_default();
         assert!(
             !String::from_utf8_lossy(&stored).contains(TOKEN),

@@ -6,15 +6,11 @@
 //!
 //! The runbooks run from a copy whose poll intervals are milliseconds (`Drill::fast_copy`).
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use run_support::Run;
-use support::{Drill, drills};
+use crate::run_support::Run;
+use crate::support::{Drill, drills};
 
 const NODES: [(&str, u16); 3] = [("ddb1", 8080), ("ddb2", 8181), ("ddb3", 8282)];
 
@@ -211,5 +207,7 @@ fn devicedb_snapshot_with_a_failed_node_fails_and_downloads_nothing() {
         "{}",
         run.all()
     );
-    assert!(!d.root().join("parts").exists() || support::files_in(&d.root().join("parts")) == 0);
+    assert!(
+        !d.root().join("parts").exists() || crate::support::files_in(&d.root().join("parts")) == 0
+    );
 }

@@ -2,15 +2,12 @@
 //! `check`, or needing confirmation), Ctrl-C, a runbook changed between run and resume, and
 //! manual steps approved or rejected.
 
-mod durable_support;
-mod run_support;
-
 use std::time::Duration;
 
-use durable_support::{
+use crate::durable_support::{
     Background, group_alive, in_flight, journal, kill_group, kind, runbook, show, step, wait_until,
 };
-use run_support::Sandbox;
+use crate::run_support::Sandbox;
 
 const START: Duration = Duration::from_secs(20);
 const END: Duration = Duration::from_secs(30);

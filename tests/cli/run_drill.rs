@@ -2,11 +2,9 @@
 //! nothing, and the real drill (backup → disaster → restore → verify of a local HTTP service)
 //! succeeds and leaves no server behind. Each test uses its own folder and a free port.
 
-mod run_support;
-
 use std::time::Duration;
 
-use run_support::{Run, Sandbox, files_below, free_port, listening, processes_gone, repo};
+use crate::run_support::{Run, Sandbox, files_below, free_port, listening, processes_gone, repo};
 
 /// Every step id of the drill, in the order a rehearsal lists it.
 const STEPS: [&str; 18] = [

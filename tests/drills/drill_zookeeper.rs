@@ -6,12 +6,8 @@
 //! stand-in restore script, and verifies every znode and value (with the drill's client and with
 //! `zkCli`). `drill` runs it and returns the end state, so a kill-and-resume variant can compare.
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
-use run_support::{Run, free_port};
-use support::{Drill, drills, nuvla_zk_params, zk_tree};
+use crate::run_support::{Run, free_port};
+use crate::support::{Drill, drills, nuvla_zk_params, zk_tree};
 
 /// What a finished drill left behind.
 struct EndState {

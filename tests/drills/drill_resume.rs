@@ -1,5 +1,5 @@
 //! Kill-and-resume drills: the `PostgreSQL`, `ZooKeeper` and ssh/S3 drills (see
-//! `tests/drill_postgres.rs`, `tests/drill_zookeeper.rs`, `tests/drill_deis_store.rs`) stopped in
+//! `drill_postgres`, `drill_zookeeper`, `drill_deis_store`) stopped in
 //! the middle, after their destructive step, then continued with `runbook resume ID --yes`. The
 //! end state must be the one an uninterrupted run of the same drill leaves (each test runs one
 //! first, in a folder of its own), no step the journal had settled may run again (its
@@ -20,25 +20,20 @@
 //! An engine killed with SIGKILL does not stop its steps (each runs in a process group of its
 //! own; a remote one under sshd): they go on, and die at their next write to the engine's closed
 //! pipes, or finish. The tests wait for them to be gone before resuming, as
-//! `tests/durable_crash.rs` does: a resume racing the dead engine's steps is not tested here.
+//! `tests/durable/durable_crash.rs` does: a resume racing the dead engine's steps is not tested here.
 //! Every test ends by stopping the drill's services and failing on any process of the drill left
 //! (a service started twice by a repeated step, for one).
-
-mod durable_support;
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use durable_support::{Background, groups_gone, journal, kind, run_dir, show};
-use run_support::{Run, free_port};
-use serde_json::Value;
-use support::{
+use crate::durable_support::{Background, groups_gone, journal, kind, run_dir, show};
+use crate::run_support::{Run, free_port};
+use crate::support::{
     Drill, RUN_LIMIT, deis_database_setup, deis_store_setup, drills, nuvla_zk_params,
     run_args_with_id, zk_tree,
 };
+use serde_json::Value;
 
 /// The id of every interrupted run.
 const ID: &str = "resume-drill";

@@ -15,20 +15,17 @@
 //! run in CI; for a long soak:
 //!
 //! ```sh
-//! RUNBOOK_CRASH_TRIALS=1000 cargo test --release --test durable_crash
-//! RUNBOOK_CRASH_SEED=12345 RUNBOOK_CRASH_TRIALS=1 cargo test --test durable_crash   # replay one
+//! RUNBOOK_CRASH_TRIALS=1000 cargo test --release --test durable durable_crash::
+//! RUNBOOK_CRASH_SEED=12345 RUNBOOK_CRASH_TRIALS=1 cargo test --test durable durable_crash::   # replay one
 //! ```
 //! (`RUNBOOK_CRASH_THREADS`, default 2, sets how many trials run at once.)
-
-mod durable_support;
-mod run_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use durable_support::{Background, journal, kind, run_dir, show};
-use run_support::{Sandbox, processes_gone};
+use crate::durable_support::{Background, journal, kind, run_dir, show};
+use crate::run_support::{Sandbox, processes_gone};
 
 /// xorshift64*: tiny, deterministic, good enough to place kills.
 struct Rng(u64);

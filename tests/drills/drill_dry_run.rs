@@ -1,6 +1,6 @@
 //! Every shipped runbook's rehearsal (`--dry-run`), snapshot-tested: the order of execution, every
 //! command and request fully rendered, the destructive and manual markers, and what the `safe`
-//! probes found. Snapshots live in `tests/snapshots/dry_run/` (review changes with `cargo insta
+//! probes found. Snapshots live in `tests/drills/snapshots/dry_run/` (review changes with `cargo insta
 //! review`, or accept them with `INSTA_UPDATE=always` and read the diff).
 //!
 //! Params are fixed; the safe probes meet a deterministic world: the FAKE Elasticsearch
@@ -9,12 +9,8 @@
 //! drill folder (`[TMP]`), this checkout (`[REPO]`), ports, times, the UTC-dated snapshot name and
 //! the installed s3cmd's version.
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
-use run_support::{free_port, repo, unstamped};
-use support::{Drill, drills, set_args};
+use crate::run_support::{free_port, repo, unstamped};
+use crate::support::{Drill, drills, set_args};
 
 /// One rehearsal: the runbook (under `runbooks/`), its params, and the values to redact.
 struct Rehearsal<'a> {
@@ -356,7 +352,8 @@ fn devicedb_restore() {
 /// Every shipped runbook (outside `demo/`) has a rehearsal test above.
 #[test]
 fn every_runbook_is_rehearsed() {
-    let this = std::fs::read_to_string(repo().join("tests/drill_dry_run.rs")).expect("readable");
+    let this =
+        std::fs::read_to_string(repo().join("tests/drills/drill_dry_run.rs")).expect("readable");
     for system in ["nuvla", "activedata", "deis", "devicedb"] {
         for entry in std::fs::read_dir(repo().join("runbooks").join(system))
             .expect("folder")

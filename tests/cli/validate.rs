@@ -2,11 +2,11 @@
 //!
 //! - `tests/fixtures/valid/`: every runbook passes.
 //! - `tests/fixtures/invalid/`: every runbook is rejected (exit 2), what it prints is the snapshot
-//!   `tests/snapshots/invalid/<name>.snap`, and it is reported at the places its first line
+//!   `tests/cli/snapshots/invalid/<name>.snap`, and it is reported at the places its first line
 //!   promises: `# <the mistake> — expect LINE:COL[, LINE:COL…]`, one place per mistake. A
 //!   snapshot alone could be accepted with a wrong location; the comment cannot.
 //!
-//! To review changed output: `INSTA_UPDATE=always cargo test --test validate`, then read the
+//! To review changed output: `INSTA_UPDATE=always cargo test --test cli validate::`, then read the
 //! `.snap` files in `git diff`.
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,9 @@
 //! `runbook run` end to end, the graph: what runs after a failure, `finally`, conditions, checks,
 //! gates (manual, destructive), fan-out and calls.
 
-mod run_support;
-
 use std::fmt::Write as _;
 
-use run_support::Sandbox;
+use crate::run_support::Sandbox;
 
 #[test]
 fn finally_runs_after_a_failure_and_sees_the_run_failed() {

@@ -8,13 +8,9 @@
 //! The runbooks run from a copy whose poll intervals are milliseconds (`Drill::fast_copy`
 //! checks that nothing else differs); the Nuvla restore also uses a real `ZooKeeper`.
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
-use run_support::Run;
+use crate::run_support::Run;
+use crate::support::{Drill, drills, zk_tool};
 use serde_json::Value;
-use support::{Drill, drills, zk_tool};
 
 /// A drill with the fake Elasticsearch running; its events are read from `ROOT/es/events.log`.
 struct Es {

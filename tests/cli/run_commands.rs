@@ -1,12 +1,10 @@
 //! `runbook run` end to end, command steps: how a command is started (shell or argv, env, cwd),
 //! what it prints, and how time limits, retries and polls treat it.
 
-mod run_support;
-
 use std::io::{BufRead as _, BufReader};
 use std::time::{Duration, Instant};
 
-use run_support::{Sandbox, processes_gone, unique, unstamped};
+use crate::run_support::{Sandbox, processes_gone, unique, unstamped};
 
 #[test]
 fn a_script_runs_through_the_steps_shell() {

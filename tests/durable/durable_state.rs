@@ -2,16 +2,13 @@
 //! a journal damaged by a crash, secrets kept out of every stored file, and what `runs`,
 //! `show` and `logs` make of it all.
 
-mod durable_support;
-mod run_support;
-
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
-use durable_support::{
+use crate::durable_support::{
     Background, alive, journal, kill_group, kind, run_dir, runbook, show, step, wait_until,
 };
-use run_support::{Sandbox, files_below};
+use crate::run_support::{Sandbox, files_below};
 
 const START: Duration = Duration::from_secs(20);
 const END: Duration = Duration::from_secs(30);

@@ -7,12 +7,8 @@
 //! and compares buckets and store files byte for byte. `drill` runs it and returns the end state,
 //! so a kill-and-resume variant can compare.
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
-use run_support::Run;
-use support::{Drill, deis_store_setup, drills};
+use crate::run_support::Run;
+use crate::support::{Drill, deis_store_setup, drills};
 
 struct EndState {
     run: Run,

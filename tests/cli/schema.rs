@@ -4,7 +4,7 @@
 //! After changing `engine/spec/schema.rs`, regenerate the file with
 //!
 //! ```sh
-//! UPDATE_SCHEMA=1 cargo test --test schema
+//! UPDATE_SCHEMA=1 cargo test --test cli schema::
 //! ```
 
 use std::fmt::Write as _;
@@ -68,12 +68,12 @@ fn checked_in_schema_matches_the_rust_types() {
         return;
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("failed to read {SCHEMA_FILE} ({e}); generate it with `UPDATE_SCHEMA=1 cargo test --test schema`")
+        panic!("failed to read {SCHEMA_FILE} ({e}); generate it with `UPDATE_SCHEMA=1 cargo test --test cli schema::`")
     });
     assert!(
         checked_in == generated,
         "{SCHEMA_FILE} is out of date with engine/spec/schema.rs; regenerate it with \
-         `UPDATE_SCHEMA=1 cargo test --test schema` and commit the result"
+         `UPDATE_SCHEMA=1 cargo test --test cli schema::` and commit the result"
     );
 }
 

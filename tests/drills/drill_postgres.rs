@@ -7,12 +7,8 @@
 //! the dump and verifies the row counts and a checksum of every table. `drill` runs it and returns
 //! the end state, so a kill-and-resume variant can compare.
 
-mod run_support;
-#[path = "drills/support.rs"]
-mod support;
-
-use run_support::Run;
-use support::{Drill, deis_database_setup, drills};
+use crate::run_support::Run;
+use crate::support::{Drill, deis_database_setup, drills};
 
 /// What a finished drill left behind.
 struct EndState {

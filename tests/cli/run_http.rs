@@ -1,11 +1,9 @@
 //! `runbook run` end to end, HTTP steps against a wiremock server: what the request carries,
 //! which statuses succeed, JSON replies into outputs, and polling until a job is done.
 
-mod run_support;
-
 use std::time::Instant;
 
-use run_support::{Run, Sandbox};
+use crate::run_support::{Run, Sandbox};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};

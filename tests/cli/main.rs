@@ -1,0 +1,17 @@
+//! Fast end-to-end and property tests of the command line: validation (fixtures and snapshots),
+//! the JSON Schema, plan properties, and runs of small runbooks through the real binary.
+//!
+//! One test binary with a module per concern (linking one binary instead of one per file).
+//! Run one concern with `cargo test --test cli run_flow::`.
+
+#[path = "../common/run_support.rs"]
+mod run_support;
+
+mod plan_props;
+mod run_commands;
+mod run_drill;
+mod run_flow;
+mod run_http;
+mod run_safety;
+mod schema;
+mod validate;

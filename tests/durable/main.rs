@@ -1,0 +1,13 @@
+//! Durable runs end to end: crash trials (SIGKILL at random moments, then resume), resume
+//! rules, run state on disk, locks and signals.
+//!
+//! Run one concern with `cargo test --test durable durable_crash::`.
+
+#[path = "../common/durable_support.rs"]
+mod durable_support;
+#[path = "../common/run_support.rs"]
+mod run_support;
+
+mod durable_crash;
+mod durable_resume;
+mod durable_state;
