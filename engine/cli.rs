@@ -473,7 +473,8 @@ fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<
         return Ok(());
     }
     // Follow: print what each step's log gains, prefixed with the step, until the run ends.
-    let mut offsets: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut offsets: std::collections::HashMap<crate::plan::NodeId, usize> =
+        std::collections::HashMap::new();
     for s in &record.steps {
         offsets.insert(
             s.id.clone(),
@@ -487,7 +488,7 @@ fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<
         for s in fresh
             .steps
             .iter()
-            .filter(|s| step.is_none_or(|only| only == s.id))
+            .filter(|s| step.is_none_or(|only| s.id == only))
         {
             let Ok(text) = std::fs::read_to_string(dir.log_of(&s.id)) else {
                 continue;

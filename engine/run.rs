@@ -485,6 +485,8 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     records.extend(adopted);
     for (ids, approved) in [(&args.approve, true), (&args.reject, false)] {
         for id in ids {
+            let id =
+                crate::plan::NodeId::parse(id).map_err(|e| CliError::Refused(e.to_string()))?;
             records.push(Record::Approval {
                 id: id.clone(),
                 approved,

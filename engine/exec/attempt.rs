@@ -13,12 +13,13 @@ use super::step::command::CommandLine;
 use super::step::http::Request;
 use super::step::manual::{self, Decision};
 use super::step::{self, Action, Failure};
+use crate::plan::NodeId;
 use crate::spec::{Command, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind};
 
 /// Everything a step task needs, owned (tasks are spawned).
 pub struct Job {
     /// Full id (`stop[1]`).
-    pub id: String,
+    pub id: NodeId,
     /// The step.
     pub step: Arc<Step>,
     /// The runbook it is written in (defaults, hosts, env).

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use super::secrets::Masker;
+use crate::plan::NodeId;
 
 /// A step's status (SPEC §5 spellings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,7 +105,7 @@ pub enum Event {
     /// An attempt of a step began.
     StepStarted {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Human title.
         name: Option<String>,
         /// 1-based attempt number.
@@ -118,14 +119,14 @@ pub enum Event {
     /// ended before it runs the step again).
     ProcessStarted {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// The process group.
         pgid: i32,
     },
     /// A line a step printed.
     Output {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Which stream.
         stream: Stream,
         /// The line, without its newline.
@@ -134,7 +135,7 @@ pub enum Event {
     /// An attempt failed and the step will try again.
     Retrying {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// The attempt that failed.
         attempt: u32,
         /// Why.
@@ -145,7 +146,7 @@ pub enum Event {
     /// A poll's condition did not hold yet.
     Polling {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// The attempt that just ended.
         attempt: u32,
         /// What was seen.
@@ -154,7 +155,7 @@ pub enum Event {
     /// A rehearsal shows what a step would do.
     Rehearsed {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Human title.
         name: Option<String>,
         /// The fully rendered command or request.
@@ -167,7 +168,7 @@ pub enum Event {
     /// A step reached a final status.
     StepFinished {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Its status.
         status: StepStatus,
         /// How many attempts it took.
@@ -184,7 +185,7 @@ pub enum Event {
     /// A step settled by an earlier process of this run (resume): not run again.
     Restored {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Its recorded status.
         status: StepStatus,
         /// Why it is not run.
@@ -193,14 +194,14 @@ pub enum Event {
     /// A step stopped by an interrupt: neither succeeded nor failed; a resume decides.
     StepInterrupted {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// How long it ran.
         duration: Duration,
     },
     /// A manual step is waiting for approval (the run is pausing).
     Paused {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// The rendered instructions.
         instructions: String,
     },
@@ -312,7 +313,7 @@ impl Event {
 #[derive(Debug)]
 pub struct Question {
     /// Full step id.
-    pub id: String,
+    pub id: NodeId,
     /// What to show.
     pub prompt: String,
     /// Where the answer goes (true: go ahead).

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Message, Question};
 use super::secrets::Masker;
+use crate::plan::NodeId;
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -111,7 +112,7 @@ impl Runtime {
     }
 
     /// Asks a person; `false` when nobody can answer.
-    pub async fn ask(&self, id: &str, prompt: String) -> bool {
+    pub async fn ask(&self, id: &NodeId, prompt: String) -> bool {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let question = Question {
             id: id.to_owned(),

@@ -16,7 +16,7 @@ use super::event::{Event, RunStatus, StepStatus};
 use super::render::Scope;
 use super::runtime::Runtime;
 use super::secrets::Secrets;
-use crate::plan::{Phase, Plan, Role};
+use crate::plan::{ItemKey, NodeId, Phase, Plan, Role};
 use crate::spec::ForEachItems;
 use crate::template;
 
@@ -45,7 +45,7 @@ pub struct Settled {
 }
 
 /// Node id → what is settled; ids of run-time fan-out items (`x[2]`) included.
-pub type SettledSteps = HashMap<String, Settled>;
+pub type SettledSteps = HashMap<NodeId, Settled>;
 
 /// Runs a plan to its end; returns the run's status.
 pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> RunStatus {
@@ -615,7 +615,7 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job, settled: &SettledSteps) -> (Outcom
     let mut stop = false;
     while next < items.len() || !running.is_empty() {
         while !stop && next < items.len() && running.len() < limit {
-            let item_id = format!("{}[{next}]", job.id);
+            let item_id = job.id.item(ItemKey::Index(next));
             if let Some(done) = settled
                 .get(&item_id)
                 .filter(|d| d.status != StepStatus::Failed)
@@ -638,7 +638,7 @@ async fn fan_out(rt: &Arc<Runtime>, job: Job, settled: &SettledSteps) -> (Outcom
             let context =
                 context::extend(&job.context, &fe.as_name, template::to_value(&items[next]));
             let item_job = Job {
-                id: format!("{}[{next}]", job.id),
+                id: item_id,
                 step: Arc::clone(&job.step),
                 runbook: Arc::clone(&job.runbook),
                 context,

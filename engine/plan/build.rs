@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::ancestry::Ancestry;
 use super::model::{Phase, Plan, PlanNode, Role, Scope};
+use super::node_id::{ItemKey, NodeId};
 use super::params::{self, ParamError, ParamInput};
 use super::references;
 use crate::diagnostic::Diagnostic;
@@ -60,7 +61,7 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
     };
     let root = builder.add_runbook(runbook);
     builder.scopes.push(Scope {
-        prefix: String::new(),
+        group: None,
         runbook: root,
         caller: None,
         with: Vec::new(),
@@ -124,7 +125,7 @@ impl Builder {
         } else {
             &runbook.finally
         };
-        let prefix = self.scopes[scope].prefix.clone();
+        let group = self.scopes[scope].group.clone();
         let mut exits: HashMap<&str, Vec<NodeIndex>> = HashMap::with_capacity(steps.len());
         let mut depended: HashSet<&str> = HashSet::with_capacity(steps.len());
         for index in step_order(steps) {
@@ -146,7 +147,7 @@ impl Builder {
                 }
                 None => entry.to_vec(),
             };
-            let id = format!("{prefix}{}", step.id);
+            let id = NodeId::within(group.as_ref(), step.id.as_str());
             let created = self.add_step(scope, step, &id, &deps, phase, stack);
             exits.insert(
                 step.id.as_str(),
@@ -168,12 +169,12 @@ impl Builder {
         &mut self,
         scope: usize,
         step: &Arc<Step>,
-        id: &str,
+        id: &NodeId,
         deps: &[NodeIndex],
         phase: Phase,
         stack: &mut Vec<PathBuf>,
     ) -> Vec<NodeIndex> {
-        let node = |role: Role, id: String| PlanNode {
+        let node = |role: Role, id: NodeId| PlanNode {
             id,
             local_id: step.id.0.clone(),
             scope,
@@ -184,7 +185,7 @@ impl Builder {
         if let StepKind::Call(call) = &step.kind {
             let Some(fan) = &step.for_each else {
                 let entry = self.link(
-                    node(Role::CallEntry { scope: usize::MAX }, id.to_owned()),
+                    node(Role::CallEntry { scope: usize::MAX }, id.clone()),
                     deps,
                 );
                 return self.add_call(scope, step, call, entry, id, None, stack);
@@ -192,7 +193,7 @@ impl Builder {
             let items = self.static_items(scope, &fan.items);
             if items.is_none() && !self.complete && reads_only_params(&fan.items) {
                 // Without param values the list is unknown: check the call once, as item `*`.
-                let item_id = format!("{id}[*]");
+                let item_id = id.item(ItemKey::Any);
                 let entry = self.link(
                     node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
                     deps,
@@ -219,7 +220,7 @@ impl Builder {
             let window = fan.max_parallel.unwrap_or(usize::MAX);
             let mut per_item: Vec<Vec<NodeIndex>> = Vec::new();
             for (index, value) in items.into_iter().enumerate() {
-                let item_id = format!("{id}[{index}]");
+                let item_id = id.item(ItemKey::Index(index));
                 let item_deps = if index >= window {
                     per_item[index - window].clone()
                 } else {
@@ -247,18 +248,18 @@ impl Builder {
             .as_ref()
             .map(|f| self.static_items(scope, &f.items))
         {
-            None => vec![self.link(node(Role::Step, id.to_owned()), deps)],
+            None => vec![self.link(node(Role::Step, id.clone()), deps)],
             Some(Some(items)) => items
                 .into_iter()
                 .enumerate()
                 .map(|(index, value)| {
                     self.link(
-                        node(Role::Item { index, value }, format!("{id}[{index}]")),
+                        node(Role::Item { index, value }, id.item(ItemKey::Index(index))),
                         deps,
                     )
                 })
                 .collect(),
-            Some(None) => vec![self.link(node(Role::DynamicFanOut, id.to_owned()), deps)],
+            Some(None) => vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)],
         }
     }
 
@@ -273,7 +274,7 @@ impl Builder {
         step: &Step,
         call: &spec::Call,
         entry: NodeIndex,
-        id: &str,
+        id: &NodeId,
         item: Option<(String, Value)>,
         stack: &mut Vec<PathBuf>,
     ) -> Vec<NodeIndex> {
@@ -281,9 +282,9 @@ impl Builder {
             return vec![entry];
         };
         self.scopes.push(Scope {
-            prefix: format!("{id}."),
+            group: Some(id.clone()),
             runbook: callee,
-            caller: Some((scope, id.to_owned())),
+            caller: Some(scope),
             with: call
                 .with
                 .iter()

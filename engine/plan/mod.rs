@@ -4,9 +4,11 @@
 pub mod ancestry;
 pub mod build;
 pub mod model;
+pub mod node_id;
 pub mod params;
 pub mod references;
 
 pub use build::{PlanError, compile, static_checks};
 pub use model::{Phase, Plan, PlanNode, Role, Scope};
+pub use node_id::{ItemKey, NodeId};
 pub use params::{ParamError, ParamInput};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::{Map, Value};
 
+use super::node_id::NodeId;
 use crate::spec::{Runbook, Step, Value as TemplateValue};
 
 /// A runbook compiled into a dependency graph, ready to run or rehearse.
@@ -30,7 +31,7 @@ impl Plan {
 
     /// A node by its full id.
     pub fn find(&self, id: &str) -> Option<NodeIndex> {
-        self.graph.node_indices().find(|&n| self.graph[n].id == id)
+        self.graph.node_indices().find(|&n| self.graph[n].id == *id)
     }
 
     /// The nodes a node waits for.
@@ -48,12 +49,12 @@ impl Plan {
 /// Where a group of steps comes from: the root runbook or one `call:` of another.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    /// Prefix of the ids of its steps (`""` for the root, `restore_zk.` for a call).
-    pub prefix: String,
+    /// The call its steps are inside (`restore_zk`, `rolling[2]`); `None` for the root.
+    pub group: Option<NodeId>,
     /// Index into [`Plan::runbooks`].
     pub runbook: usize,
-    /// The scope the call is written in, and the call step's full id.
-    pub caller: Option<(usize, String)>,
+    /// The scope the call is written in.
+    pub caller: Option<usize>,
     /// The params passed by the call (templates rendered in the caller's scope).
     pub with: Vec<(String, TemplateValue)>,
     /// For a call inside a `for_each`: the `as` name and this scope's item.
@@ -73,7 +74,7 @@ pub enum Phase {
 #[derive(Debug, Clone)]
 pub struct PlanNode {
     /// Full id: `stop`, `stop[1]`, `restore_zk.export`.
-    pub id: String,
+    pub id: NodeId,
     /// The step's id within its scope's runbook, without prefix or index.
     pub local_id: String,
     /// Index into [`Plan::scopes`].

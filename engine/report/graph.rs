@@ -18,7 +18,7 @@ pub enum GraphFormat {
 }
 
 fn label(node: &PlanNode) -> String {
-    let mut label = node.id.clone();
+    let mut label = node.id.to_string();
     let kind = match node.role {
         Role::CallEntry { .. } => "call".to_owned(),
         Role::DynamicFanOut => format!("{} (for_each at run time)", node.step.kind.key()),

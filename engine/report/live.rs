@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::exec::event::{Event, Marks, Message, Question, RunStatus, StepStatus, Stream};
+use crate::plan::NodeId;
 use crate::spec::duration::Human;
 
 /// How the run is shown.
@@ -27,7 +28,7 @@ pub enum Mode {
 /// One row of the final summary.
 #[derive(Debug, Clone)]
 struct Row {
-    id: String,
+    id: NodeId,
     status: StepStatus,
     /// How the status reads in the summary (`interrupted`, `done before`).
     label: &'static str,
@@ -49,7 +50,7 @@ pub async fn consume(
     } else {
         ProgressDrawTarget::hidden()
     });
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let mut bars: HashMap<NodeId, ProgressBar> = HashMap::new();
     let mut rows: Vec<Row> = Vec::new();
     let mut rehearsal: Vec<serde_json::Value> = Vec::new();
     let mut dry_run = false;
@@ -100,7 +101,7 @@ pub async fn consume(
                         ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    bar.set_prefix(id.clone());
+                    bar.set_prefix(id.to_string());
                     bar.set_message(if *polling {
                         "polling".to_owned()
                     } else {
@@ -162,7 +163,7 @@ pub async fn consume(
                 (mode != Mode::Json).then(|| {
                     rehearsed_line(
                         rehearsal.len(),
-                        id,
+                        id.as_str(),
                         name.as_deref(),
                         description,
                         marks,

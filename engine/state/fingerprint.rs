@@ -42,7 +42,7 @@ pub fn node_hash(node: &PlanNode) -> String {
 pub fn node_hashes(plan: &Plan) -> Map<String, Value> {
     plan.graph
         .node_weights()
-        .map(|n| (n.id.clone(), Value::String(node_hash(n))))
+        .map(|n| (n.id.to_string(), Value::String(node_hash(n))))
         .collect()
 }
 

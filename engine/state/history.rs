@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::journal::{self, JournalError, Record};
 use super::run_dir::{RunDir, RunDirError};
 use crate::exec::{RunStatus, StepStatus};
+use crate::plan::NodeId;
 
 /// Why a run's history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +26,7 @@ pub enum HistoryError {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     /// Full id.
-    pub id: String,
+    pub id: NodeId,
     /// Last known status.
     pub status: StepStatus,
     /// Attempts made.
@@ -54,7 +55,7 @@ pub struct StepRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct ApprovalRecord {
     /// The step.
-    pub id: String,
+    pub id: NodeId,
     /// Approved or rejected.
     pub approved: bool,
     /// Who.
@@ -85,7 +86,7 @@ pub struct RunRecord {
     pub approvals: Vec<ApprovalRecord>,
     /// Steps paused for approval (not approved since).
     #[serde(skip)]
-    pub paused: Vec<String>,
+    pub paused: Vec<NodeId>,
     /// The hash of the runbook files as they ran.
     #[serde(skip)]
     pub hash: String,
@@ -111,7 +112,7 @@ impl RunRecord {
             hash: String::new(),
             step_hashes: Map::new(),
         };
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::new();
         let mut ended = false;
         for record in records {
             match record {
@@ -191,11 +192,11 @@ impl RunRecord {
         }
         // Steps that never started are pending (in the order of their ids: the journal
         // records no plan order for them).
-        let never: Vec<String> = run
+        let never: Vec<NodeId> = run
             .step_hashes
             .keys()
-            .filter(|id| !index.contains_key(*id))
-            .cloned()
+            .filter(|id| !index.contains_key(id.as_str()))
+            .filter_map(|id| NodeId::parse(id).ok())
             .collect();
         for id in never {
             run.step(&mut index, &id);
@@ -219,13 +220,13 @@ impl RunRecord {
         Ok(run)
     }
 
-    fn step(&mut self, index: &mut HashMap<String, usize>, id: &str) -> &mut StepRecord {
+    fn step(&mut self, index: &mut HashMap<NodeId, usize>, id: &NodeId) -> &mut StepRecord {
         if let Some(&i) = index.get(id) {
             return &mut self.steps[i];
         }
-        let i = *index.entry(id.to_owned()).or_insert_with(|| {
+        let i = *index.entry(id.clone()).or_insert_with(|| {
             self.steps.push(StepRecord {
-                id: id.to_owned(),
+                id: id.clone(),
                 status: StepStatus::Pending,
                 attempts: 0,
                 started_at: None,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::exec::{RunStatus, StepStatus};
+use crate::plan::NodeId;
 
 /// The journal format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -62,7 +63,7 @@ pub enum Record {
     /// A step's attempt is about to cause its side effect.
     StepStarted {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// 1-based attempt.
         attempt: u32,
         /// When.
@@ -71,7 +72,7 @@ pub enum Record {
     /// A step's command started in its own process group.
     ProcessStarted {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// The process group.
         pgid: i32,
         /// When.
@@ -80,7 +81,7 @@ pub enum Record {
     /// A step reached a final status.
     StepFinished {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Its status.
         status: StepStatus,
         /// Attempts made.
@@ -101,14 +102,14 @@ pub enum Record {
     /// A manual step is waiting for approval.
     Paused {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// When.
         at: String,
     },
     /// A person approved or rejected a manual step.
     Approval {
         /// Full step id.
-        id: String,
+        id: NodeId,
         /// Approved (true) or rejected.
         approved: bool,
         /// Who.
@@ -313,7 +314,7 @@ mod tests {
 
     fn finished(id: &str) -> Record {
         Record::StepFinished {
-            id: id.into(),
+            id: NodeId::step(id),
             status: StepStatus::Succeeded,
             attempts: 1,
             outputs: Map::new(),
@@ -377,7 +378,7 @@ mod tests {
             .unwrap()
             .append(&[finished("d")])
             .unwrap();
-        let ids: Vec<String> = load(&path)
+        let ids: Vec<crate::plan::NodeId> = load(&path)
             .unwrap()
             .into_iter()
             .filter_map(|r| match r {

@@ -57,7 +57,7 @@ impl Recorder {
                         .unwrap_or_default()
                 );
                 self.write_line(id, &line);
-                if let Some(log) = self.logs.get_mut(id) {
+                if let Some(log) = self.logs.get_mut(id.as_str()) {
                     let _ = log.flush();
                 }
             }

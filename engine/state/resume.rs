@@ -9,7 +9,7 @@ use serde_json::Map;
 
 use super::history::RunRecord;
 use crate::exec::{Settled, SettledSteps, StepStatus};
-use crate::plan::{Phase, Plan, Role};
+use crate::plan::{NodeId, Phase, Plan, Role};
 use crate::spec::StepKind;
 
 /// Why a resume cannot go ahead.
@@ -25,10 +25,10 @@ pub enum ResumeError {
     },
     /// `--approve`/`--reject` of a step that is not a manual step waiting for approval.
     #[error("step `{0}` is not waiting for approval")]
-    NotPaused(String),
+    NotPaused(NodeId),
     /// In-flight steps that are not idempotent and have no check, without confirmation.
-    #[error("{} in flight when the run stopped and not safe to repeat blindly: {}; they may or may not have taken effect. Check by hand, then resume with --yes to run them again", if .0.len() == 1 { "this step was" } else { "these steps were" }, .0.join(", "))]
-    NeedsConfirmation(Vec<String>),
+    #[error("{} in flight when the run stopped and not safe to repeat blindly: {}; they may or may not have taken effect. Check by hand, then resume with --yes to run them again", if .0.len() == 1 { "this step was" } else { "these steps were" }, .0.iter().map(NodeId::as_str).collect::<Vec<_>>().join(", "))]
+    NeedsConfirmation(Vec<NodeId>),
 }
 
 /// The operator's instructions for a resume.
@@ -52,7 +52,7 @@ pub struct Decision {
     /// What is settled.
     pub settled: SettledSteps,
     /// In-flight steps that will run again, and why that is safe.
-    pub rerun_in_flight: Vec<(String, &'static str)>,
+    pub rerun_in_flight: Vec<(NodeId, &'static str)>,
 }
 
 /// Decides what a resume does.
@@ -67,17 +67,14 @@ pub fn decide(
         id: id.to_owned(),
         hint: crate::spec::suggest::did_you_mean(id, known.iter().copied()),
     };
-    let mut rerun: BTreeSet<String> = BTreeSet::new();
+    let mut rerun: BTreeSet<NodeId> = BTreeSet::new();
     for id in &request.rerun {
+        let asked = NodeId::parse(id).map_err(|_| unknown(id))?;
+        // The step, its items, and the steps inside it (a call).
         let starts: Vec<_> = plan
             .graph
             .node_indices()
-            .filter(|&n| {
-                let node_id = &plan.graph[n].id;
-                node_id == id
-                    || node_id.starts_with(&format!("{id}["))
-                    || node_id.starts_with(&format!("{id}."))
-            })
+            .filter(|&n| plan.graph[n].id.is_within(&asked))
             .collect();
         if starts.is_empty() {
             return Err(unknown(id));
@@ -91,8 +88,8 @@ pub fn decide(
     }
     let mut decision = Decision::default();
     for step in &record.steps {
-        let base = step.id.split('[').next().unwrap_or(&step.id);
-        let rerun_it = rerun.contains(&step.id) || rerun.contains(base);
+        let rerun_it =
+            rerun.contains(&step.id) || step.id.fan_out().is_some_and(|f| rerun.contains(&f));
         if matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped)
             && !rerun_it
             && !step.in_flight
@@ -113,8 +110,9 @@ pub fn decide(
             let node = plan
                 .graph
                 .node_weights()
-                .find(|n| &n.id == id)
+                .find(|n| n.id == id.as_str())
                 .ok_or_else(|| unknown(id))?;
+            let id = &node.id;
             let waiting = record.paused.contains(id)
                 || (matches!(node.step.kind, StepKind::Manual(_))
                     && !decision.settled.contains_key(id));
@@ -147,10 +145,10 @@ pub fn decide(
     }
     // Steps in flight, and the fan-outs with an item in flight (`fan[2]` → `fan`): looked up
     // once per node, never searched for (a run has as many records as steps).
-    let mut in_flight_ids: HashSet<&str> = HashSet::new();
+    let mut in_flight_ids: HashSet<NodeId> = HashSet::new();
     for s in record.steps.iter().filter(|s| s.in_flight) {
-        in_flight_ids.insert(&s.id);
-        if let Some((fan_out, _)) = s.id.strip_suffix(']').and_then(|i| i.rsplit_once('[')) {
+        in_flight_ids.insert(s.id.clone());
+        if let Some(fan_out) = s.id.fan_out() {
             in_flight_ids.insert(fan_out);
         }
     }
@@ -159,7 +157,7 @@ pub fn decide(
         if node.phase != Phase::Main || matches!(node.role, Role::CallEntry { .. }) {
             continue;
         }
-        let in_flight = in_flight_ids.contains(node.id.as_str());
+        let in_flight = in_flight_ids.contains(&node.id);
         if !in_flight || decision.settled.contains_key(&node.id) {
             continue;
         }

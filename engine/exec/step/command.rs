@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::Failure;
 use crate::exec::event::{Event, Stream};
 use crate::exec::runtime::Runtime;
+use crate::plan::NodeId;
 use crate::template::shell_quote;
 
 /// The environment variable naming the run in every command it starts.
@@ -107,7 +108,7 @@ impl CommandLine {
 /// Runs a command to completion (or its timeout, or cancellation); returns `result`.
 pub async fn run(
     rt: &Runtime,
-    id: &str,
+    id: &NodeId,
     cmd: &CommandLine,
     timeout: Option<Duration>,
 ) -> Result<Value, Failure> {
@@ -117,7 +118,7 @@ pub async fn run(
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // Scripts may use them; a resume uses them to find processes a dead engine left behind.
         .env(RUN_ID_VAR, &rt.options.run_id)
-        .env("RUNBOOK_STEP", id)
+        .env("RUNBOOK_STEP", id.as_str())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -261,7 +262,7 @@ struct Captured {
 }
 
 impl Captured {
-    fn push(&mut self, rt: &Runtime, id: &str, stream: Stream, line: &str, limit: usize) {
+    fn push(&mut self, rt: &Runtime, id: &NodeId, stream: Stream, line: &str, limit: usize) {
         rt.emit(Event::Output {
             id: id.to_owned(),
             stream,

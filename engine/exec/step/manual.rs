@@ -1,6 +1,7 @@
 //! `manual:` — a person's step: approved by `--yes`, at a terminal prompt, or the run pauses.
 
 use crate::exec::runtime::Runtime;
+use crate::plan::NodeId;
 
 /// What became of a manual step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +15,7 @@ pub enum Decision {
 }
 
 /// Asks for approval of rendered instructions.
-pub async fn decide(rt: &Runtime, id: &str, instructions: &str) -> Decision {
+pub async fn decide(rt: &Runtime, id: &NodeId, instructions: &str) -> Decision {
     if rt.options.yes {
         return Decision::Approved("approved by --yes");
     }

@@ -10,6 +10,7 @@ pub mod sleep;
 use serde_json::Value;
 
 use super::runtime::Runtime;
+use crate::plan::NodeId;
 
 /// A failed attempt, with the step's result when there is one (a non-zero exit, an HTTP 500).
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ impl Action {
 /// Carries out an action: the one place a side effect happens.
 pub async fn perform(
     rt: &Runtime,
-    id: &str,
+    id: &NodeId,
     action: &Action,
     timeout: Option<std::time::Duration>,
 ) -> Result<Value, Failure> {
