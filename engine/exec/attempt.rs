@@ -44,7 +44,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn done(status: StepStatus, attempts: u32, reason: Option<String>) -> Self {
+    /// An outcome without outputs.
+    pub fn done(status: StepStatus, attempts: u32, reason: Option<String>) -> Self {
         Self {
             status,
             attempts,
@@ -54,7 +55,8 @@ impl Outcome {
         }
     }
 
-    fn failed(attempts: u32, message: impl Into<String>) -> Self {
+    /// A failure after `attempts` attempts.
+    pub fn failed(attempts: u32, message: impl Into<String>) -> Self {
         Self::done(StepStatus::Failed, attempts, Some(message.into()))
     }
 }

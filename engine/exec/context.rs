@@ -1,31 +1,31 @@
 //! The template context of a node, built in constant time: params, secrets and env converted
 //! once, `run`, the node's item, and `steps` — a snapshot of the run's state that templates read
 //! lazily. A step of a 10 000-step runbook does not copy the other steps' state to start.
+//!
+//! Each `steps.<id>` a scope can name is one *slot*: a step, a whole fan-out (its own status and
+//! `items`), or a call (its group's status).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
-use petgraph::graph::NodeIndex;
 
 use super::event::StepStatus;
-use crate::plan::{Phase, Plan, Role};
-use crate::template;
 
-/// One node's state as templates read it.
+/// One slot's state as templates read it.
 #[derive(Debug, Clone)]
 pub struct Cell {
     /// Its status.
     pub status: StepStatus,
     /// Its outputs (a map).
     pub outputs: Value,
-    /// The items of a fan-out expanded at run time (a list).
+    /// The items of a fan-out (a list of `{item, status, outputs}`).
     pub items: Value,
 }
 
 impl Cell {
-    /// A node that has not started.
+    /// A slot whose step has not started.
     pub fn pending() -> Self {
         Self {
             status: StepStatus::Pending,
@@ -35,118 +35,58 @@ impl Cell {
     }
 }
 
-/// Every node's cell, by node index. The scheduler updates it in place; a step that still holds
-/// an older snapshot makes the next update copy it (one pointer per node, not their contents).
+/// Every slot's cell. The scheduler updates it in place; a step that still holds an older
+/// snapshot makes the next update copy it (one pointer per slot, not their contents).
 pub type Cells = Arc<Vec<Cell>>;
 
-/// Which nodes each `steps.<id>` of a scope stands for (fixed for the whole run).
-#[derive(Debug)]
+/// Which slot each `steps.<id>` of a scope stands for. Grows when a fan-out known only at run
+/// time brings new groups (a fanned-out call).
+#[derive(Debug, Clone, Default)]
 pub struct Layout {
-    plan: Arc<Plan>,
-    /// Per scope: its local ids in graph order, each with its nodes (several for a `for_each`).
-    ids: Vec<Vec<(String, Vec<NodeIndex>)>>,
+    /// Per scope: its local ids in plan order, each with its slot.
+    ids: Vec<Vec<(String, usize)>>,
     /// Per scope: local id → position in `ids`.
     lookup: Vec<HashMap<String, usize>>,
-    /// Per scope: its main-phase nodes (a call's status comes from them).
-    members: Vec<Vec<NodeIndex>>,
+    slots: usize,
 }
 
 impl Layout {
-    /// A scope's main-phase nodes.
-    pub fn members(&self, scope: usize) -> &[NodeIndex] {
-        &self.members[scope]
+    /// The slot of `local_id` in `scope`, created when new.
+    pub fn slot(&mut self, scope: usize, local_id: &str) -> usize {
+        while self.ids.len() <= scope {
+            self.ids.push(Vec::new());
+            self.lookup.push(HashMap::new());
+        }
+        if let Some(&position) = self.lookup[scope].get(local_id) {
+            return self.ids[scope][position].1;
+        }
+        let slot = self.slots;
+        self.slots += 1;
+        self.lookup[scope].insert(local_id.to_owned(), self.ids[scope].len());
+        self.ids[scope].push((local_id.to_owned(), slot));
+        slot
     }
 
-    /// Indexes a plan's nodes by scope and local id.
-    pub fn new(plan: Arc<Plan>) -> Self {
-        let scopes = plan.scopes.len();
-        let mut ids: Vec<Vec<(String, Vec<NodeIndex>)>> = vec![Vec::new(); scopes];
-        let mut lookup: Vec<HashMap<String, usize>> = vec![HashMap::new(); scopes];
-        let mut members: Vec<Vec<NodeIndex>> = vec![Vec::new(); scopes];
-        for n in plan.graph.node_indices() {
-            let node = &plan.graph[n];
-            let position = *lookup[node.scope]
-                .entry(node.local_id.clone())
-                .or_insert_with(|| {
-                    ids[node.scope].push((node.local_id.clone(), Vec::new()));
-                    ids[node.scope].len() - 1
-                });
-            ids[node.scope][position].1.push(n);
-            if node.phase == Phase::Main {
-                members[node.scope].push(n);
-            }
-        }
-        Self {
-            plan,
-            ids,
-            lookup,
-            members,
-        }
+    /// How many slots there are.
+    pub fn len(&self) -> usize {
+        self.slots
+    }
+
+    /// Whether there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots == 0
     }
 }
 
 /// `steps` as seen from one scope, at one moment of the run.
 #[derive(Debug)]
 pub struct StepsView {
-    /// The plan's index.
+    /// Which slot each id is.
     pub layout: Arc<Layout>,
     /// The state when the snapshot was taken.
     pub cells: Cells,
     /// The scope whose ids are visible.
     pub scope: usize,
-}
-
-impl StepsView {
-    /// `{status, outputs, items}` of one id: a step, the items of a `for_each`, or a call.
-    fn entry(&self, nodes: &[NodeIndex]) -> Value {
-        let graph = &self.layout.plan.graph;
-        let mut status: Option<&'static str> = None;
-        let mut outputs = Cell::pending().outputs;
-        let mut items: Vec<Value> = Vec::new();
-        let mut dynamic_items = None;
-        for &n in nodes {
-            let cell = &self.cells[n.index()];
-            if let Role::Item { value, .. } = &graph[n].role {
-                items.push(Value::from_pairs([
-                    ("item", template::to_value(value)),
-                    ("status", Value::from(cell.status.as_str())),
-                    ("outputs", cell.outputs.clone()),
-                ]));
-                let so_far = status.unwrap_or(cell.status.as_str());
-                status = Some(combine(so_far, cell.status));
-            } else {
-                let own = match graph[n].role {
-                    Role::CallEntry { scope } => self.call_status(scope, cell.status),
-                    _ => cell.status,
-                };
-                status = Some(own.as_str());
-                outputs = cell.outputs.clone();
-                dynamic_items = Some(cell.items.clone());
-            }
-        }
-        Value::from_pairs([
-            ("status", Value::from(status.unwrap_or("pending"))),
-            ("outputs", outputs),
-            ("items", dynamic_items.unwrap_or_else(|| Value::from(items))),
-        ])
-    }
-
-    /// A call's status: failed if any of its steps failed, running while any runs.
-    fn call_status(&self, scope: usize, entry: StepStatus) -> StepStatus {
-        if entry != StepStatus::Succeeded {
-            return entry;
-        }
-        let mut status = StepStatus::Succeeded;
-        for n in &self.layout.members[scope] {
-            status = match (status, self.cells[n.index()].status) {
-                (StepStatus::Failed, _) | (_, StepStatus::Failed) => StepStatus::Failed,
-                (_, StepStatus::Running) | (StepStatus::Running, _) => StepStatus::Running,
-                (_, StepStatus::Pending) | (StepStatus::Pending, _) => StepStatus::Pending,
-                _ => StepStatus::Succeeded,
-            };
-        }
-        status
-    }
 }
 
 impl Object for StepsView {
@@ -155,28 +95,25 @@ impl Object for StepsView {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let position = *self.layout.lookup[self.scope].get(key.as_str()?)?;
-        Some(self.entry(&self.layout.ids[self.scope][position].1))
+        let scope = self.layout.lookup.get(self.scope)?;
+        let position = *scope.get(key.as_str()?)?;
+        let slot = self.layout.ids[self.scope][position].1;
+        let cell = self.cells.get(slot).cloned().unwrap_or_else(Cell::pending);
+        Some(Value::from_pairs([
+            ("status", Value::from(cell.status.as_str())),
+            ("outputs", cell.outputs),
+            ("items", cell.items),
+        ]))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Values(
-            self.layout.ids[self.scope]
-                .iter()
-                .map(|(id, _)| Value::from(id.as_str()))
-                .collect(),
+            self.layout
+                .ids
+                .get(self.scope)
+                .map(|ids| ids.iter().map(|(id, _)| Value::from(id.as_str())).collect())
+                .unwrap_or_default(),
         )
-    }
-}
-
-/// The status of a `for_each` step from its items so far.
-fn combine(so_far: &str, item: StepStatus) -> &'static str {
-    match (so_far, item) {
-        ("failed", _) | (_, StepStatus::Failed) => "failed",
-        ("running", _) | (_, StepStatus::Running) => "running",
-        ("pending", _) | (_, StepStatus::Pending) => "pending",
-        ("skipped", StepStatus::Skipped) => "skipped",
-        _ => "succeeded",
     }
 }
 

@@ -4,11 +4,13 @@
 pub mod attempt;
 pub mod context;
 pub mod event;
+pub mod fanout;
 pub mod render;
 pub mod runtime;
 pub mod scheduler;
 pub mod secrets;
 pub mod step;
+pub mod walk;
 
 pub use event::{Event, Message, RunStatus, StepStatus};
 pub use runtime::{RunOptions, Runtime};

@@ -1,35 +1,29 @@
-//! The scheduler: runs a plan's graph with bounded parallelism, stops new work after a failure,
-//! then runs `finally`. It owns all run state; step tasks only report back their outcome.
+//! The scheduler: runs a plan's graph with bounded parallelism. The [`Walk`] says what may
+//! start and what each end sets off; the scheduler starts step tasks, decides the nodes that
+//! need no task (a call being entered, a fan-out whose list is known only now, the steps of a
+//! skipped call), keeps the state templates read, and reports everything as events. It owns all
+//! run state; step tasks only report back their outcome.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use super::attempt::{self, Job, Outcome};
 use super::context::{self, Cell, Cells, Layout, StepsView};
-use super::event::{Event, RunStatus, StepStatus};
+use super::event::{Event, Marks, RunStatus, StepStatus};
+use super::fanout::Policy;
 use super::render::Scope;
 use super::runtime::Runtime;
 use super::secrets::Secrets;
-use crate::plan::{ItemKey, NodeId, Phase, Plan, Role};
+use super::walk::{Happening, Walk};
+use crate::plan::{ItemKey, NodeId, Phase, Plan, PlanNode, Role};
 use crate::spec::ForEachItems;
 use crate::template;
-
-/// What is known of one node.
-#[derive(Debug, Clone)]
-pub struct NodeState {
-    /// Its status.
-    pub status: StepStatus,
-    /// Its outputs.
-    pub outputs: Map<String, Value>,
-    /// Items of a fan-out expanded at run time: `{item, status, outputs}`.
-    pub items: Vec<Value>,
-}
 
 /// A step an earlier process of the same run already settled (what a resume starts from).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,13 +32,13 @@ pub struct Settled {
     pub status: StepStatus,
     /// Its outputs, for later templates.
     pub outputs: Map<String, Value>,
-    /// Items of a fan-out expanded at run time.
+    /// Items of a fan-out.
     pub items: Vec<Value>,
     /// Shown to the operator.
     pub reason: String,
 }
 
-/// Node id → what is settled; ids of run-time fan-out items (`x[2]`) included.
+/// Node id → what is settled; items of fan-outs (`x[2]`) and whole fan-outs (`x`) included.
 pub type SettledSteps = HashMap<NodeId, Settled>;
 
 /// Runs a plan to its end; returns the run's status.
@@ -52,7 +46,7 @@ pub async fn execute(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> Ru
     resume(plan, secrets, rt, SettledSteps::new()).await
 }
 
-/// Runs what is left of a plan: settled main steps are never run again; `finally` always runs.
+/// Runs what is left of a plan: settled steps are never run again; `finally` always runs.
 pub async fn resume(
     plan: Arc<Plan>,
     secrets: &Secrets,
@@ -66,25 +60,9 @@ pub async fn resume(
         steps: plan.graph.node_count(),
         dry_run: rt.options.dry_run,
     });
-    let mut run = Scheduler::new(Arc::clone(&plan), secrets, Arc::clone(&rt));
-    run.settled = Arc::new(settled);
-    let main = run.phase(Phase::Main).await;
-    let status = match main {
-        PhaseEnd::Paused => RunStatus::Paused,
-        PhaseEnd::Interrupted => RunStatus::Interrupted,
-        PhaseEnd::Failed => RunStatus::Failed,
-        PhaseEnd::Done => RunStatus::Succeeded,
-    };
-    let status = if matches!(status, RunStatus::Paused | RunStatus::Interrupted) {
-        status
-    } else {
-        run.run_status = status;
-        match run.phase(Phase::Finally).await {
-            PhaseEnd::Interrupted => RunStatus::Interrupted,
-            PhaseEnd::Failed | PhaseEnd::Paused => RunStatus::Failed,
-            PhaseEnd::Done => status,
-        }
-    };
+    let mut scheduler = Scheduler::new(Arc::unwrap_or_clone(plan), secrets, Arc::clone(&rt));
+    scheduler.settled = settled;
+    let status = scheduler.run().await;
     rt.checkpoint(Event::RunFinished {
         status,
         duration: started.elapsed(),
@@ -93,339 +71,256 @@ pub async fn resume(
     status
 }
 
-/// The state of one phase's walk over the graph: what waits, what is ready, how it is going.
-struct Frontier {
-    /// The phase's nodes in plan order.
-    nodes: Vec<NodeIndex>,
-    /// Dependencies each node still waits for.
-    waiting: HashMap<NodeIndex, usize>,
-    /// Nodes whose dependencies are all satisfied, by index (plan order among equals).
-    ready: BTreeSet<usize>,
-    phase: Phase,
-    failed: bool,
-    paused: bool,
-    /// No new step starts (a failure in the main phase, a pause, an interrupt).
-    stopping: bool,
+/// What the scheduler keeps of one node.
+#[derive(Debug, Clone)]
+struct NodeState {
+    status: StepStatus,
+    outputs: Map<String, Value>,
+    /// The slot templates read it from (items share their fan-out's).
+    slot: Option<usize>,
 }
 
-impl Frontier {
-    fn new(plan: &Plan, phase: Phase) -> Self {
-        let nodes: Vec<NodeIndex> = plan
-            .order
-            .iter()
-            .copied()
-            .filter(|&n| plan.graph[n].phase == phase)
-            .collect();
-        let waiting: HashMap<NodeIndex, usize> = nodes
-            .iter()
-            .map(|&n| {
-                (
-                    n,
-                    plan.graph
-                        .neighbors_directed(n, Direction::Incoming)
-                        .count(),
-                )
-            })
-            .collect();
-        let ready = nodes
-            .iter()
-            .filter(|n| waiting[n] == 0)
-            .map(|n| n.index())
-            .collect();
-        Self {
-            nodes,
-            waiting,
-            ready,
-            phase,
-            failed: false,
-            paused: false,
-            stopping: false,
-        }
-    }
-
-    /// A node is done: its dependents may become ready. A failure stops new work in the main
-    /// phase, unless the step allows it; in `finally` the other steps still run.
-    fn release(&mut self, plan: &Plan, n: NodeIndex, outcome: &Outcome) {
-        if outcome.status == StepStatus::Failed && !plan.graph[n].step.allow_failure {
-            self.failed = true;
-            if self.phase == Phase::Main {
-                self.stopping = true;
-                return;
-            }
-        }
-        for d in plan.graph.neighbors_directed(n, Direction::Outgoing) {
-            if let Some(w) = self.waiting.get_mut(&d) {
-                *w = w.saturating_sub(1);
-                if *w == 0 {
-                    self.ready.insert(d.index());
-                }
-            }
-        }
-    }
+/// What the scheduler keeps of one fan-out.
+#[derive(Debug, Clone)]
+struct FanState {
+    /// The step's id (`restart`, `rolling[2].restart`).
+    id: NodeId,
+    slot: usize,
+    /// `{item, status, outputs}` per item, in list order.
+    summary: Vec<Value>,
 }
 
-enum PhaseEnd {
-    Done,
-    Failed,
-    Paused,
-    Interrupted,
+/// How a node that needs no task was decided.
+enum Decided {
+    /// A task must run it.
+    NeedsTask,
+    /// Decided now (skipped with its call, or failed to render).
+    Now(Outcome),
+    /// A call entered, or a fan-out opened: it ends with its group or its items.
+    Later,
 }
+
+type Finished = (NodeIndex, Outcome, Duration);
 
 struct Scheduler {
-    plan: Arc<Plan>,
+    plan: Plan,
     rt: Arc<Runtime>,
+    walk: Walk,
     secrets: minijinja::Value,
     env: minijinja::Value,
-    state: Vec<NodeState>,
-    /// What templates read of `state`, kept in step with it by [`Scheduler::record`].
+    nodes: Vec<NodeState>,
+    fans: HashMap<usize, FanState>,
+    /// What templates read, kept in step with `nodes` and `fans` by [`Scheduler::show`].
     cells: Cells,
     layout: Arc<Layout>,
+    /// Each scope's params (a call's are set when it is entered).
     scope_params: Vec<Option<Map<String, Value>>>,
     /// `scope_params` as template values (converted once per scope).
     param_values: Vec<minijinja::Value>,
-    skipped_scopes: Vec<bool>,
-    run_status: RunStatus,
     /// What an earlier process settled (resume).
-    settled: Arc<SettledSteps>,
+    settled: SettledSteps,
+    running: JoinSet<Finished>,
+    /// Which node each task runs: a task that panics is that node's failure.
+    tasks: HashMap<tokio::task::Id, NodeIndex>,
+    /// A manual step is waiting for a person: the run pauses.
+    paused: bool,
+    /// The run's own status, once its group has ended.
+    ended: Option<StepStatus>,
 }
 
-type Finished = (NodeIndex, Outcome, Vec<Value>, Duration);
-
 impl Scheduler {
-    fn new(plan: Arc<Plan>, secrets: &Secrets, rt: Arc<Runtime>) -> Self {
+    fn new(plan: Plan, secrets: &Secrets, rt: Arc<Runtime>) -> Self {
         let mut scope_params = vec![None; plan.scopes.len()];
         scope_params[0] = Some(plan.params.clone());
-        let state = plan
-            .graph
-            .node_indices()
-            .map(|_| NodeState {
-                status: StepStatus::Pending,
-                outputs: Map::new(),
-                items: Vec::new(),
-            })
-            .collect();
         let mut param_values = vec![template::to_value(&Map::new()); plan.scopes.len()];
         param_values[0] = template::to_value(&plan.params);
-        Self {
-            skipped_scopes: vec![false; plan.scopes.len()],
+        let walk = Walk::new(&plan);
+        let mut scheduler = Self {
+            walk,
             secrets: template::to_value(&secrets.as_map()),
             env: template::to_value(&std::env::vars().collect::<BTreeMap<String, String>>()),
-            cells: Arc::new(vec![Cell::pending(); plan.graph.node_count()]),
-            layout: Arc::new(Layout::new(Arc::clone(&plan))),
-            state,
+            nodes: Vec::with_capacity(plan.graph.node_count()),
+            fans: HashMap::new(),
+            cells: Arc::new(Vec::new()),
+            layout: Arc::new(Layout::default()),
             scope_params,
             param_values,
-            run_status: RunStatus::Running,
-            settled: Arc::new(SettledSteps::new()),
+            settled: SettledSteps::new(),
+            running: JoinSet::new(),
+            tasks: HashMap::new(),
+            paused: false,
+            ended: None,
             plan,
             rt,
-        }
+        };
+        scheduler.take_in_nodes();
+        scheduler
     }
 
-    async fn phase(&mut self, phase: Phase) -> PhaseEnd {
-        let mut front = Frontier::new(&self.plan, phase);
-        let mut running: JoinSet<Finished> = JoinSet::new();
-        // Which node each task runs: a task that panics is that node's failure.
-        let mut tasks: HashMap<tokio::task::Id, NodeIndex> = HashMap::new();
-        let mut per_group: HashMap<(usize, String), usize> = HashMap::new();
-        let limit = self.rt.options.max_parallel.max(1);
-        if phase == Phase::Main {
-            self.restore(&mut front);
+    /// Gives the plan's nodes the scheduler does not know yet (all at first, then those of
+    /// fan-outs opened at run time) their state and slots.
+    fn take_in_nodes(&mut self) {
+        let layout = Arc::make_mut(&mut self.layout);
+        for n in (self.nodes.len()..self.plan.graph.node_count()).map(NodeIndex::new) {
+            let node = &self.plan.graph[n];
+            let slot = match self.walk.item_of(n) {
+                Some(_) => None,
+                None => Some(layout.slot(node.scope, &node.local_id)),
+            };
+            self.nodes.push(NodeState {
+                status: StepStatus::Pending,
+                outputs: Map::new(),
+                slot,
+            });
         }
+        while self.scope_params.len() < self.plan.scopes.len() {
+            self.scope_params.push(None);
+            self.param_values.push(template::to_value(&Map::new()));
+        }
+        let slots = layout.len();
+        let cells = Arc::make_mut(&mut self.cells);
+        cells.resize(slots, Cell::pending());
+    }
+
+    /// The slot and state of a fan-out, created on first use.
+    fn fan_state(&mut self, f: usize) -> &mut FanState {
+        if !self.fans.contains_key(&f) {
+            let first = self.walk.fan_items(f).first().copied();
+            let anchor = self.walk.fan_stand_in(f).or(first);
+            let (id, scope, local) = anchor.map_or_else(
+                || (NodeId::step("fan"), 0, String::new()),
+                |n| {
+                    let node = &self.plan.graph[n];
+                    let id = node.id.fan_out().unwrap_or_else(|| node.id.clone());
+                    (id, node.scope, node.local_id.clone())
+                },
+            );
+            let slot = Arc::make_mut(&mut self.layout).slot(scope, &local);
+            let len = self.layout.len();
+            Arc::make_mut(&mut self.cells).resize(len, Cell::pending());
+            let summary = self
+                .walk
+                .fan_items(f)
+                .iter()
+                .map(|&n| {
+                    json!({ "item": item_value(&self.plan, n), "status": "pending", "outputs": {} })
+                })
+                .collect();
+            self.fans.insert(f, FanState { id, slot, summary });
+        }
+        self.fans
+            .get_mut(&f)
+            .expect("inserted just above when missing")
+    }
+
+    async fn run(&mut self) -> RunStatus {
+        for f in self.walk.fans_in(0) {
+            let policy = self.policy_of_fan(f);
+            self.walk.set_policy(f, policy);
+        }
+        self.restore();
+        self.walk.start(&self.plan);
+        self.act();
+        let limit = self.rt.options.max_parallel.max(1);
         loop {
-            while !front.stopping && running.len() < limit {
-                let Some(next) = front
-                    .ready
-                    .iter()
-                    .copied()
-                    .find(|&i| self.group_has_room(NodeIndex::new(i), &per_group))
-                else {
+            while let Some(n) = self.walk.peek_ready() {
+                if self.needs_task(n) && self.running.len() >= limit {
+                    break;
+                }
+                let Some(n) = self.walk.next_ready(&self.plan) else {
                     break;
                 };
-                front.ready.remove(&next);
-                let n = NodeIndex::new(next);
-                if let Some(outcome) = self.settle_without_running(n) {
-                    self.conclude_settled(n, &outcome);
-                    front.release(&self.plan, n, &outcome);
-                    continue;
-                }
-                *per_group.entry(self.group(n)).or_default() += 1;
-                self.state[n.index()].status = StepStatus::Running;
-                self.record(n);
-                let task = self.spawn(n, &mut running);
-                tasks.insert(task, n);
+                self.start(n).await;
+                self.act();
             }
-            let Some(joined) = running.join_next_with_id().await else {
+            let Some(joined) = self.running.join_next_with_id().await else {
                 break;
             };
-            let (n, outcome, items, duration) = match joined {
+            let (n, outcome, duration) = match joined {
                 Ok((task, finished)) => {
-                    tasks.remove(&task);
+                    self.tasks.remove(&task);
                     finished
                 }
                 Err(error) => {
-                    let Some(n) = tasks.remove(&error.id()) else {
+                    let Some(n) = self.tasks.remove(&error.id()) else {
                         continue;
                     };
-                    let failure = Outcome {
-                        status: StepStatus::Failed,
-                        attempts: 0,
-                        outputs: Map::new(),
-                        reason: Some(format!("internal error: {error}")),
-                        pause: false,
-                    };
-                    (n, failure, Vec::new(), Duration::ZERO)
+                    let failure = Outcome::failed(0, format!("internal error: {error}"));
+                    (n, failure, Duration::ZERO)
                 }
             };
-            if let Some(count) = per_group.get_mut(&self.group(n)) {
-                *count -= 1;
-            }
-            if outcome.pause {
-                front.paused = true;
-                front.stopping = true;
-                self.state[n.index()].status = StepStatus::Pending;
-                self.record(n);
-                continue;
-            }
-            if self.rt.cancel.is_cancelled() && outcome.status == StepStatus::Failed {
-                // Stopped by an interrupt: not a failure. It stays in flight in the journal, so a
-                // resume applies the in-flight rules (idempotent, check, confirmation).
-                self.state[n.index()].status = StepStatus::Pending;
-                self.record(n);
-                self.rt.emit(Event::StepInterrupted {
-                    id: self.plan.graph[n].id.clone(),
-                    duration,
-                });
-                front.stopping = true;
-                continue;
-            }
-            self.finish(n, &outcome, items, duration);
-            front.release(&self.plan, n, &outcome);
-            if self.rt.cancel.is_cancelled() {
-                front.stopping = true;
-            }
+            self.task_ended(n, &outcome, duration);
+            self.act();
         }
         if self.rt.cancel.is_cancelled() {
-            PhaseEnd::Interrupted
-        } else if front.paused {
-            PhaseEnd::Paused
-        } else if front.failed {
-            PhaseEnd::Failed
+            RunStatus::Interrupted
+        } else if self.paused {
+            RunStatus::Paused
         } else {
-            PhaseEnd::Done
+            match self.ended {
+                Some(StepStatus::Succeeded | StepStatus::Skipped) => RunStatus::Succeeded,
+                _ => RunStatus::Failed,
+            }
         }
     }
 
-    /// Records a node decided without a task. A call entered before a resume is entered again
-    /// (its params are set anew, no side effect) but not recorded a second time.
-    fn conclude_settled(&mut self, n: NodeIndex, outcome: &Outcome) {
-        let id = &self.plan.graph[n].id;
-        let entered_before = outcome.status == StepStatus::Succeeded
-            && self
-                .settled
-                .get(id)
-                .is_some_and(|s| s.status == StepStatus::Succeeded);
-        if !entered_before {
-            self.finish(n, outcome, Vec::new(), Duration::ZERO);
+    /// Whether starting a node spawns a task (and so counts against `max_parallel`).
+    fn needs_task(&self, n: NodeIndex) -> bool {
+        let node = &self.plan.graph[n];
+        !(matches!(node.role, Role::CallEntry { .. } | Role::DynamicFanOut)
+            || self.walk.group_skipped(node.scope))
+    }
+
+    /// Starts a node: a task, or a decision made here.
+    async fn start(&mut self, n: NodeIndex) {
+        self.walk.started(n);
+        match self.decide_without_task(n).await {
+            Decided::NeedsTask => {
+                self.nodes[n.index()].status = StepStatus::Running;
+                self.show(n);
+                let task = self.spawn(n);
+                self.tasks.insert(task, n);
+            }
+            Decided::Now(outcome) => self.finish(n, &outcome, Duration::ZERO),
+            Decided::Later => {}
+        }
+    }
+
+    /// A task ended: its outcome, or the pause or interrupt it reports.
+    fn task_ended(&mut self, n: NodeIndex, outcome: &Outcome, duration: Duration) {
+        if outcome.pause {
+            self.paused = true;
+            self.walk.halt();
+            self.walk.unstarted(n);
+            self.nodes[n.index()].status = StepStatus::Pending;
+            self.show(n);
             return;
         }
-        self.rt.emit(Event::Restored {
-            id: id.clone(),
-            status: StepStatus::Succeeded,
-            reason: "entered before this resume".to_owned(),
-        });
-        self.state[n.index()].status = StepStatus::Succeeded;
-        self.record(n);
+        if self.rt.cancel.is_cancelled() && outcome.status == StepStatus::Failed {
+            // Stopped by an interrupt: not a failure. It stays in flight in the journal, so a
+            // resume applies the in-flight rules (idempotent, check, confirmation).
+            self.walk.halt();
+            self.walk.unstarted(n);
+            self.nodes[n.index()].status = StepStatus::Pending;
+            self.show(n);
+            self.rt.emit(Event::StepInterrupted {
+                id: self.plan.graph[n].id.clone(),
+                duration,
+            });
+            return;
+        }
+        self.finish(n, outcome, duration);
+        if self.rt.cancel.is_cancelled() {
+            self.walk.halt();
+        }
     }
 
-    fn group(&self, n: NodeIndex) -> (usize, String) {
-        let node = &self.plan.graph[n];
-        (node.scope, node.local_id.clone())
-    }
-
-    fn group_has_room(&self, n: NodeIndex, per_group: &HashMap<(usize, String), usize>) -> bool {
-        let node = &self.plan.graph[n];
-        let limit = match node.role {
-            Role::Item { .. } => node.step.for_each.as_ref().and_then(|f| f.max_parallel),
-            _ => None,
-        };
-        limit.is_none_or(|l| per_group.get(&self.group(n)).copied().unwrap_or(0) < l)
-    }
-
-    /// Nodes decided without a task: steps of a skipped call, and call entries.
-    fn settle_without_running(&mut self, n: NodeIndex) -> Option<Outcome> {
-        let node = &self.plan.graph[n];
-        let outcome = |status, reason: Option<String>| Outcome {
-            status,
-            attempts: 0,
-            outputs: Map::new(),
-            reason,
-            pause: false,
-        };
-        if self.skipped_scopes[node.scope] {
-            if let Role::CallEntry { scope } = node.role {
-                self.skipped_scopes[scope] = true;
-            }
-            return Some(outcome(
-                StepStatus::Skipped,
-                Some("its call was skipped".to_owned()),
-            ));
-        }
-        if node.phase == Phase::Finally && self.scope_params[node.scope].is_none() {
-            // The `finally` of a called runbook whose call never started has nothing to undo.
-            return Some(outcome(
-                StepStatus::Skipped,
-                Some("its call never started".to_owned()),
-            ));
-        }
-        let Role::CallEntry { scope } = node.role else {
-            return None;
-        };
-        let ctx = Scope::from_value(self.context(n));
-        if let Some(when) = &node.step.when {
-            match ctx.eval(when, "when") {
-                Ok(v)
-                    if !v.is_true()
-                        && (!self.rt.options.dry_run || !ctx.reads_unknown(&when.text)) =>
-                {
-                    self.skipped_scopes[scope] = true;
-                    return Some(outcome(
-                        StepStatus::Skipped,
-                        Some(format!("`when: {}` is false", when.text)),
-                    ));
-                }
-                Err(e) => return Some(outcome(StepStatus::Failed, Some(e.message))),
-                Ok(_) => {}
-            }
-        }
-        let callee = &self.plan.runbooks[self.plan.scopes[scope].runbook];
-        let mut params: Map<String, Value> = callee
-            .params
-            .iter()
-            .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
-            .collect();
-        for (name, value) in &self.plan.scopes[scope].with {
-            match ctx.value(value, &format!("with.{name}")) {
-                Ok(v) => {
-                    params.insert(name.clone(), v);
-                }
-                Err(e) => {
-                    return Some(outcome(StepStatus::Failed, Some(e.message)));
-                }
-            }
-        }
-        self.param_values[scope] = template::to_value(&params);
-        self.scope_params[scope] = Some(params);
-        Some(outcome(StepStatus::Succeeded, None))
-    }
-
-    /// Records a final status; it is durable before any dependent starts.
-    fn finish(&mut self, n: NodeIndex, outcome: &Outcome, items: Vec<Value>, duration: Duration) {
-        let state = &mut self.state[n.index()];
+    /// Records a node's final status (durable before any dependent starts) and tells the walk.
+    fn finish(&mut self, n: NodeIndex, outcome: &Outcome, duration: Duration) {
+        let state = &mut self.nodes[n.index()];
         state.status = outcome.status;
         state.outputs.clone_from(&outcome.outputs);
-        state.items.clone_from(&items);
-        self.record(n);
+        self.show(n);
         // Not a checkpoint of its own: the record shares the sync of the next step's start
         // (which a dependent must pass before its side effect), or is synced when the run goes
         // quiet. A sequential run pays one sync per step.
@@ -435,87 +330,512 @@ impl Scheduler {
             attempts: outcome.attempts,
             duration,
             outputs: outcome.outputs.clone(),
-            items,
+            items: Vec::new(),
             reason: outcome.reason.clone(),
+        });
+        self.walk.ended(&self.plan, n, outcome.status);
+    }
+
+    /// Acts on what the walk reported: groups and fan-outs that ended, batches and gates.
+    fn act(&mut self) {
+        loop {
+            let happenings = self.walk.happenings();
+            if happenings.is_empty() {
+                return;
+            }
+            for happening in happenings {
+                match happening {
+                    Happening::RunEnded { status } => self.ended = Some(status),
+                    Happening::GroupEnded { group, status } => self.group_ended(group, status),
+                    Happening::FanEnded { fan, status } => self.fan_ended(fan, status),
+                    Happening::BatchStarted { fan, batch } => self.batch_started(fan, batch),
+                    Happening::Gate { fan, .. } => self.walk.gate_decided(&self.plan, fan, true),
+                }
+            }
+        }
+    }
+
+    /// A batch of a fan-out begins; the first one starts the fan-out's step.
+    fn batch_started(&mut self, f: usize, batch: usize) {
+        if batch > 0 || self.rt.options.dry_run {
+            return;
+        }
+        let fan = self.walk.fan(f);
+        let (items, batches) = (fan.len(), fan.batches().len());
+        let mut description = format!("{items} item{}", if items == 1 { "" } else { "s" });
+        if batches > 1 {
+            let sizes: Vec<String> = fan.batches().iter().map(|b| b.len().to_string()).collect();
+            let _ = write!(description, " in {batches} batches ({})", sizes.join(", "));
+        }
+        let id = self.fan_state(f).id.clone();
+        let name = self
+            .walk
+            .fan_items(f)
+            .first()
+            .and_then(|&n| self.plan.graph[n].step.name.clone());
+        self.rt.emit(Event::StepStarted {
+            id,
+            name,
+            attempt: 1,
+            description,
+            polling: false,
         });
     }
 
-    /// Applies what an earlier process settled: those main steps count as finished.
-    fn restore(&mut self, front: &mut Frontier) {
+    /// A call's group ended: its call node takes the group's status. A call that an earlier
+    /// process already recorded as ended is not recorded again.
+    fn group_ended(&mut self, group: usize, status: StepStatus) {
+        let Some(entry) = self.walk.group_entry(group) else {
+            return;
+        };
+        let id = self.plan.graph[entry].id.clone();
+        self.nodes[entry.index()].status = status;
+        if let Some((f, position)) = self.walk.item_of(entry) {
+            self.update_summary(f, position, status, &Map::new());
+        }
+        self.show(entry);
+        let recorded_before = self.settled.get(&id).is_some_and(|s| s.status == status);
+        if recorded_before {
+            self.rt.emit(Event::Restored {
+                id,
+                status,
+                reason: "done before this resume; not run again".to_owned(),
+            });
+            return;
+        }
+        let reason = match status {
+            StepStatus::Skipped => Some(format!(
+                "`when: {}` is false",
+                self.plan.graph[entry]
+                    .step
+                    .when
+                    .as_ref()
+                    .map_or("", |w| w.text.as_str())
+            )),
+            StepStatus::Failed => Some("a step of the call failed".to_owned()),
+            _ if self.rt.options.dry_run => Some("rehearsed".to_owned()),
+            _ => None,
+        };
+        self.rt.emit(Event::StepFinished {
+            id,
+            status,
+            attempts: 1,
+            duration: Duration::ZERO,
+            outputs: Map::new(),
+            items: Vec::new(),
+            reason,
+        });
+    }
+
+    /// A fan-out ended: the step it stands for is recorded with its items (unless it stopped
+    /// before every item ran: then it stays pending for a resume).
+    fn fan_ended(&mut self, f: usize, status: StepStatus) {
+        let failed = self.walk.fan(f).failed();
+        let total = self.walk.fan(f).len();
+        let fan = self.fan_state(f).clone();
+        let cells = Arc::make_mut(&mut self.cells);
+        cells[fan.slot].status = status;
+        cells[fan.slot].items = template::to_value(&fan.summary);
+        if let Some(stand_in) = self.walk.fan_stand_in(f) {
+            self.nodes[stand_in.index()].status = status;
+        }
+        if status == StepStatus::Pending {
+            return;
+        }
+        if self
+            .settled
+            .get(&fan.id)
+            .is_some_and(|s| s.status == status)
+        {
+            return;
+        }
+        let rehearsed = self.rt.options.dry_run && status == StepStatus::Succeeded;
+        let reason = (failed > 0).then(|| {
+            if status == StepStatus::Failed {
+                format!("{failed} of {total} items failed")
+            } else {
+                format!("{failed} of {total} items failed, within the step's failure budget")
+            }
+        });
+        self.rt.emit(Event::StepFinished {
+            id: fan.id,
+            status,
+            attempts: 1,
+            duration: Duration::ZERO,
+            outputs: Map::new(),
+            items: fan.summary,
+            reason: if rehearsed {
+                Some("rehearsed".to_owned())
+            } else if status == StepStatus::Skipped {
+                Some("every item was skipped".to_owned())
+            } else {
+                reason
+            },
+        });
+    }
+
+    fn update_summary(
+        &mut self,
+        f: usize,
+        position: usize,
+        status: StepStatus,
+        outputs: &Map<String, Value>,
+    ) {
+        let fan = self.fan_state(f);
+        if let Some(Value::Object(entry)) = fan.summary.get_mut(position) {
+            entry.insert("status".to_owned(), Value::from(status.as_str()));
+            entry.insert("outputs".to_owned(), Value::Object(outputs.clone()));
+        }
+        let slot = fan.slot;
+        let summary = template::to_value(&fan.summary);
+        Arc::make_mut(&mut self.cells)[slot].items = summary;
+    }
+
+    /// Applies what an earlier process settled: those nodes count as ended, never run again.
+    /// Call nodes are entered again (their params are needed; entering has no side effect).
+    fn restore(&mut self) {
         if self.settled.is_empty() {
             return;
         }
-        let settled = Arc::clone(&self.settled);
-        for n in front.nodes.clone() {
+        let settled = std::mem::take(&mut self.settled);
+        // A fan-out settled as a whole: its items are settled with it, even those that failed
+        // within its budget.
+        let mut whole: HashMap<NodeId, StepStatus> = HashMap::new();
+        for n in self.plan.graph.node_indices() {
+            let node = &self.plan.graph[n];
+            if let Some(fan) = node.id.fan_out()
+                && let Some(done) = settled.get(&fan)
+                && self.walk.item_of(n).is_some()
+            {
+                whole.insert(fan, done.status);
+            }
+        }
+        for n in self.plan.order.clone() {
             let node = &self.plan.graph[n];
             if matches!(node.role, Role::CallEntry { .. }) {
                 continue;
             }
-            let Some(done) = settled.get(&node.id) else {
-                continue;
+            let in_whole = node.id.fan_out().filter(|f| whole.contains_key(f));
+            let done = match settled.get(&node.id) {
+                Some(done) => done.clone(),
+                None if in_whole.is_some() => Settled {
+                    status: StepStatus::Failed,
+                    outputs: Map::new(),
+                    items: Vec::new(),
+                    reason: "its fan-out ended before this resume".to_owned(),
+                },
+                None => continue,
             };
-            front.ready.remove(&n.index());
-            front.waiting.remove(&n);
-            let state = &mut self.state[n.index()];
-            state.status = done.status;
-            state.outputs.clone_from(&done.outputs);
-            state.items.clone_from(&done.items);
-            self.record(n);
-            let outcome = Outcome {
-                status: done.status,
-                attempts: 1,
-                outputs: Map::new(),
-                reason: Some(done.reason.clone()),
-                pause: false,
-            };
-            if done.status == StepStatus::Failed {
-                // A manual step rejected at resume: recorded as the failure it is.
-                self.finish(n, &outcome, Vec::new(), Duration::ZERO);
-            } else {
-                self.rt.emit(Event::Restored {
-                    id: self.plan.graph[n].id.clone(),
-                    status: done.status,
-                    reason: done.reason.clone(),
-                });
+            self.restore_node(n, &done);
+        }
+        self.settled = settled;
+    }
+
+    fn restore_node(&mut self, n: NodeIndex, done: &Settled) {
+        let state = &mut self.nodes[n.index()];
+        state.status = done.status;
+        state.outputs.clone_from(&done.outputs);
+        if let Some((f, position)) = self.walk.item_of(n) {
+            self.update_summary(f, position, done.status, &done.outputs);
+        }
+        self.show(n);
+        if let Some(slot) = self.nodes[n.index()].slot
+            && !done.items.is_empty()
+        {
+            Arc::make_mut(&mut self.cells)[slot].items = template::to_value(&done.items);
+        }
+        let id = self.plan.graph[n].id.clone();
+        if done.status == StepStatus::Failed && done.reason.starts_with("rejected") {
+            // A manual step rejected at resume: recorded as the failure it is.
+            let outcome = Outcome::failed(1, done.reason.clone());
+            self.finish(n, &outcome, Duration::ZERO);
+            return;
+        }
+        self.rt.emit(Event::Restored {
+            id,
+            status: done.status,
+            reason: done.reason.clone(),
+        });
+        if self.plan.graph[n].role == Role::DynamicFanOut {
+            // Its items are not expanded again: the fan-out ended as a whole.
+            self.walk.started(n);
+        }
+        self.walk.ended(&self.plan, n, done.status);
+    }
+
+    /// Decides the nodes that need no task: steps of a skipped call, call nodes (entered:
+    /// `when`, then the params of `with:`), fan-outs whose list is known only now.
+    async fn decide_without_task(&mut self, n: NodeIndex) -> Decided {
+        let node = &self.plan.graph[n];
+        if self.walk.group_skipped(node.scope) {
+            if let Role::CallEntry { scope } = node.role {
+                self.walk.enter_group(&self.plan, scope, true);
+                return Decided::Later;
             }
-            front.release(&self.plan, n, &outcome);
+            let reason = if node.phase == Phase::Finally {
+                "its call was skipped, so it never started"
+            } else {
+                "its call was skipped"
+            };
+            return Decided::Now(Outcome::done(
+                StepStatus::Skipped,
+                0,
+                Some(reason.to_owned()),
+            ));
+        }
+        match node.role {
+            Role::CallEntry { scope } => {
+                self.enter_call(n, scope).await;
+                Decided::Later
+            }
+            Role::DynamicFanOut => match self.open_fan(n) {
+                Ok(()) => Decided::Later,
+                Err(reason) => Decided::Now(Outcome::failed(0, reason)),
+            },
+            Role::Step | Role::Item { .. } => Decided::NeedsTask,
         }
     }
 
-    fn spawn(&self, n: NodeIndex, running: &mut JoinSet<Finished>) -> tokio::task::Id {
+    /// Enters a call: its `when`, then its params, then (a destructive call on a terminal)
+    /// a confirmation; its group's steps may start.
+    async fn enter_call(&mut self, n: NodeIndex, scope: usize) {
+        let step = Arc::clone(&self.plan.graph[n].step);
+        let ctx = Scope::from_value(self.context(n));
+        let id = self.plan.graph[n].id.clone();
+        self.nodes[n.index()].status = StepStatus::Running;
+        self.show(n);
+        if let Some(when) = &step.when {
+            match ctx.eval(when, "when") {
+                Ok(v)
+                    if !v.is_true()
+                        && (!self.rt.options.dry_run || !ctx.reads_unknown(&when.text)) =>
+                {
+                    self.walk.enter_group(&self.plan, scope, true);
+                    return;
+                }
+                Err(e) => {
+                    self.call_failed_to_enter(n, scope, e.message);
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+        let callee = Arc::clone(self.plan.runbook_of_scope(scope));
+        let mut params: Map<String, Value> = callee
+            .params
+            .iter()
+            .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
+            .collect();
+        let mut given = Map::new();
+        for (name, value) in &self.plan.scopes[scope].with {
+            match ctx.value(value, &format!("with.{name}")) {
+                Ok(v) => {
+                    given.insert(name.clone(), v.clone());
+                    params.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    self.call_failed_to_enter(n, scope, e.message);
+                    return;
+                }
+            }
+        }
+        let mut description = format!("call {}", callee.file.display_path());
+        if !given.is_empty() {
+            let _ = write!(description, "\nwith {}", Value::Object(given));
+        }
+        if self.rt.options.dry_run {
+            self.rt.emit(Event::Rehearsed {
+                id: id.clone(),
+                name: step.name.clone(),
+                description,
+                marks: Marks {
+                    destructive: step.destructive,
+                    ..Marks::default()
+                },
+                notes: Vec::new(),
+            });
+        } else {
+            if step.destructive && !self.rt.options.yes {
+                let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
+                let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
+                if !approved {
+                    self.call_failed_to_enter(
+                        n,
+                        scope,
+                        "destructive step not confirmed (answer yes at the prompt, or pass --yes)"
+                            .to_owned(),
+                    );
+                    return;
+                }
+            }
+            if !self.settled.contains_key(&id) {
+                self.rt.emit(Event::StepStarted {
+                    id: id.clone(),
+                    name: step.name.clone(),
+                    attempt: 1,
+                    description,
+                    polling: false,
+                });
+            }
+        }
+        self.param_values[scope] = template::to_value(&params);
+        self.scope_params[scope] = Some(params);
+        for f in self.walk.fans_in(scope) {
+            let policy = self.policy_of_fan(f);
+            self.walk.set_policy(f, policy);
+        }
+        self.walk.enter_group(&self.plan, scope, false);
+    }
+
+    fn call_failed_to_enter(&mut self, n: NodeIndex, scope: usize, reason: String) {
+        self.nodes[n.index()].status = StepStatus::Failed;
+        self.show(n);
+        self.rt.emit(Event::StepFinished {
+            id: self.plan.graph[n].id.clone(),
+            status: StepStatus::Failed,
+            attempts: 1,
+            duration: Duration::ZERO,
+            outputs: Map::new(),
+            items: Vec::new(),
+            reason: Some(reason),
+        });
+        // Recorded here with its reason; the group's end must not record it again.
+        self.settled.insert(
+            self.plan.graph[n].id.clone(),
+            Settled {
+                status: StepStatus::Failed,
+                outputs: Map::new(),
+                items: Vec::new(),
+                reason: String::new(),
+            },
+        );
+        self.walk.group_failed_to_enter(&self.plan, scope);
+    }
+
+    /// A `for_each` whose list is known only now: evaluates it, adds one node per item, and
+    /// hands them to the walk.
+    fn open_fan(&mut self, n: NodeIndex) -> Result<(), String> {
+        let node = self.plan.graph[n].clone();
+        let Some(fe) = node.step.for_each.clone() else {
+            return Err("not a for_each step".to_owned());
+        };
+        let scope = Scope::from_value(self.context(n));
+        let list = match &fe.items {
+            ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
+                template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
+            }),
+            ForEachItems::List(values) => {
+                scope.value(&crate::spec::Value::List(values.clone()), "for_each")
+            }
+        };
+        let items = match list {
+            Ok(Value::Array(items)) => items,
+            Ok(Value::String(s)) if self.rt.options.dry_run && s.contains("<steps.") => {
+                vec![Value::String(format!("<each item of {s}>"))]
+            }
+            Ok(other) => return Err(format!("`for_each` must be a list, got {other}")),
+            Err(e) => return Err(e.message),
+        };
+        let mut nodes = Vec::with_capacity(items.len());
+        for (index, value) in items.into_iter().enumerate() {
+            let item = self.plan.graph.add_node(PlanNode {
+                id: node.id.item(ItemKey::Index(index)),
+                local_id: node.local_id.clone(),
+                scope: node.scope,
+                step: Arc::clone(&node.step),
+                role: Role::Item { index, value },
+                phase: node.phase,
+            });
+            nodes.push(item);
+        }
+        let policy = Self::policy_of_step(&node);
+        let f = self.walk.open_fan(&self.plan, n, &nodes, policy);
+        self.take_in_nodes();
+        let slot = self.fan_state(f).slot;
+        self.nodes[n.index()].slot = Some(slot);
+        self.nodes[n.index()].status = StepStatus::Running;
+        self.show(n);
+        // Items an earlier process settled are not run again.
+        for item in nodes {
+            if let Some(done) = self.settled.get(&self.plan.graph[item].id).cloned()
+                && done.status != StepStatus::Failed
+            {
+                self.restore_node(item, &done);
+            }
+        }
+        Ok(())
+    }
+
+    /// A static fan-out's policy, from its step.
+    fn policy_of_fan(&self, f: usize) -> Policy {
+        let first = self.walk.fan_items(f).first().copied();
+        first.map_or_else(Policy::unbounded, |n| {
+            Self::policy_of_step(&self.plan.graph[n])
+        })
+    }
+
+    /// How a step's fan-out goes: `max_parallel`, and whether failures stop it.
+    fn policy_of_step(node: &PlanNode) -> Policy {
+        let window = node
+            .step
+            .for_each
+            .as_ref()
+            .and_then(|f| f.max_parallel)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        Policy {
+            batches: Vec::new(),
+            window,
+            budget: if node.step.allow_failure {
+                usize::MAX
+            } else {
+                0
+            },
+            gated: false,
+        }
+    }
+
+    fn spawn(&mut self, n: NodeIndex) -> tokio::task::Id {
         let node = &self.plan.graph[n];
         let job = Job {
             id: node.id.clone(),
             step: Arc::clone(&node.step),
-            runbook: Arc::clone(&self.plan.runbooks[self.plan.scopes[node.scope].runbook]),
+            runbook: Arc::clone(self.plan.runbook_of(node)),
             context: self.context(n),
         };
         let rt = Arc::clone(&self.rt);
-        let dynamic = node.role == Role::DynamicFanOut;
-        let settled = Arc::clone(&self.settled);
-        running
+        self.running
             .spawn(async move {
                 let started = Instant::now();
-                if dynamic {
-                    let (outcome, items) = fan_out(&rt, job, &settled).await;
-                    (n, outcome, items, started.elapsed())
-                } else {
-                    let outcome = attempt::run(&rt, &job).await;
-                    (n, outcome, Vec::new(), started.elapsed())
-                }
+                let outcome = attempt::run(&rt, &job).await;
+                (n, outcome, started.elapsed())
             })
             .id()
     }
 
-    /// Makes a node's state visible to templates. The snapshot is copied only while a running
-    /// step still holds the previous one.
-    fn record(&mut self, n: NodeIndex) {
-        let state = &self.state[n.index()];
-        Arc::make_mut(&mut self.cells)[n.index()] = Cell {
-            status: state.status,
-            outputs: template::to_value(&state.outputs),
-            items: template::to_value(&state.items),
+    /// Makes a node's state visible to templates (and, for an item, its fan-out's `items`).
+    /// The snapshot is copied only while a running step still holds the previous one.
+    fn show(&mut self, n: NodeIndex) {
+        if let Some((f, position)) = self.walk.item_of(n) {
+            let state = &self.nodes[n.index()];
+            let (status, outputs) = (state.status, state.outputs.clone());
+            if status != StepStatus::Running {
+                self.update_summary(f, position, status, &outputs);
+            }
+            let slot = self.fan_state(f).slot;
+            let cell = &mut Arc::make_mut(&mut self.cells)[slot];
+            if cell.status == StepStatus::Pending {
+                cell.status = StepStatus::Running;
+            }
+            return;
+        }
+        let state = &self.nodes[n.index()];
+        let Some(slot) = state.slot else {
+            return;
         };
+        let cell = &mut Arc::make_mut(&mut self.cells)[slot];
+        cell.status = state.status;
+        cell.outputs = template::to_value(&state.outputs);
     }
 
     /// The template context of a node: params, secrets, env, steps of its scope, run, its item.
@@ -524,22 +844,11 @@ impl Scheduler {
         let node = &self.plan.graph[n];
         let run_status = match node.phase {
             Phase::Main => RunStatus::Running,
-            Phase::Finally if node.scope == 0 => self.run_status,
-            // A called runbook's `finally` reports on its own procedure: it succeeded when all of
-            // its steps did, whatever happened elsewhere in the run.
-            Phase::Finally => {
-                let all_done = self.layout.members(node.scope).iter().all(|m| {
-                    matches!(
-                        self.state[m.index()].status,
-                        StepStatus::Succeeded | StepStatus::Skipped
-                    )
-                });
-                if all_done {
-                    RunStatus::Succeeded
-                } else {
-                    RunStatus::Failed
-                }
-            }
+            // A `finally` reports on its own group: the run, or a call's procedure.
+            Phase::Finally => match self.walk.group_status(node.scope) {
+                StepStatus::Failed => RunStatus::Failed,
+                _ => RunStatus::Succeeded,
+            },
         };
         let steps = StepsView {
             layout: Arc::clone(&self.layout),
@@ -573,136 +882,14 @@ impl Scheduler {
     }
 }
 
-/// A `for_each` whose list is known only now: evaluate it, then run the items.
-async fn fan_out(rt: &Arc<Runtime>, job: Job, settled: &SettledSteps) -> (Outcome, Vec<Value>) {
-    let failed = |reason: String| {
-        (
-            Outcome {
-                status: StepStatus::Failed,
-                attempts: 0,
-                outputs: Map::new(),
-                reason: Some(reason),
-                pause: false,
-            },
-            Vec::new(),
-        )
-    };
-    let Some(fe) = job.step.for_each.clone() else {
-        return failed("not a for_each step".to_owned());
-    };
-    let scope = Scope::from_value(job.context.clone());
-    let list = match &fe.items {
-        ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
-            crate::template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
-        }),
-        ForEachItems::List(values) => {
-            scope.value(&super::super::spec::Value::List(values.clone()), "for_each")
-        }
-    };
-    let items = match list {
-        Ok(Value::Array(items)) => items,
-        Ok(Value::String(s)) if rt.options.dry_run && s.contains("<steps.") => {
-            vec![Value::String(format!("<each item of {s}>"))]
-        }
-        Ok(other) => return failed(format!("`for_each` must be a list, got {other}")),
-        Err(e) => return failed(e.message),
-    };
-    let limit = fe.max_parallel.unwrap_or(usize::MAX).max(1);
-    let job = Arc::new(job);
-    let mut results: Vec<Option<Outcome>> = vec![None; items.len()];
-    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
-    let mut next = 0;
-    let mut stop = false;
-    while next < items.len() || !running.is_empty() {
-        while !stop && next < items.len() && running.len() < limit {
-            let item_id = job.id.item(ItemKey::Index(next));
-            if let Some(done) = settled
-                .get(&item_id)
-                .filter(|d| d.status != StepStatus::Failed)
-            {
-                rt.emit(Event::Restored {
-                    id: item_id,
-                    status: done.status,
-                    reason: done.reason.clone(),
-                });
-                results[next] = Some(Outcome {
-                    status: done.status,
-                    attempts: 0,
-                    outputs: done.outputs.clone(),
-                    reason: Some(done.reason.clone()),
-                    pause: false,
-                });
-                next += 1;
-                continue;
-            }
-            let context =
-                context::extend(&job.context, &fe.as_name, template::to_value(&items[next]));
-            let item_job = Job {
-                id: item_id,
-                step: Arc::clone(&job.step),
-                runbook: Arc::clone(&job.runbook),
-                context,
-            };
-            let rt = Arc::clone(rt);
-            let index = next;
-            running.spawn(async move {
-                let started = Instant::now();
-                let outcome = attempt::run(&rt, &item_job).await;
-                if rt.cancel.is_cancelled() && outcome.status == StepStatus::Failed {
-                    rt.emit(Event::StepInterrupted {
-                        id: item_job.id.clone(),
-                        duration: started.elapsed(),
-                    });
-                } else if !outcome.pause {
-                    rt.emit(Event::StepFinished {
-                        id: item_job.id.clone(),
-                        status: outcome.status,
-                        attempts: outcome.attempts,
-                        duration: started.elapsed(),
-                        outputs: outcome.outputs.clone(),
-                        items: Vec::new(),
-                        reason: outcome.reason.clone(),
-                    });
-                }
-                (index, outcome)
-            });
-            next += 1;
-        }
-        let Some(Ok((index, outcome))) = running.join_next().await else {
-            break;
-        };
-        if outcome.status == StepStatus::Failed && !job.step.allow_failure {
-            stop = true;
-        }
-        results[index] = Some(outcome);
+/// The value of an item node (`{item}` in `steps.X.items`).
+fn item_value(plan: &Plan, n: NodeIndex) -> Value {
+    match &plan.graph[n].role {
+        Role::Item { value, .. } => value.clone(),
+        Role::CallEntry { scope } => plan.scopes[*scope]
+            .item
+            .as_ref()
+            .map_or(Value::Null, |(_, v)| v.clone()),
+        Role::Step | Role::DynamicFanOut => Value::Null,
     }
-    let summary: Vec<Value> = items
-        .iter()
-        .zip(&results)
-        .map(|(item, r)| {
-            let (status, outputs) = r.as_ref().map_or((StepStatus::Pending, Map::new()), |o| {
-                (o.status, o.outputs.clone())
-            });
-            json!({ "item": item, "status": status.as_str(), "outputs": outputs })
-        })
-        .collect();
-    let failures = results
-        .iter()
-        .flatten()
-        .filter(|o| o.status == StepStatus::Failed)
-        .count();
-    let pause = results.iter().flatten().any(|o| o.pause);
-    let status = if failures > 0 {
-        StepStatus::Failed
-    } else {
-        StepStatus::Succeeded
-    };
-    let outcome = Outcome {
-        status,
-        attempts: 1,
-        outputs: Map::new(),
-        reason: (failures > 0).then(|| format!("{failures} of {} items failed", items.len())),
-        pause,
-    };
-    (outcome, summary)
 }

@@ -216,19 +216,14 @@ impl Builder {
                 );
                 return Vec::new();
             };
-            // Item i starts when item i - max_parallel has finished: a rolling procedure.
-            let window = fan.max_parallel.unwrap_or(usize::MAX);
+            // How many items run at once is the scheduler's to decide (`max_parallel`,
+            // batches): here every item waits for the step's dependencies only.
             let mut per_item: Vec<Vec<NodeIndex>> = Vec::new();
             for (index, value) in items.into_iter().enumerate() {
                 let item_id = id.item(ItemKey::Index(index));
-                let item_deps = if index >= window {
-                    per_item[index - window].clone()
-                } else {
-                    deps.to_vec()
-                };
                 let entry = self.link(
                     node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
-                    &item_deps,
+                    deps,
                 );
                 let exits = self.add_call(
                     scope,

@@ -41,8 +41,13 @@ impl Plan {
     }
 
     /// The runbook a node's step belongs to.
-    pub fn runbook_of(&self, node: &PlanNode) -> &Runbook {
-        &self.runbooks[self.scopes[node.scope].runbook]
+    pub fn runbook_of(&self, node: &PlanNode) -> &Arc<Runbook> {
+        self.runbook_of_scope(node.scope)
+    }
+
+    /// The runbook a scope's steps come from.
+    pub fn runbook_of_scope(&self, scope: usize) -> &Arc<Runbook> {
+        &self.runbooks[self.scopes[scope].runbook]
     }
 }
 

@@ -370,9 +370,9 @@ steps:
         .iter()
         .map(|s| s["id"].as_str().unwrap_or_default())
         .collect();
-    // In the order they started (the items run side by side).
+    // In the order they started (the items run side by side); the fan-out has its own entry.
     ids[1..].sort_unstable();
-    assert_eq!(ids, ["measure", "fan[0]", "fan[1]"]);
+    assert_eq!(ids, ["measure", "fan", "fan[0]", "fan[1]"]);
     for s in shown["steps"].as_array().into_iter().flatten() {
         for key in [
             "id",
