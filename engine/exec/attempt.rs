@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::event::{Event, Marks, StepStatus};
+use super::event::{Event, StepStatus};
 use super::render::Scope;
 use super::runtime::Runtime;
 use super::step::command::CommandLine;
@@ -61,36 +61,38 @@ impl Outcome {
     }
 }
 
-/// Runs one step (or one item of it) to its final status.
+/// Runs one step (or one item of it) to its final status. A rehearsal is decided here, once:
+/// [`rehearse::step`](super::rehearse::step) shows the step and runs it only when it is safe.
 pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
+    if rt.options.dry_run {
+        return super::rehearse::step(rt, job).await;
+    }
     let scope = Scope::from_value(job.context.clone());
     let step = &job.step;
-    let mut notes = Vec::new();
     if let Some(when) = &step.when {
-        if rt.options.dry_run && scope.reads_unknown(&when.text) {
-            notes.push(format!("only if {} (known at run time)", when.text));
-        } else {
-            match scope.eval(when, "when") {
-                Ok(v) if v.is_true() => {}
-                Ok(_) => {
-                    return Outcome::done(
-                        StepStatus::Skipped,
-                        0,
-                        Some(format!("`when: {}` is false", when.text)),
-                    );
-                }
-                Err(e) => return Outcome::failed(0, e.message),
-            }
+        match scope.eval(when, "when") {
+            Ok(v) if v.is_true() => {}
+            Ok(_) => return skipped_by(when),
+            Err(e) => return Outcome::failed(0, e.message),
         }
     }
     match &step.kind {
-        StepKind::Manual(text) => manual_step(rt, job, &scope, text, notes).await,
-        StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs, notes).await,
+        StepKind::Manual(text) => manual_step(rt, job, &scope, text).await,
+        StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs).await,
         StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
-            action_step(rt, job, &scope, notes).await
+            action_step(rt, job, &scope).await
         }
     }
+}
+
+/// A step whose `when` is false.
+pub(super) fn skipped_by(when: &crate::spec::Expr) -> Outcome {
+    Outcome::done(
+        StepStatus::Skipped,
+        0,
+        Some(format!("`when: {}` is false", when.text)),
+    )
 }
 
 async fn manual_step(
@@ -98,25 +100,11 @@ async fn manual_step(
     job: &Job,
     scope: &Scope,
     text: &crate::spec::Template,
-    notes: Vec<String>,
 ) -> Outcome {
     let instructions = match scope.text(text, "manual") {
         Ok(t) => t.trim_end().to_owned(),
         Err(e) => return Outcome::failed(0, e.message),
     };
-    if rt.options.dry_run {
-        rehearse(
-            rt,
-            job,
-            instructions,
-            Marks {
-                manual: true,
-                ..Marks::default()
-            },
-            notes,
-        );
-        return rehearsed(job);
-    }
     if let Err(f) = start(rt, job, 1, &instructions, false).await {
         return Outcome::failed(0, f.message);
     }
@@ -146,61 +134,37 @@ async fn assert_step(
     job: &Job,
     scope: &Scope,
     exprs: &[crate::spec::Expr],
-    notes: Vec<String>,
 ) -> Outcome {
-    let texts: Vec<String> = exprs.iter().map(|e| e.text.clone()).collect();
-    let description = format!("assert {}", texts.join("\n       "));
-    if rt.options.dry_run && texts.iter().any(|t| scope.reads_unknown(t)) {
-        let mut notes = notes;
-        notes.push("checked at run time: it reads values known only then".to_owned());
-        rehearse(rt, job, description, Marks::default(), notes);
-        return rehearsed(job);
-    }
-    if rt.options.dry_run {
-        // Checking has no side effect: it happens now, and the rehearsal still lists the step.
-        let mut notes = notes;
-        notes.push("checked during the rehearsal".to_owned());
-        rehearse(rt, job, description.clone(), Marks::default(), notes);
-    }
+    let (texts, description) = assertion(exprs);
     if let Err(f) = start(rt, job, 1, &description, false).await {
         return Outcome::failed(0, f.message);
     }
-    match step::assert::check(&texts, &scope.value) {
+    check_assertion(&texts, scope)
+}
+
+/// An `assert` step's expressions and how it reads.
+pub(super) fn assertion(exprs: &[crate::spec::Expr]) -> (Vec<String>, String) {
+    let texts: Vec<String> = exprs.iter().map(|e| e.text.clone()).collect();
+    let description = format!("assert {}", texts.join("\n       "));
+    (texts, description)
+}
+
+/// Evaluates an `assert` step (no side effect).
+pub(super) fn check_assertion(texts: &[String], scope: &Scope) -> Outcome {
+    match step::assert::check(texts, &scope.value) {
         Ok(()) => Outcome::done(StepStatus::Succeeded, 1, None),
         Err(message) => Outcome::failed(1, message),
     }
 }
 
-async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) -> Outcome {
+async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
     let step = &job.step;
     let action = match build_action(job, scope) {
         Ok(a) => a,
         Err(e) => return Outcome::failed(0, e.message),
     };
     let description = action.description();
-    if rt.options.dry_run && !step.safe {
-        if let Some(check) = &step.check {
-            let probe = probe_action(job, scope, &check.kind)
-                .map(|a| a.description())
-                .unwrap_or_default();
-            notes.push(format!("skipped if already in place: {probe}"));
-        }
-        if step.poll.is_some() {
-            notes.push("repeated until its condition holds".to_owned());
-        }
-        let marks = Marks {
-            destructive: step.destructive,
-            ..Marks::default()
-        };
-        rehearse(rt, job, description, marks, notes);
-        return rehearsed(job);
-    }
-    if rt.options.dry_run {
-        // A safe step runs for real; the rehearsal still lists it in its place.
-        notes.push("read-only: runs during the rehearsal".to_owned());
-        rehearse(rt, job, description.clone(), Marks::default(), notes);
-    }
-    if step.destructive && !rt.options.yes && !rt.options.dry_run {
+    if step.destructive && !rt.options.yes {
         let approved = rt.options.interactive
             && rt
                 .ask(
@@ -216,7 +180,6 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
         }
     }
     if let Some(check) = &step.check
-        && !rt.options.dry_run
         && let Ok(probe) = probe_action(job, scope, &check.kind)
         && let Ok(result) = step::perform(rt, &job.id, &probe, timeout_of(job)).await
     {
@@ -233,7 +196,18 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<Stri
             Err(e) => Outcome::failed(0, e.message),
         };
     }
-    let (attempts, result) = with_retries(rt, job, scope, &action, &description).await;
+    perform_action(rt, job, scope, &action, &description).await
+}
+
+/// Carries out a rendered action with its retries and polls, then renders its outputs.
+pub(super) async fn perform_action(
+    rt: &Runtime,
+    job: &Job,
+    scope: &Scope,
+    action: &Action,
+    description: &str,
+) -> Outcome {
+    let (attempts, result) = with_retries(rt, job, scope, action, description).await;
     match result {
         Ok(result) => match render_outputs(rt, job, scope, &result) {
             Ok(outputs) => Outcome {
@@ -308,12 +282,10 @@ async fn once_or_poll(
         return (0, Err(f));
     }
     let deadline = step.timeout.map(|t| Instant::now() + t);
-    let interval =
-        if job.runbook.defaults.interval.is_some() && poll.interval == Duration::from_secs(5) {
-            job.runbook.defaults.interval.unwrap_or(poll.interval)
-        } else {
-            poll.interval
-        };
+    let interval = poll
+        .interval
+        .or(job.runbook.defaults.interval)
+        .unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
     let mut polls = 0;
     loop {
         polls += 1;
@@ -394,7 +366,7 @@ fn render_outputs(
 }
 
 /// Records an attempt's start; it is durable before the side effect begins.
-async fn start(
+pub(super) async fn start(
     rt: &Runtime,
     job: &Job,
     attempt: u32,
@@ -419,38 +391,8 @@ async fn start(
     }
 }
 
-fn rehearse(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: Vec<String>) {
-    marks.safe = job.step.safe;
-    rt.emit(Event::Rehearsed {
-        id: job.id.clone(),
-        name: job.step.name.clone(),
-        description,
-        marks,
-        notes,
-    });
-}
-
-/// A step that was only shown: succeeded, with placeholders for what only a real run knows.
-fn rehearsed(job: &Job) -> Outcome {
-    let outputs = job
-        .step
-        .outputs
-        .iter()
-        .map(|o| {
-            (
-                o.name.clone(),
-                Value::String(format!("<steps.{}.outputs.{}>", job.id, o.name)),
-            )
-        })
-        .collect();
-    Outcome {
-        outputs,
-        ..Outcome::done(StepStatus::Succeeded, 0, Some("rehearsed".to_owned()))
-    }
-}
-
 /// Renders the step's action.
-fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
+pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
     match &job.step.kind {
         StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
         StepKind::Http(req) => request(job, scope, req).map(Action::Http),
@@ -459,7 +401,7 @@ fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
     }
 }
 
-fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
+pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
     match probe {
         ProbeKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
         ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),

@@ -7,6 +7,7 @@
 use std::ops::Range;
 
 use super::event::StepStatus;
+use crate::spec::Step;
 
 /// How a fan-out goes: batch sizes, window and failure budget, all resolved to item counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,22 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// What a step states as written: its `max_parallel`, and `allow_failure` (every item
+    /// runs whatever fails).
+    pub fn of_step(step: &Step) -> Self {
+        Self {
+            batches: Vec::new(),
+            window: step
+                .for_each
+                .as_ref()
+                .and_then(|f| f.max_parallel)
+                .unwrap_or(usize::MAX)
+                .max(1),
+            budget: if step.allow_failure { usize::MAX } else { 0 },
+            gated: false,
+        }
+    }
+
     /// Every item at once, no budget, no gate.
     pub fn unbounded() -> Self {
         Self {

@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod context;
 pub mod event;
 pub mod fanout;
+pub mod rehearse;
 pub mod render;
 pub mod runtime;
 pub mod scheduler;

@@ -774,25 +774,9 @@ impl Scheduler {
         })
     }
 
-    /// How a step's fan-out goes: `max_parallel`, and whether failures stop it.
+    /// How a step's fan-out goes.
     fn policy_of_step(node: &PlanNode) -> Policy {
-        let window = node
-            .step
-            .for_each
-            .as_ref()
-            .and_then(|f| f.max_parallel)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        Policy {
-            batches: Vec::new(),
-            window,
-            budget: if node.step.allow_failure {
-                usize::MAX
-            } else {
-                0
-            },
-            gated: false,
-        }
+        Policy::of_step(&node.step)
     }
 
     fn spawn(&mut self, n: NodeIndex) -> tokio::task::Id {

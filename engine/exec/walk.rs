@@ -180,9 +180,9 @@ pub struct Walk {
 }
 
 impl Walk {
-    /// The walk of a plan before anything ran. Static fan-outs start with
-    /// [`Policy::unbounded`]; set theirs with [`Walk::set_policy`] before [`Walk::start`] (the
-    /// run's own) or before their group is entered.
+    /// The walk of a plan before anything ran. Each fan-out starts with the policy its step
+    /// states ([`Policy::of_step`]); values that need rendering are set with
+    /// [`Walk::set_policy`] before its items start.
     pub fn new(plan: &Plan) -> Self {
         let mut walk = Self {
             nodes: Vec::with_capacity(plan.graph.node_count()),
@@ -288,7 +288,7 @@ impl Walk {
         }
         self.fans.push(FanWalk {
             parent: group,
-            fan: FanOut::new(items.len(), Policy::unbounded()),
+            fan: FanOut::new(items.len(), Policy::of_step(step)),
             tolerated: step.allow_failure,
             items,
             stand_in,
@@ -499,9 +499,9 @@ impl Walk {
                     // In `finally` every step runs: a failure does not hold the others back.
                     self.release_edges(plan, n);
                 } else {
-                    if !failed {
-                        self.release_edges(plan, n);
-                    }
+                    // A failure holds back what waits for it inside the group; what waits
+                    // outside is the group's end to decide (a call that allows failure).
+                    self.release_edges_if(plan, n, !failed);
                     self.unit_ended(plan, g, was_started, failed);
                 }
                 self.check_group(plan, g);
@@ -751,6 +751,12 @@ impl Walk {
     /// Releases a node's edges to its dependents: at once inside its scopes, deferred to the
     /// end of the outermost scope the edge leaves otherwise.
     fn release_edges(&mut self, plan: &Plan, n: NodeIndex) {
+        self.release_edges_if(plan, n, true);
+    }
+
+    /// Like [`Walk::release_edges`]; edges that stay inside the node's scopes are released only
+    /// when `inside` holds.
+    fn release_edges_if(&mut self, plan: &Plan, n: NodeIndex, inside: bool) {
         let mut dependents: Vec<NodeIndex> = plan
             .graph
             .neighbors_directed(n, Direction::Outgoing)
@@ -759,7 +765,8 @@ impl Walk {
         dependents.sort_unstable();
         for to in dependents {
             match self.leaving(n, to) {
-                None => self.release_one(plan, to),
+                None if inside => self.release_one(plan, to),
+                None => {}
                 Some(ScopeRef::Group(g)) => self.groups[g].deferred.push(to),
                 Some(ScopeRef::Fan(f)) => self.fans[f].deferred.push(to),
             }
@@ -897,5 +904,224 @@ fn item_index(plan: &Plan, n: NodeIndex) -> usize {
             Some(crate::plan::ItemKey::Index(i)) => i,
             _ => 0,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SourceFile;
+
+    /// Compiles runbook files written into a temporary folder (the first is the root).
+    fn plan(files: &[(&str, &str)]) -> (Plan, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("writable");
+        }
+        let root = dir.path().join(files[0].0);
+        let file = SourceFile::new(&root, files[0].1);
+        let runbook = crate::spec::from_source(&file).expect("a valid runbook");
+        let plan = crate::plan::compile(runbook, Some(&crate::plan::ParamInput::default()))
+            .expect("it compiles");
+        (plan, dir)
+    }
+
+    /// Walks a plan to its end, one node at a time; `outcome` says how each step ends.
+    /// Returns the order in which nodes started and the run's status.
+    fn walk_through(
+        plan: &Plan,
+        outcome: impl Fn(&str) -> StepStatus,
+    ) -> (Vec<String>, Option<StepStatus>) {
+        let mut walk = Walk::new(plan);
+        walk.start(plan);
+        let mut order = Vec::new();
+        let mut ended = None;
+        loop {
+            for happening in walk.happenings() {
+                match happening {
+                    Happening::RunEnded { status } => ended = Some(status),
+                    Happening::Gate { fan, .. } => walk.gate_decided(plan, fan, true),
+                    _ => {}
+                }
+            }
+            let Some(n) = walk.next_ready(plan) else {
+                break;
+            };
+            walk.started(n);
+            order.push(plan.graph[n].id.to_string());
+            if let Role::CallEntry { scope } = plan.graph[n].role {
+                walk.enter_group(plan, scope, false);
+            } else {
+                let status = if walk.group_skipped(plan.graph[n].scope) {
+                    StepStatus::Skipped
+                } else {
+                    outcome(plan.graph[n].id.as_str())
+                };
+                walk.ended(plan, n, status);
+            }
+        }
+        for happening in walk.happenings() {
+            if let Happening::RunEnded { status } = happening {
+                ended = Some(status);
+            }
+        }
+        (order, ended)
+    }
+
+    #[test]
+    fn a_failure_stops_new_work_in_its_group_and_finally_still_runs() {
+        let (plan, _dir) = plan(&[(
+            "r.yaml",
+            "name: r\nsteps:\n  - id: a\n    run: 'true'\n  - id: b\n    run: 'false'\n  - id: c\n    run: 'true'\nfinally:\n  - id: cleanup\n    run: 'true'\n",
+        )]);
+        let (order, status) = walk_through(&plan, |id| {
+            if id == "b" {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        });
+        assert_eq!(order, ["a", "b", "cleanup"]);
+        assert_eq!(status, Some(StepStatus::Failed));
+    }
+
+    #[test]
+    fn a_calls_finally_runs_before_what_waits_for_the_call() {
+        let (plan, _dir) = plan(&[
+            (
+                "r.yaml",
+                "name: r\nsteps:\n  - id: part\n    call: part.yaml\n  - id: after\n    run: 'true'\n",
+            ),
+            (
+                "part.yaml",
+                "name: part\nsteps:\n  - id: work\n    run: 'false'\nfinally:\n  - id: undo\n    run: 'true'\n",
+            ),
+        ]);
+        let (order, status) = walk_through(&plan, |id| {
+            if id == "part.work" {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        });
+        assert_eq!(
+            order,
+            ["part", "part.work", "part.undo"],
+            "the call's cleanup runs; what waits for the failed call does not"
+        );
+        assert_eq!(status, Some(StepStatus::Failed));
+    }
+
+    #[test]
+    fn a_tolerated_call_failure_lets_its_dependents_run_after_its_finally() {
+        let (plan, _dir) = plan(&[
+            (
+                "r.yaml",
+                "name: r\nsteps:\n  - id: part\n    call: part.yaml\n    allow_failure: true\n  - id: after\n    run: 'true'\n",
+            ),
+            (
+                "part.yaml",
+                "name: part\nsteps:\n  - id: work\n    run: 'false'\nfinally:\n  - id: undo\n    run: 'true'\n",
+            ),
+        ]);
+        let (order, status) = walk_through(&plan, |id| {
+            if id == "part.work" {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        });
+        assert_eq!(order, ["part", "part.work", "part.undo", "after"]);
+        assert_eq!(status, Some(StepStatus::Succeeded));
+    }
+
+    #[test]
+    fn a_fan_out_admits_its_window_in_list_order_and_its_dependents_wait_for_all_items() {
+        let (plan, _dir) = plan(&[(
+            "r.yaml",
+            "name: r\nsteps:\n  - id: fan\n    for_each: [a, b, c]\n    max_parallel: 2\n    run: 'true'\n  - id: after\n    run: 'true'\n",
+        )]);
+        let mut walk = Walk::new(&plan);
+        walk.start(&plan);
+        let mut first = Vec::new();
+        while let Some(n) = walk.next_ready(&plan) {
+            walk.started(n);
+            first.push(plan.graph[n].id.to_string());
+        }
+        assert_eq!(first, ["fan[0]", "fan[1]"], "two at once");
+        let item = |i: usize| plan.find(&format!("fan[{i}]")).expect("an item");
+        walk.ended(&plan, item(1), StepStatus::Succeeded);
+        let next = walk.next_ready(&plan).expect("the third item");
+        assert_eq!(plan.graph[next].id.as_str(), "fan[2]");
+        walk.started(next);
+        walk.ended(&plan, next, StepStatus::Succeeded);
+        assert!(
+            walk.next_ready(&plan).is_none(),
+            "`after` waits for the whole fan-out"
+        );
+        walk.ended(&plan, item(0), StepStatus::Succeeded);
+        let after = walk.next_ready(&plan).expect("after");
+        assert_eq!(plan.graph[after].id.as_str(), "after");
+    }
+
+    #[test]
+    fn a_fan_out_that_allows_failure_runs_every_item_and_then_its_dependents() {
+        let (plan, _dir) = plan(&[(
+            "r.yaml",
+            "name: r\nsteps:\n  - id: fan\n    for_each: [a, b, c]\n    max_parallel: 1\n    allow_failure: true\n    run: 'true'\n  - id: after\n    run: 'true'\n",
+        )]);
+        let (order, status) = walk_through(&plan, |id| {
+            if id == "fan[0]" {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        });
+        assert_eq!(order, ["fan[0]", "fan[1]", "fan[2]", "after"]);
+        assert_eq!(status, Some(StepStatus::Succeeded));
+    }
+
+    #[test]
+    fn a_failed_item_stops_the_fan_out_and_the_run() {
+        let (plan, _dir) = plan(&[(
+            "r.yaml",
+            "name: r\nsteps:\n  - id: fan\n    for_each: [a, b, c]\n    max_parallel: 1\n    run: 'true'\n  - id: after\n    run: 'true'\n",
+        )]);
+        let (order, status) = walk_through(&plan, |id| {
+            if id == "fan[1]" {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        });
+        assert_eq!(order, ["fan[0]", "fan[1]"]);
+        assert_eq!(status, Some(StepStatus::Failed));
+    }
+
+    #[test]
+    fn each_item_of_a_fanned_out_call_runs_its_own_finally_before_the_next_item() {
+        let (plan, _dir) = plan(&[
+            (
+                "r.yaml",
+                "name: r\nsteps:\n  - id: roll\n    for_each: [n1, n2]\n    as: node\n    max_parallel: 1\n    call: node.yaml\n    with: { node: '{{ node }}' }\n",
+            ),
+            (
+                "node.yaml",
+                "name: node\nparams:\n  node: { type: string, required: true }\nsteps:\n  - id: restart\n    run: 'true'\nfinally:\n  - id: enable\n    run: 'true'\n",
+            ),
+        ]);
+        let (order, status) = walk_through(&plan, |_| StepStatus::Succeeded);
+        assert_eq!(
+            order,
+            [
+                "roll[0]",
+                "roll[0].restart",
+                "roll[0].enable",
+                "roll[1]",
+                "roll[1].restart",
+                "roll[1].enable"
+            ]
+        );
+        assert_eq!(status, Some(StepStatus::Succeeded));
     }
 }

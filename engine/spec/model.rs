@@ -406,8 +406,14 @@ pub struct Output {
 pub struct Poll {
     /// The expression (`result` in scope).
     pub until: Expr,
-    /// Wait between attempts.
-    pub interval: Duration,
+    /// Wait between attempts as written (else `defaults.interval`, else
+    /// [`Poll::DEFAULT_INTERVAL`]).
+    pub interval: Option<Duration>,
+}
+
+impl Poll {
+    /// The wait between polls when neither the step nor `defaults` says.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 }
 
 /// Retry on failure.

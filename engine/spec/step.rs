@@ -182,9 +182,7 @@ impl Decoder {
             outputs,
             poll: until.map(|until| Poll {
                 until,
-                interval: interval
-                    .as_ref()
-                    .map_or(std::time::Duration::from_secs(5), |i| i.value),
+                interval: interval.as_ref().map(|i| i.value),
             }),
             timeout: timeout.map(|t| t.value),
             retry,

@@ -268,6 +268,46 @@ steps:
 }
 
 #[test]
+fn an_explicit_interval_wins_over_defaults_interval() {
+    // The step waits 5s between polls, as written: within its 1s timeout that is one poll. The
+    // runbook's default of 100ms would make it about ten.
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: interval
+defaults: { interval: 100ms }
+steps:
+  - id: never
+    run: "echo poll >> polls"
+    until: "false"
+    interval: 5s
+    timeout: 1s
+"#,
+    );
+    sb.run(&[]).expect_code(1);
+    assert_eq!(sb.read("polls").lines().count(), 1, "{}", sb.read("polls"));
+}
+
+#[test]
+fn defaults_interval_applies_when_a_step_names_none() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: interval
+defaults: { interval: 100ms }
+steps:
+  - id: never
+    run: "echo poll >> polls"
+    until: "false"
+    timeout: 1s
+"#,
+    );
+    sb.run(&[]).expect_code(1);
+    let polls = sb.read("polls").lines().count();
+    assert!(polls >= 3, "{polls} polls in 1s at 100ms apart");
+}
+
+#[test]
 fn until_gives_up_at_its_timeout_even_while_an_attempt_hangs() {
     let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "500");
     let marker = format!("300.{}", unique());

@@ -1,5 +1,5 @@
-//! One module per step kind, and [`perform`]: the single place where a rehearsal decides not to
-//! cause a side effect.
+//! One module per step kind, and [`perform`]: the one place a side effect happens. (Whether it
+//! may happen at all in a rehearsal is decided before, in `exec::rehearse`.)
 
 pub mod assert;
 pub mod command;

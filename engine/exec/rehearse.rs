@@ -1,0 +1,123 @@
+//! The rehearsal of one step (`--dry-run`): what it would do, fully rendered, with its marks and
+//! notes. Nothing with a side effect runs here: a step marked `safe` (read-only) runs for real,
+//! through the same path as in a real run; an `assert` is evaluated when its values are known.
+//! This is the one place a rehearsal is decided (the scheduler only reports it).
+
+use serde_json::Value;
+
+use super::attempt::{self, Job, Outcome};
+use super::event::{Event, Marks, StepStatus};
+use super::render::Scope;
+use super::runtime::Runtime;
+use crate::spec::StepKind;
+
+/// Rehearses one step (or one item of it).
+pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
+    let scope = Scope::from_value(job.context.clone());
+    let step = &job.step;
+    let mut notes = Vec::new();
+    if let Some(when) = &step.when {
+        if scope.reads_unknown(&when.text) {
+            notes.push(format!("only if {} (known at run time)", when.text));
+        } else {
+            match scope.eval(when, "when") {
+                Ok(v) if v.is_true() => {}
+                Ok(_) => return attempt::skipped_by(when),
+                Err(e) => return Outcome::failed(0, e.message),
+            }
+        }
+    }
+    match &step.kind {
+        StepKind::Manual(text) => {
+            let instructions = match scope.text(text, "manual") {
+                Ok(t) => t.trim_end().to_owned(),
+                Err(e) => return Outcome::failed(0, e.message),
+            };
+            let marks = Marks {
+                manual: true,
+                ..Marks::default()
+            };
+            show(rt, job, instructions, marks, notes);
+            shown(job)
+        }
+        StepKind::Assert(exprs) => {
+            let (texts, description) = attempt::assertion(exprs);
+            if texts.iter().any(|t| scope.reads_unknown(t)) {
+                notes.push("checked at run time: it reads values known only then".to_owned());
+                show(rt, job, description, Marks::default(), notes);
+                return shown(job);
+            }
+            // Checking has no side effect: it happens now, and the rehearsal lists the step.
+            notes.push("checked during the rehearsal".to_owned());
+            show(rt, job, description.clone(), Marks::default(), notes);
+            if let Err(f) = attempt::start(rt, job, 1, &description, false).await {
+                return Outcome::failed(0, f.message);
+            }
+            attempt::check_assertion(&texts, &scope)
+        }
+        StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
+        StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
+            action(rt, job, &scope, notes).await
+        }
+    }
+}
+
+async fn action(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) -> Outcome {
+    let step = &job.step;
+    let action = match attempt::build_action(job, scope) {
+        Ok(a) => a,
+        Err(e) => return Outcome::failed(0, e.message),
+    };
+    let description = action.description();
+    if !step.safe {
+        if let Some(check) = &step.check {
+            let probe = attempt::probe_action(job, scope, &check.kind)
+                .map(|a| a.description())
+                .unwrap_or_default();
+            notes.push(format!("skipped if already in place: {probe}"));
+        }
+        if step.poll.is_some() {
+            notes.push("repeated until its condition holds".to_owned());
+        }
+        let marks = Marks {
+            destructive: step.destructive,
+            ..Marks::default()
+        };
+        show(rt, job, description, marks, notes);
+        return shown(job);
+    }
+    // A safe step runs for real; the rehearsal still lists it in its place.
+    notes.push("read-only: runs during the rehearsal".to_owned());
+    show(rt, job, description.clone(), Marks::default(), notes);
+    attempt::perform_action(rt, job, scope, &action, &description).await
+}
+
+fn show(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: Vec<String>) {
+    marks.safe = job.step.safe;
+    rt.emit(Event::Rehearsed {
+        id: job.id.clone(),
+        name: job.step.name.clone(),
+        description,
+        marks,
+        notes,
+    });
+}
+
+/// A step that was only shown: succeeded, with placeholders for what only a real run knows.
+fn shown(job: &Job) -> Outcome {
+    let outputs = job
+        .step
+        .outputs
+        .iter()
+        .map(|o| {
+            (
+                o.name.clone(),
+                Value::String(format!("<steps.{}.outputs.{}>", job.id, o.name)),
+            )
+        })
+        .collect();
+    Outcome {
+        outputs,
+        ..Outcome::done(StepStatus::Succeeded, 0, Some("rehearsed".to_owned()))
+    }
+}
