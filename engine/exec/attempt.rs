@@ -7,14 +7,19 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use super::event::{Event, StepStatus};
+use super::hosts::HostTarget;
 use super::render::Scope;
 use super::runtime::Runtime;
+use super::settings::Limits;
 use super::step::command::CommandLine;
 use super::step::http::Request;
 use super::step::manual::{self, Decision};
-use super::step::{self, Action, Failure};
+use super::step::{self, Action, Direction, Failure, Transfer};
 use crate::plan::NodeId;
-use crate::spec::{Command, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind};
+use crate::spec::{
+    Command, Download, Gate, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind, Upload,
+    UploadSource,
+};
 
 /// Everything a step task needs, owned (tasks are spawned).
 pub struct Job {
@@ -24,9 +29,18 @@ pub struct Job {
     pub step: Arc<Step>,
     /// The runbook it is written in (defaults, hosts, env).
     pub runbook: Arc<Runbook>,
-    /// The template context (params, secrets, env, steps, run, the item).
+    /// The template context (params, secrets, env, steps, run, the item, the host).
     pub context: minijinja::Value,
+    /// Its timeout, poll interval and attempts, rendered.
+    pub limits: Limits,
+    /// The host it runs on (`on:`), resolved.
+    pub host: Option<HostTarget>,
+    /// Its `name`, rendered.
+    pub name: Option<String>,
 }
+
+/// How long a gate may take to hold when it does not say.
+pub const GATE_TIMEOUT: Duration = Duration::from_mins(10);
 
 /// How a step ended.
 #[derive(Debug, Clone)]
@@ -76,14 +90,101 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
             Err(e) => return Outcome::failed(0, e.message),
         }
     }
+    if let Some(delay) = step.delay
+        && !delayed(rt, job, delay).await
+    {
+        return Outcome::failed(0, "interrupted");
+    }
     match &step.kind {
         StepKind::Manual(text) => manual_step(rt, job, &scope, text).await,
         StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs).await,
         StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
-        StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
-            action_step(rt, job, &scope).await
+        StepKind::Sleep(_)
+        | StepKind::Run(_)
+        | StepKind::Http(_)
+        | StepKind::Upload(_)
+        | StepKind::Download(_) => action_step(rt, job, &scope).await,
+    }
+}
+
+/// Waits a step's `delay` before its first attempt; `false` when interrupted meanwhile.
+async fn delayed(rt: &Runtime, job: &Job, delay: Duration) -> bool {
+    rt.emit(Event::Delaying {
+        id: job.id.clone(),
+        delay,
+    });
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = rt.cancel.cancelled() => false,
+    }
+}
+
+/// Polls a fan-out's gate until its condition holds (`Ok`: how it went) or its time runs out.
+pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failure> {
+    let scope = Scope::from_value(job.context.clone());
+    let probe = probe_action(job, &scope, &gate.probe)?;
+    let interval = gate.interval.unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
+    let limit = gate.timeout.unwrap_or(GATE_TIMEOUT);
+    let deadline = Instant::now() + limit;
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let outcome = step::perform(rt, &job.id, &probe, Some(remaining)).await;
+        let result = match &outcome {
+            Ok(result) => Some(result),
+            Err(failure) => failure.result.as_ref(),
+        };
+        let detail = match result {
+            Some(result) => {
+                let with_result = scope.with("result", result);
+                match with_result.eval(&gate.until, "gate.until") {
+                    Ok(v) if v.is_true() => {
+                        return Ok(format!(
+                            "`{}` held after {polls} poll{}",
+                            gate.until.text,
+                            if polls == 1 { "" } else { "s" }
+                        ));
+                    }
+                    Ok(_) => format!(
+                        "`{}` is not true yet{}",
+                        gate.until.text,
+                        step::assert::values_text(&gate.until.text, &with_result.value)
+                    ),
+                    Err(e) => e.message,
+                }
+            }
+            None => outcome.err().map(|f| f.message).unwrap_or_default(),
+        };
+        if rt.cancel.is_cancelled() {
+            return Err(Failure::new("interrupted"));
+        }
+        if Instant::now() + interval > deadline {
+            return Err(Failure::new(format!(
+                "`until: {}` did not hold within {} ({polls} polls); last: {detail}",
+                gate.until.text,
+                crate::spec::duration::Human(limit)
+            )));
+        }
+        rt.emit(Event::Polling {
+            id: job.id.clone(),
+            attempt: polls,
+            detail,
+        });
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = rt.cancel.cancelled() => return Err(Failure::new("interrupted")),
         }
     }
+}
+
+/// What a person reads of a gate: its probe and its condition.
+pub fn gate_description(job: &Job, gate: &Gate) -> String {
+    let scope = Scope::from_value(job.context.clone());
+    let probe =
+        probe_action(job, &scope, &gate.probe).map_or_else(|e| e.message, |a| a.description());
+    let timeout = crate::spec::duration::Human(gate.timeout.unwrap_or(GATE_TIMEOUT));
+    format!("{probe}\nuntil {} (within {timeout})", gate.until.text)
 }
 
 /// A step whose `when` is false.
@@ -181,7 +282,7 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
     }
     if let Some(check) = &step.check
         && let Ok(probe) = probe_action(job, scope, &check.kind)
-        && let Ok(result) = step::perform(rt, &job.id, &probe, timeout_of(job)).await
+        && let Ok(result) = step::perform(rt, &job.id, &probe, job.limits.per_attempt()).await
     {
         let outputs = render_outputs(rt, job, scope, &result);
         return match outputs {
@@ -233,7 +334,7 @@ async fn with_retries(
         .retry
         .clone()
         .or_else(|| job.runbook.defaults.retry.clone());
-    let max = retry.as_ref().map_or(1, |r| r.attempts.max(1));
+    let max = job.limits.attempts;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -276,27 +377,51 @@ async fn once_or_poll(
         if let Err(f) = start(rt, job, attempt, description, false).await {
             return (0, Err(f));
         }
-        return (1, step::perform(rt, &job.id, action, timeout_of(job)).await);
+        return (
+            1,
+            step::perform(rt, &job.id, action, job.limits.per_attempt()).await,
+        );
     };
     if let Err(f) = start(rt, job, attempt, description, true).await {
         return (0, Err(f));
     }
-    let deadline = step.timeout.map(|t| Instant::now() + t);
-    let interval = poll
-        .interval
-        .or(job.runbook.defaults.interval)
-        .unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
+    let deadline = job.limits.timeout.map(|t| Instant::now() + t);
+    let interval = job.limits.interval;
     let mut polls = 0;
     loop {
         polls += 1;
         // An attempt that hangs must not outlive the poll's own deadline.
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let per_attempt = match (job.runbook.defaults.timeout, remaining) {
+        let per_attempt = match (job.limits.default_timeout, remaining) {
             (Some(t), Some(r)) => Some(t.min(r)),
             (t, r) => t.or(r),
         };
         let outcome = step::perform(rt, &job.id, action, per_attempt).await;
         let not_yet = || format!("`{}` is not true yet", poll.until.text);
+        // A known failure ends the poll at once.
+        if let Some(fail_when) = &poll.fail_when {
+            let result = match &outcome {
+                Ok(result) => Some(result),
+                Err(failure) => failure.result.as_ref(),
+            };
+            if let Some(result) = result {
+                let with_result = scope.with("result", result);
+                match with_result.eval(fail_when, "fail_when") {
+                    Ok(v) if v.is_true() => {
+                        let values = step::assert::values_text(&fail_when.text, &with_result.value);
+                        return (
+                            polls,
+                            Err(Failure::new(format!(
+                                "`fail_when: {}` holds after {polls} poll{}{values}",
+                                fail_when.text,
+                                if polls == 1 { "" } else { "s" }
+                            ))),
+                        );
+                    }
+                    Ok(_) | Err(_) => {}
+                }
+            }
+        }
         let detail = match &outcome {
             Ok(result) => match scope.with("result", result).eval(&poll.until, "until") {
                 Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
@@ -318,7 +443,8 @@ async fn once_or_poll(
             return (polls, Err(Failure::new("interrupted")));
         }
         if deadline.is_some_and(|d| Instant::now() + interval > d) {
-            let limit = step
+            let limit = job
+                .limits
                 .timeout
                 .map(crate::spec::duration::Human)
                 .map(|h| h.to_string())
@@ -341,10 +467,6 @@ async fn once_or_poll(
             () = rt.cancel.cancelled() => return (polls, Err(Failure::new("interrupted"))),
         }
     }
-}
-
-fn timeout_of(job: &Job) -> Option<Duration> {
-    job.step.timeout.or(job.runbook.defaults.timeout)
 }
 
 fn render_outputs(
@@ -376,7 +498,7 @@ pub(super) async fn start(
     let stored = rt
         .checkpoint(Event::StepStarted {
             id: job.id.clone(),
-            name: job.step.name.clone(),
+            name: job.name.clone(),
             attempt,
             description: description.to_owned(),
             polling,
@@ -397,8 +519,44 @@ pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> 
         StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
         StepKind::Http(req) => request(job, scope, req).map(Action::Http),
         StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
-        _ => Err(Failure::new("not an action step")),
+        StepKind::Upload(upload) => transfer_up(job, scope, upload).map(Action::Transfer),
+        StepKind::Download(download) => transfer_down(job, scope, download).map(Action::Transfer),
+        StepKind::Manual(_) | StepKind::Assert(_) | StepKind::Call(_) => {
+            Err(Failure::new("not an action step"))
+        }
     }
+}
+
+fn step_host(job: &Job) -> Result<HostTarget, Failure> {
+    job.host
+        .clone()
+        .ok_or_else(|| Failure::new("a transfer needs `on:` a host"))
+}
+
+fn transfer_up(job: &Job, scope: &Scope, upload: &Upload) -> Result<Transfer, Failure> {
+    let (local, content) = match &upload.source {
+        UploadSource::Src(t) => (Some(scope.text(t, "upload.src")?), None),
+        UploadSource::Content(t) => (None, Some(scope.text(t, "upload.content")?)),
+    };
+    Ok(Transfer {
+        direction: Direction::Upload,
+        host: step_host(job)?,
+        local,
+        content,
+        remote: scope.text(&upload.dest, "upload.dest")?,
+        mode: upload.mode,
+    })
+}
+
+fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transfer, Failure> {
+    Ok(Transfer {
+        direction: Direction::Download,
+        host: step_host(job)?,
+        local: Some(scope.text(&download.dest, "download.dest")?),
+        content: None,
+        remote: scope.text(&download.src, "download.src")?,
+        mode: None,
+    })
 }
 
 pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
@@ -434,31 +592,15 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
         // Like every path in a command, a relative `cwd` is relative to where runbook was started.
         line.cwd = Some(scope.text(cwd, "cwd")?);
     }
-    if step.on.is_empty() {
-        return Ok(vec![line]);
+    match &job.host {
+        None => Ok(vec![line]),
+        Some(host) => Ok(vec![line.over_ssh(
+            &host.destination,
+            host.port.map(|p| p.to_string()).as_deref(),
+            host.identity_file.as_deref(),
+            &host.options,
+        )]),
     }
-    step.on
-        .iter()
-        .map(|(name, _)| {
-            let host = runbook
-                .hosts
-                .iter()
-                .find(|h| &h.name == name)
-                .ok_or_else(|| Failure::new(format!("unknown host `{name}`")))?;
-            let target = scope.text(&host.ssh, &format!("hosts.{name}.ssh"))?;
-            let port = host
-                .port
-                .as_ref()
-                .map(|p| scope.text(p, &format!("hosts.{name}.port")))
-                .transpose()?;
-            let identity = host
-                .identity_file
-                .as_ref()
-                .map(|i| scope.text(i, &format!("hosts.{name}.identity_file")))
-                .transpose()?;
-            Ok(line.over_ssh(&target, port.as_deref(), identity.as_deref(), &host.options))
-        })
-        .collect()
 }
 
 fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {
@@ -484,7 +626,7 @@ fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failu
         body,
         timeout: req
             .timeout
-            .or(job.step.timeout.filter(|_| job.step.poll.is_none()))
+            .or(job.limits.timeout.filter(|_| job.step.poll.is_none()))
             .unwrap_or(Duration::from_secs(30)),
         insecure: req.insecure,
         expect: req.expect_status.clone(),

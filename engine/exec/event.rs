@@ -198,6 +198,44 @@ pub enum Event {
         /// How long it ran.
         duration: Duration,
     },
+    /// A batch of a fan-out begins.
+    BatchStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// 1-based.
+        batch: usize,
+        /// How many batches there are.
+        of: usize,
+        /// The items of the batch (their keys: hosts, or positions).
+        items: Vec<String>,
+    },
+    /// The gate after a batch is being checked (or, in a rehearsal, shown).
+    GateStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch just ended (1-based).
+        batch: usize,
+        /// The probe and its condition.
+        description: String,
+    },
+    /// The gate after a batch held, or did not.
+    GateEnded {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch (1-based).
+        batch: usize,
+        /// Whether it held.
+        held: bool,
+        /// How (polls, or why not).
+        detail: String,
+    },
+    /// A step waits before its first attempt (`delay`).
+    Delaying {
+        /// Full step id.
+        id: NodeId,
+        /// How long.
+        delay: Duration,
+    },
     /// A manual step is waiting for approval (the run is pausing).
     Paused {
         /// Full step id.
@@ -301,7 +339,29 @@ impl Event {
                 id,
                 instructions: text(instructions),
             },
+            Self::GateStarted {
+                id,
+                batch,
+                description,
+            } => Self::GateStarted {
+                id,
+                batch,
+                description: text(description),
+            },
+            Self::GateEnded {
+                id,
+                batch,
+                held,
+                detail,
+            } => Self::GateEnded {
+                id,
+                batch,
+                held,
+                detail: text(detail),
+            },
             other @ (Self::RunStarted { .. }
+            | Self::BatchStarted { .. }
+            | Self::Delaying { .. }
             | Self::ProcessStarted { .. }
             | Self::StepInterrupted { .. }
             | Self::RunFinished { .. }) => other,

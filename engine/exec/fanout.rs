@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::event::StepStatus;
-use crate::spec::Step;
+use crate::spec::{Count, Setting, Step};
 
 /// How a fan-out goes: batch sizes, window and failure budget, all resolved to item counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +26,17 @@ pub struct Policy {
 impl Policy {
     /// What a step states as written: its `max_parallel`, and `allow_failure` (every item
     /// runs whatever fails).
+    /// (Templates among them are rendered by `settings::policy` when the fan-out opens.)
     pub fn of_step(step: &Step) -> Self {
+        let window = match &step.fan.max_parallel {
+            Some(Setting::Fixed(Count::Items(n))) => (*n).max(1),
+            _ => usize::MAX,
+        };
         Self {
             batches: Vec::new(),
-            window: step
-                .for_each
-                .as_ref()
-                .and_then(|f| f.max_parallel)
-                .unwrap_or(usize::MAX)
-                .max(1),
+            window,
             budget: if step.allow_failure { usize::MAX } else { 0 },
-            gated: false,
+            gated: step.fan.gate.is_some(),
         }
     }
 
@@ -91,6 +91,8 @@ pub struct FanOut {
     failed: usize,
     /// No item or batch starts any more (budget exceeded, or the run is stopping).
     stopped: bool,
+    /// It failed without an item failing (its policy could not be rendered).
+    broken: bool,
     ended: Option<StepStatus>,
 }
 
@@ -106,9 +108,15 @@ impl FanOut {
             active: 0,
             failed: 0,
             stopped: false,
+            broken: false,
             ended: None,
             policy,
         }
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The batches, as ranges of item positions.
@@ -253,15 +261,22 @@ impl FanOut {
 
     /// Whether the budget is exceeded (then nothing new starts).
     fn check_budget(&mut self) -> bool {
-        if self.failed > self.policy.budget {
+        if self.over_budget() {
             self.stopped = true;
         }
         self.stopped
     }
 
-    /// Whether the failures so far exceed the budget.
+    /// Whether the failures so far exceed the budget (or the fan-out could not run at all).
     pub fn over_budget(&self) -> bool {
-        self.failed > self.policy.budget
+        self.broken || self.failed > self.policy.budget
+    }
+
+    /// The fan-out cannot run at all: it ends failed once nothing runs.
+    pub fn fail(&mut self) -> Next {
+        self.broken = true;
+        self.stopped = true;
+        self.progress()
     }
 
     /// No new item or batch starts: the run (or the enclosing group) is stopping. Once the

@@ -5,11 +5,13 @@ pub mod attempt;
 pub mod context;
 pub mod event;
 pub mod fanout;
+pub mod hosts;
 pub mod rehearse;
 pub mod render;
 pub mod runtime;
 pub mod scheduler;
 pub mod secrets;
+pub mod settings;
 pub mod step;
 pub mod walk;
 

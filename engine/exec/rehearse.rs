@@ -16,6 +16,15 @@ pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
     let scope = Scope::from_value(job.context.clone());
     let step = &job.step;
     let mut notes = Vec::new();
+    if let Some(description) = &step.description {
+        notes.push(description.trim().to_owned());
+    }
+    if let Some(delay) = step.delay {
+        notes.push(format!(
+            "waits {} before its first attempt",
+            crate::spec::duration::Human(delay)
+        ));
+    }
     if let Some(when) = &step.when {
         if scope.reads_unknown(&when.text) {
             notes.push(format!("only if {} (known at run time)", when.text));
@@ -56,9 +65,11 @@ pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
             attempt::check_assertion(&texts, &scope)
         }
         StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
-        StepKind::Sleep(_) | StepKind::Run(_) | StepKind::Http(_) => {
-            action(rt, job, &scope, notes).await
-        }
+        StepKind::Sleep(_)
+        | StepKind::Run(_)
+        | StepKind::Http(_)
+        | StepKind::Upload(_)
+        | StepKind::Download(_) => action(rt, job, &scope, notes).await,
     }
 }
 
@@ -96,7 +107,7 @@ fn show(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: V
     marks.safe = job.step.safe;
     rt.emit(Event::Rehearsed {
         id: job.id.clone(),
-        name: job.step.name.clone(),
+        name: job.name.clone(),
         description,
         marks,
         notes,

@@ -16,13 +16,14 @@ use tokio::task::JoinSet;
 use super::attempt::{self, Job, Outcome};
 use super::context::{self, Cell, Cells, Layout, StepsView};
 use super::event::{Event, Marks, RunStatus, StepStatus};
-use super::fanout::Policy;
+use super::hosts;
 use super::render::Scope;
 use super::runtime::Runtime;
 use super::secrets::Secrets;
+use super::settings::{self, Limits};
 use super::walk::{Happening, Walk};
 use crate::plan::{ItemKey, NodeId, Phase, Plan, PlanNode, Role};
-use crate::spec::ForEachItems;
+use crate::spec::{ForEachItems, OnTargets};
 use crate::template;
 
 /// A step an earlier process of the same run already settled (what a resume starts from).
@@ -100,7 +101,20 @@ enum Decided {
     Later,
 }
 
-type Finished = (NodeIndex, Outcome, Duration);
+/// What a task of the scheduler did.
+enum Finished {
+    /// A step (or item) ended.
+    Step(NodeIndex, Outcome, Duration),
+    /// A fan-out's gate was checked: how it went, or why it did not hold.
+    Gate(usize, usize, Result<String, String>),
+}
+
+/// What a task runs: a node, or a fan-out's gate (fan-out, batch).
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Node(NodeIndex),
+    Gate(usize, usize),
+}
 
 struct Scheduler {
     plan: Plan,
@@ -120,8 +134,10 @@ struct Scheduler {
     /// What an earlier process settled (resume).
     settled: SettledSteps,
     running: JoinSet<Finished>,
-    /// Which node each task runs: a task that panics is that node's failure.
-    tasks: HashMap<tokio::task::Id, NodeIndex>,
+    /// What each task runs: a task that panics is that node's (or gate's) failure.
+    tasks: HashMap<tokio::task::Id, Target>,
+    /// Why a fan-out failed before any item ran (its policy did not render).
+    fan_reasons: HashMap<usize, String>,
     /// A manual step is waiting for a person: the run pauses.
     paused: bool,
     /// The run's own status, once its group has ended.
@@ -148,6 +164,7 @@ impl Scheduler {
             settled: SettledSteps::new(),
             running: JoinSet::new(),
             tasks: HashMap::new(),
+            fan_reasons: HashMap::new(),
             paused: false,
             ended: None,
             plan,
@@ -214,10 +231,7 @@ impl Scheduler {
     }
 
     async fn run(&mut self) -> RunStatus {
-        for f in self.walk.fans_in(0) {
-            let policy = self.policy_of_fan(f);
-            self.walk.set_policy(f, policy);
-        }
+        self.set_policies(0);
         self.restore();
         self.walk.start(&self.plan);
         self.act();
@@ -236,20 +250,27 @@ impl Scheduler {
             let Some(joined) = self.running.join_next_with_id().await else {
                 break;
             };
-            let (n, outcome, duration) = match joined {
+            let finished = match joined {
                 Ok((task, finished)) => {
                     self.tasks.remove(&task);
                     finished
                 }
-                Err(error) => {
-                    let Some(n) = self.tasks.remove(&error.id()) else {
-                        continue;
-                    };
-                    let failure = Outcome::failed(0, format!("internal error: {error}"));
-                    (n, failure, Duration::ZERO)
-                }
+                Err(error) => match self.tasks.remove(&error.id()) {
+                    Some(Target::Node(n)) => Finished::Step(
+                        n,
+                        Outcome::failed(0, format!("internal error: {error}")),
+                        Duration::ZERO,
+                    ),
+                    Some(Target::Gate(f, batch)) => {
+                        Finished::Gate(f, batch, Err(format!("internal error: {error}")))
+                    }
+                    None => continue,
+                },
             };
-            self.task_ended(n, &outcome, duration);
+            match finished {
+                Finished::Step(n, outcome, duration) => self.task_ended(n, &outcome, duration),
+                Finished::Gate(f, batch, result) => self.gate_ended(f, batch, result),
+            }
             self.act();
         }
         if self.rt.cancel.is_cancelled() {
@@ -275,12 +296,17 @@ impl Scheduler {
     async fn start(&mut self, n: NodeIndex) {
         self.walk.started(n);
         match self.decide_without_task(n).await {
-            Decided::NeedsTask => {
-                self.nodes[n.index()].status = StepStatus::Running;
-                self.show(n);
-                let task = self.spawn(n);
-                self.tasks.insert(task, n);
-            }
+            Decided::NeedsTask => match self.job(n) {
+                Ok(job) => {
+                    self.nodes[n.index()].status = StepStatus::Running;
+                    self.show(n);
+                    let task = self.spawn(n, job);
+                    self.tasks.insert(task, Target::Node(n));
+                }
+                Err(failure) => {
+                    self.finish(n, &Outcome::failed(0, failure.message), Duration::ZERO);
+                }
+            },
             Decided::Now(outcome) => self.finish(n, &outcome, Duration::ZERO),
             Decided::Later => {}
         }
@@ -349,17 +375,37 @@ impl Scheduler {
                     Happening::GroupEnded { group, status } => self.group_ended(group, status),
                     Happening::FanEnded { fan, status } => self.fan_ended(fan, status),
                     Happening::BatchStarted { fan, batch } => self.batch_started(fan, batch),
-                    Happening::Gate { fan, .. } => self.walk.gate_decided(&self.plan, fan, true),
+                    Happening::Gate { fan, batch } => self.check_gate(fan, batch),
                 }
             }
         }
     }
 
-    /// A batch of a fan-out begins; the first one starts the fan-out's step.
+    /// A batch of a fan-out begins (shown when there are batches); the first one starts the
+    /// fan-out's step.
     fn batch_started(&mut self, f: usize, batch: usize) {
-        if batch > 0 || self.rt.options.dry_run {
-            return;
+        if batch == 0 && !self.rt.options.dry_run {
+            self.fan_started(f);
         }
+        let fan = self.walk.fan(f);
+        if fan.batches().len() > 1 || fan.policy().gated {
+            let items = fan.batches()[batch]
+                .clone()
+                .map(|i| self.item_key(self.walk.fan_items(f)[i]))
+                .collect();
+            let of = fan.batches().len();
+            let id = self.fan_state(f).id.clone();
+            self.rt.emit(Event::BatchStarted {
+                id,
+                batch: batch + 1,
+                of,
+                items,
+            });
+        }
+    }
+
+    /// The first batch of a fan-out begins: its step starts.
+    fn fan_started(&mut self, f: usize) {
         let fan = self.walk.fan(f);
         let (items, batches) = (fan.len(), fan.batches().len());
         let mut description = format!("{items} item{}", if items == 1 { "" } else { "s" });
@@ -380,6 +426,91 @@ impl Scheduler {
             description,
             polling: false,
         });
+    }
+
+    /// What an item is called: its host, or its value when short (else its position).
+    fn item_key(&self, n: NodeIndex) -> String {
+        let node = &self.plan.graph[n];
+        match (node.id.item_key(), &node.role) {
+            (Some(ItemKey::Index(i)), Role::Item { value, .. }) => match value {
+                Value::String(s) if s.chars().count() <= 40 => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => format!("[{i}]"),
+            },
+            (Some(key), _) => key.to_string(),
+            (None, _) => String::new(),
+        }
+    }
+
+    /// The gate after a batch: shown in a rehearsal (and taken as holding), checked by a task
+    /// otherwise.
+    fn check_gate(&mut self, f: usize, batch: usize) {
+        let Some(&first) = self.walk.fan_items(f).first() else {
+            self.walk.gate_decided(&self.plan, f, true);
+            return;
+        };
+        let step = Arc::clone(&self.plan.graph[first].step);
+        let Some(gate) = step.fan.gate.clone() else {
+            self.walk.gate_decided(&self.plan, f, true);
+            return;
+        };
+        let id = self.fan_state(f).id.clone();
+        let runbook = Arc::clone(self.plan.runbook_of(&self.plan.graph[first]));
+        let job = Job {
+            id: id.clone(),
+            name: None,
+            step: Arc::clone(&step),
+            runbook,
+            context: self.context(first),
+            limits: Limits::default(),
+            host: None,
+        };
+        self.rt.emit(Event::GateStarted {
+            id,
+            batch: batch + 1,
+            description: attempt::gate_description(&job, &gate),
+        });
+        if self.rt.options.dry_run {
+            self.walk.gate_decided(&self.plan, f, true);
+            return;
+        }
+        let rt = Arc::clone(&self.rt);
+        let task = self
+            .running
+            .spawn(async move {
+                let result = attempt::gate(&rt, &job, &gate).await;
+                Finished::Gate(f, batch, result.map_err(|e| e.message))
+            })
+            .id();
+        self.tasks.insert(task, Target::Gate(f, batch));
+    }
+
+    /// A gate was checked: the fan-out goes on, or fails with the gate's reason.
+    fn gate_ended(&mut self, f: usize, batch: usize, result: Result<String, String>) {
+        let id = self.fan_state(f).id.clone();
+        let held = result.is_ok();
+        let detail = match result {
+            Ok(detail) => detail,
+            Err(reason) => {
+                self.fan_reasons.insert(
+                    f,
+                    format!("the gate after batch {} did not hold: {reason}", batch + 1),
+                );
+                reason
+            }
+        };
+        if self.rt.cancel.is_cancelled() && !held {
+            // Interrupted while checking: not a verdict; the walk is halted.
+            self.walk.halt();
+            return;
+        }
+        self.rt.emit(Event::GateEnded {
+            id,
+            batch: batch + 1,
+            held,
+            detail,
+        });
+        self.walk.gate_decided(&self.plan, f, held);
     }
 
     /// A call's group ended: its call node takes the group's status. A call that an earlier
@@ -450,12 +581,14 @@ impl Scheduler {
             return;
         }
         let rehearsed = self.rt.options.dry_run && status == StepStatus::Succeeded;
-        let reason = (failed > 0).then(|| {
-            if status == StepStatus::Failed {
-                format!("{failed} of {total} items failed")
-            } else {
-                format!("{failed} of {total} items failed, within the step's failure budget")
-            }
+        let reason = self.fan_reasons.remove(&f).or_else(|| {
+            (failed > 0).then(|| {
+                if status == StepStatus::Failed {
+                    format!("{failed} of {total} items failed")
+                } else {
+                    format!("{failed} of {total} items failed, within the step's failure budget")
+                }
+            })
         });
         self.rt.emit(Event::StepFinished {
             id: fan.id,
@@ -589,7 +722,12 @@ impl Scheduler {
                 Decided::Later
             }
             Role::DynamicFanOut => match self.open_fan(n) {
-                Ok(()) => Decided::Later,
+                Ok(true) => Decided::Later,
+                Ok(false) => Decided::Now(Outcome::done(
+                    StepStatus::Skipped,
+                    0,
+                    Some("no hosts".to_owned()),
+                )),
                 Err(reason) => Decided::Now(Outcome::failed(0, reason)),
             },
             Role::Step | Role::Item { .. } => Decided::NeedsTask,
@@ -680,10 +818,7 @@ impl Scheduler {
         }
         self.param_values[scope] = template::to_value(&params);
         self.scope_params[scope] = Some(params);
-        for f in self.walk.fans_in(scope) {
-            let policy = self.policy_of_fan(f);
-            self.walk.set_policy(f, policy);
-        }
+        self.set_policies(scope);
         self.walk.enter_group(&self.plan, scope, false);
     }
 
@@ -712,34 +847,60 @@ impl Scheduler {
         self.walk.group_failed_to_enter(&self.plan, scope);
     }
 
-    /// A `for_each` whose list is known only now: evaluates it, adds one node per item, and
-    /// hands them to the walk.
-    fn open_fan(&mut self, n: NodeIndex) -> Result<(), String> {
+    /// A fan-out whose list is known only now (`for_each` over outputs, `on:` hosts rendered
+    /// now): evaluates it, adds one node per item, and hands them to the walk. `Ok(false)`:
+    /// `on:` has no host, and the step is skipped.
+    fn open_fan(&mut self, n: NodeIndex) -> Result<bool, String> {
         let node = self.plan.graph[n].clone();
-        let Some(fe) = node.step.for_each.clone() else {
-            return Err("not a for_each step".to_owned());
-        };
         let scope = Scope::from_value(self.context(n));
-        let list = match &fe.items {
-            ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
-                template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
-            }),
-            ForEachItems::List(values) => {
-                scope.value(&crate::spec::Value::List(values.clone()), "for_each")
+        let (items, keys) = if let Some(fe) = &node.step.for_each {
+            let items = self.list_of(&scope, &fe.items)?;
+            let keys: Vec<String> = (0..items.len()).map(|i| i.to_string()).collect();
+            (items, keys)
+        } else {
+            let items = match node.step.on.as_ref().map(|on| &on.targets) {
+                Some(OnTargets::One(t)) => match scope.typed(t, "on").map_err(|e| e.message)? {
+                    Value::Array(items) => items,
+                    one => vec![one],
+                },
+                Some(OnTargets::List(values)) => match scope
+                    .value(&crate::spec::Value::List(values.clone()), "on")
+                    .map_err(|e| e.message)?
+                {
+                    Value::Array(items) => items,
+                    one => vec![one],
+                },
+                None => return Err("a fan-out needs `for_each` or `on:` a list".to_owned()),
+            };
+            if items.is_empty() {
+                return Ok(false);
+            }
+            if let [Value::String(s)] = items.as_slice()
+                && self.rt.options.dry_run
+                && s.contains("<steps.")
+            {
+                // The hosts come from a step that only runs for real: one stand-in item.
+                (
+                    vec![Value::String(format!("<each host of {s}>"))],
+                    vec!["*".to_owned()],
+                )
+            } else {
+                let keys = crate::plan::hosts::keys_of(&items)?;
+                (items, keys)
             }
         };
-        let items = match list {
-            Ok(Value::Array(items)) => items,
-            Ok(Value::String(s)) if self.rt.options.dry_run && s.contains("<steps.") => {
-                vec![Value::String(format!("<each item of {s}>"))]
-            }
-            Ok(other) => return Err(format!("`for_each` must be a list, got {other}")),
-            Err(e) => return Err(e.message),
-        };
+        let by_host = node.step.for_each.is_none();
         let mut nodes = Vec::with_capacity(items.len());
-        for (index, value) in items.into_iter().enumerate() {
+        for (index, (value, key)) in items.into_iter().zip(&keys).enumerate() {
+            let id = if by_host && key == "*" {
+                node.id.item(ItemKey::Any)
+            } else if by_host {
+                node.id.item(ItemKey::Host(key))
+            } else {
+                node.id.item(ItemKey::Index(index))
+            };
             let item = self.plan.graph.add_node(PlanNode {
-                id: node.id.item(ItemKey::Index(index)),
+                id,
                 local_id: node.local_id.clone(),
                 scope: node.scope,
                 step: Arc::clone(&node.step),
@@ -748,7 +909,7 @@ impl Scheduler {
             });
             nodes.push(item);
         }
-        let policy = Self::policy_of_step(&node);
+        let policy = settings::policy(&node.step, nodes.len(), &scope).map_err(|e| e.message)?;
         let f = self.walk.open_fan(&self.plan, n, &nodes, policy);
         self.take_in_nodes();
         let slot = self.fan_state(f).slot;
@@ -763,36 +924,128 @@ impl Scheduler {
                 self.restore_node(item, &done);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// A static fan-out's policy, from its step.
-    fn policy_of_fan(&self, f: usize) -> Policy {
-        let first = self.walk.fan_items(f).first().copied();
-        first.map_or_else(Policy::unbounded, |n| {
-            Self::policy_of_step(&self.plan.graph[n])
+    /// A `for_each` list, evaluated now.
+    fn list_of(&self, scope: &Scope, items: &ForEachItems) -> Result<Vec<Value>, String> {
+        let list = match items {
+            ForEachItems::Expr(e) => scope.eval(e, "for_each").and_then(|v| {
+                template::to_json_value(&v).map_err(|e| super::step::Failure::new(e.to_string()))
+            }),
+            ForEachItems::List(values) => {
+                scope.value(&crate::spec::Value::List(values.clone()), "for_each")
+            }
+        };
+        match list {
+            Ok(Value::Array(items)) => Ok(items),
+            Ok(Value::String(s)) if self.rt.options.dry_run && s.contains("<steps.") => {
+                Ok(vec![Value::String(format!("<each item of {s}>"))])
+            }
+            Ok(other) => Err(format!("`for_each` must be a list, got {other}")),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// Renders the policies of the fan-outs the plan expanded in a group (as it is entered);
+    /// one that does not render fails its fan-out.
+    fn set_policies(&mut self, group: usize) {
+        for f in self.walk.fans_in(group) {
+            let Some(&first) = self.walk.fan_items(f).first() else {
+                continue;
+            };
+            let scope = Scope::from_value(self.context(first));
+            let step = Arc::clone(&self.plan.graph[first].step);
+            match settings::policy(&step, self.walk.fan(f).len(), &scope) {
+                Ok(policy) => self.walk.set_policy(f, policy),
+                Err(failure) => {
+                    self.fan_reasons.insert(f, failure.message);
+                    self.walk.fail_fan(&self.plan, f);
+                }
+            }
+        }
+    }
+
+    /// Everything a node's task needs: its context (with `host`), its rendered limits, its
+    /// host.
+    fn job(&self, n: NodeIndex) -> Result<Job, super::step::Failure> {
+        let node = &self.plan.graph[n];
+        let context = self.context(n);
+        let scope = Scope::from_value(context.clone());
+        let host = match self.host_spec(n, &scope)? {
+            Some(spec) => Some(hosts::resolve(
+                &spec,
+                &self.runbook_chain(node.scope),
+                &scope,
+            )?),
+            None => None,
+        };
+        let context = match &host {
+            Some(h) => context::extend(&context, "host", minijinja::Value::from(h.key.as_str())),
+            None => context,
+        };
+        let runbook = Arc::clone(self.plan.runbook_of(node));
+        let scope = Scope::from_value(context.clone());
+        let limits = Limits::of(&node.step, &runbook, &scope)?;
+        Ok(Job {
+            id: node.id.clone(),
+            name: rendered_name(&node.step, &scope),
+            step: Arc::clone(&node.step),
+            runbook,
+            context,
+            limits,
+            host,
         })
     }
 
-    /// How a step's fan-out goes.
-    fn policy_of_step(node: &PlanNode) -> Policy {
-        Policy::of_step(&node.step)
+    /// The host a node runs on, as `on:` gives it: the node's item of an `on:` list, or its
+    /// `on:` rendered (one host).
+    fn host_spec(
+        &self,
+        n: NodeIndex,
+        scope: &Scope,
+    ) -> Result<Option<Value>, super::step::Failure> {
+        let node = &self.plan.graph[n];
+        let Some(on) = &node.step.on else {
+            return Ok(None);
+        };
+        if let (Role::Item { value, .. }, None) = (&node.role, &node.step.for_each) {
+            return Ok(Some(value.clone()));
+        }
+        match &on.targets {
+            OnTargets::One(t) => match scope.typed(t, "on")? {
+                Value::Array(items) if items.len() == 1 => Ok(items.into_iter().next()),
+                Value::Array(items) => Err(super::step::Failure::new(format!(
+                    "`on:` renders to {} hosts here; inside `for_each`, each item runs on one host (`on: \"{{{{ item }}}}\"`)",
+                    items.len()
+                ))),
+                spec => Ok(Some(spec)),
+            },
+            OnTargets::List(_) => Err(super::step::Failure::new(
+                "`on:` a list of hosts is its own fan-out; with `for_each`, give each item its host (`on: \"{{ item }}\"`)",
+            )),
+        }
     }
 
-    fn spawn(&mut self, n: NodeIndex) -> tokio::task::Id {
-        let node = &self.plan.graph[n];
-        let job = Job {
-            id: node.id.clone(),
-            step: Arc::clone(&node.step),
-            runbook: Arc::clone(self.plan.runbook_of(node)),
-            context: self.context(n),
-        };
+    /// A scope's runbook and its callers', innermost first (whose hosts and `defaults.ssh` a
+    /// step sees).
+    fn runbook_chain(&self, scope: usize) -> Vec<&crate::spec::Runbook> {
+        let mut chain = Vec::new();
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            chain.push(self.plan.runbook_of_scope(s).as_ref());
+            at = self.plan.scopes[s].caller;
+        }
+        chain
+    }
+
+    fn spawn(&mut self, n: NodeIndex, job: Job) -> tokio::task::Id {
         let rt = Arc::clone(&self.rt);
         self.running
             .spawn(async move {
                 let started = Instant::now();
                 let outcome = attempt::run(&rt, &job).await;
-                (n, outcome, started.elapsed())
+                Finished::Step(n, outcome, started.elapsed())
             })
             .id()
     }
@@ -864,6 +1117,24 @@ impl Scheduler {
             None => ctx,
         }
     }
+}
+
+/// A step's `name` rendered (as written when it does not render: a title is not worth failing
+/// a step for).
+fn rendered_name(step: &crate::spec::Step, scope: &Scope) -> Option<String> {
+    let name = step.name.as_ref()?;
+    if !name.contains("{{") {
+        return Some(name.clone());
+    }
+    let template = crate::spec::Template {
+        text: name.clone(),
+        span: step.id_span,
+    };
+    Some(
+        scope
+            .text(&template, "name")
+            .unwrap_or_else(|_| name.clone()),
+    )
 }
 
 /// The value of an item node (`{item}` in `steps.X.items`).

@@ -564,6 +564,14 @@ impl Walk {
         }
     }
 
+    /// A fan-out that cannot run at all (its policy did not render): it fails, and its group
+    /// with it.
+    pub fn fail_fan(&mut self, plan: &Plan, f: usize) {
+        let next = self.fans[f].fan.fail();
+        self.fan_failed(plan, f);
+        self.follow(plan, f, next);
+    }
+
     /// The gate after a batch held, or did not (the fan-out then fails).
     pub fn gate_decided(&mut self, plan: &Plan, f: usize, held: bool) {
         let next = self.fans[f].fan.gate_decided(held);

@@ -9,6 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::{Map, Value};
 
 use super::ancestry::Ancestry;
+use super::hosts;
 use super::model::{Phase, Plan, PlanNode, Role, Scope};
 use super::node_id::{ItemKey, NodeId};
 use super::params::{self, ParamError, ParamInput};
@@ -238,23 +239,92 @@ impl Builder {
             }
             return per_item.into_iter().flatten().collect();
         }
-        match step
-            .for_each
-            .as_ref()
-            .map(|f| self.static_items(scope, &f.items))
-        {
-            None => vec![self.link(node(Role::Step, id.clone()), deps)],
-            Some(Some(items)) => items
-                .into_iter()
-                .enumerate()
-                .map(|(index, value)| {
-                    self.link(
-                        node(Role::Item { index, value }, id.item(ItemKey::Index(index))),
-                        deps,
-                    )
-                })
-                .collect(),
-            Some(None) => vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)],
+        if let Some(fe) = &step.for_each {
+            return match self.static_items(scope, &fe.items) {
+                Some(items) => items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, value)| {
+                        self.link(
+                            node(Role::Item { index, value }, id.item(ItemKey::Index(index))),
+                            deps,
+                        )
+                    })
+                    .collect(),
+                None => vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)],
+            };
+        }
+        match self.static_hosts(scope, step) {
+            Hosts::Single => vec![self.link(node(Role::Step, id.clone()), deps)],
+            Hosts::Items(specs) => match hosts::keys_of(&specs) {
+                Ok(keys) => specs
+                    .into_iter()
+                    .zip(keys)
+                    .enumerate()
+                    .map(|(index, (value, key))| {
+                        self.link(
+                            node(Role::Item { index, value }, id.item(ItemKey::Host(&key))),
+                            deps,
+                        )
+                    })
+                    .collect(),
+                Err(message) => {
+                    let span = step.on.as_ref().map_or(step.kind_span, |on| on.span);
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            &self.runbooks[self.scopes[scope].runbook].file,
+                            span,
+                            message,
+                        )
+                        .label("in this `on:`"),
+                    );
+                    Vec::new()
+                }
+            },
+            // Known at run time, or no host at all (the step is then skipped: "no hosts").
+            Hosts::AtRunTime => {
+                vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)]
+            }
+        }
+    }
+
+    /// How a step's `on:` fans out, when it can be known before the run: a list of literals
+    /// or of templates over params (in the run's own runbook).
+    fn static_hosts(&self, scope: usize, step: &Step) -> Hosts {
+        let Some(on) = &step.on else {
+            return Hosts::Single;
+        };
+        let ctx = template::to_value(&serde_json::json!({ "params": self.root_params }));
+        match &on.targets {
+            spec::OnTargets::One(t) if !t.text.contains("{{") => Hosts::Single,
+            spec::OnTargets::One(t) => {
+                let only_params = references::roots(spec::values::strip_braces(&t.text))
+                    .is_some_and(|roots| roots.iter().all(|r| r == "params"));
+                if scope != 0 || !only_params {
+                    return Hosts::AtRunTime;
+                }
+                match template::render(&t.text, &ctx) {
+                    Ok(Value::Array(items)) if !items.is_empty() => Hosts::Items(items),
+                    // No host (skipped then, "no hosts"), or a render error: reported at run time.
+                    Ok(Value::Array(_)) | Err(_) => Hosts::AtRunTime,
+                    Ok(_) => Hosts::Single,
+                }
+            }
+            spec::OnTargets::List(values) => {
+                if values.is_empty() {
+                    return Hosts::AtRunTime;
+                }
+                let rendered: Option<Vec<Value>> = values
+                    .iter()
+                    .map(|v| {
+                        if scope != 0 && !v.templates().iter().all(|t| !t.text.contains("{{")) {
+                            return None;
+                        }
+                        render_value(v, &ctx)
+                    })
+                    .collect();
+                rendered.map_or(Hosts::AtRunTime, Hosts::Items)
+            }
         }
     }
 
@@ -455,6 +525,16 @@ impl Builder {
             }
         }
     }
+}
+
+/// How a step's `on:` turns into nodes.
+enum Hosts {
+    /// One node (no `on:`, or one host).
+    Single,
+    /// One node per host, known now.
+    Items(Vec<Value>),
+    /// One node that expands when it becomes ready.
+    AtRunTime,
 }
 
 /// Whether a `for_each` list reads nothing but params, so that it is known before the run once

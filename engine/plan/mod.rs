@@ -3,6 +3,7 @@
 
 pub mod ancestry;
 pub mod build;
+pub mod hosts;
 pub mod model;
 pub mod node_id;
 pub mod params;

@@ -8,8 +8,8 @@ use super::ancestry::Ancestry;
 use crate::diagnostic::Diagnostic;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{
-    Command, ForEachItems, HttpBody, HttpRequest, ProbeKind, Runbook, SourceFile, Span, Step,
-    StepKind, Template,
+    Batch, Command, ForEachItems, HttpBody, HttpRequest, OnTargets, ProbeKind, Runbook, Setting,
+    SourceFile, Span, Step, StepKind, Template, UploadSource,
 };
 use crate::template;
 
@@ -55,6 +55,20 @@ pub fn check<'r>(
         if let Some(t) = &host.identity_file {
             sites.push(Site::template(t, Field::Global, None));
         }
+        sites.extend(
+            host.options
+                .iter()
+                .map(|t| Site::template(t, Field::Global, None)),
+        );
+    }
+    let ssh = &runbook.defaults.ssh;
+    for t in ssh
+        .port
+        .iter()
+        .chain(&ssh.identity_file)
+        .chain(&ssh.options)
+    {
+        sites.push(Site::template(t, Field::Global, None));
     }
     for step in runbook.all_steps() {
         collect_step(step, &mut sites);
@@ -99,6 +113,17 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
             sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }
         StepKind::Sleep(_) => {}
+        StepKind::Upload(upload) => {
+            let source = match &upload.source {
+                UploadSource::Src(t) | UploadSource::Content(t) => t,
+            };
+            sites.push(Site::template(source, Field::Input, s));
+            sites.push(Site::template(&upload.dest, Field::Input, s));
+        }
+        StepKind::Download(download) => {
+            sites.push(Site::template(&download.src, Field::Input, s));
+            sites.push(Site::template(&download.dest, Field::Input, s));
+        }
         StepKind::Call(call) => {
             for (_, value, _) in &call.with {
                 sites.extend(
@@ -132,6 +157,56 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
     }
     if let Some(poll) = &step.poll {
         sites.push(Site::expr(&poll.until, Field::Until, step));
+        if let Some(fail_when) = &poll.fail_when {
+            sites.push(Site::expr(fail_when, Field::Until, step));
+        }
+        if let Some(Setting::Template(t)) = &poll.interval {
+            sites.push(Site::template(t, Field::Input, s));
+        }
+    }
+    if let Some(Setting::Template(t)) = &step.timeout {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    if let Some(Setting::Template(t)) = step.retry.as_ref().map(|r| &r.attempts) {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    let fan = &step.fan;
+    for setting in [&fan.max_parallel, &fan.max_failures].into_iter().flatten() {
+        if let Setting::Template(t) = setting {
+            sites.push(Site::template(t, Field::Input, s));
+        }
+    }
+    match &fan.batch {
+        Some(Batch::Template(t)) => sites.push(Site::template(t, Field::Input, s)),
+        Some(Batch::Sizes(sizes)) => {
+            for size in sizes {
+                if let Setting::Template(t) = size {
+                    sites.push(Site::template(t, Field::Input, s));
+                }
+            }
+        }
+        None => {}
+    }
+    if let Some(gate) = &fan.gate {
+        match &gate.probe {
+            ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
+            ProbeKind::Http(req) => collect_http(req, step, sites),
+        }
+        sites.push(Site::expr(&gate.until, Field::Until, step));
+    }
+    if let Some(on) = &step.on {
+        match &on.targets {
+            OnTargets::One(t) => sites.push(Site::template(t, Field::Input, s)),
+            OnTargets::List(values) => {
+                for v in values {
+                    sites.extend(
+                        v.templates()
+                            .into_iter()
+                            .map(|t| Site::template(t, Field::Input, s)),
+                    );
+                }
+            }
+        }
     }
     if let Some(check) = &step.check {
         match &check.kind {
@@ -406,6 +481,9 @@ impl<'r> Checker<'r> {
         if site.step.is_some_and(|s| s.for_each.is_some()) && root == "item" {
             return None;
         }
+        if site.step.is_some_and(|s| s.on.is_some()) && root == "host" {
+            return None;
+        }
         let mut candidates: Vec<&str> = ROOTS.to_vec();
         if let Some(fe) = site.step.and_then(|s| s.for_each.as_ref()) {
             candidates.push(&fe.as_name);
@@ -437,10 +515,10 @@ impl<'r> Checker<'r> {
             None | Some(&("status" | "items")) => None,
             Some(&"outputs") => {
                 let output = parts.get(3)?;
-                if target.outputs.iter().any(|o| o.name == *output) {
+                let declared = target.output_names();
+                if declared.contains(output) {
                     return None;
                 }
-                let declared: Vec<&str> = target.outputs.iter().map(|o| o.name.as_str()).collect();
                 Some(
                     self.at(site, name, format!("step `{id}` has no output `{output}`"))
                         .label("not declared in that step's `outputs`")

@@ -234,6 +234,51 @@ pub async fn consume(
                     ))
                 }
             }
+            Event::BatchStarted {
+                id,
+                batch,
+                of,
+                items,
+            } => Some(format!(
+                "{} {batch} of {of} of {id}: {}",
+                style("batch").cyan(),
+                items.join(", ")
+            )),
+            Event::GateStarted {
+                id,
+                batch,
+                description,
+            } => Some(format!(
+                "{} of {id} after batch {batch}: {}{}",
+                style("gate").cyan(),
+                indent(description),
+                if dry_run {
+                    "\n    (checked at run time: the next batch starts once it holds)"
+                } else {
+                    ""
+                }
+            )),
+            Event::GateEnded {
+                id,
+                batch,
+                held,
+                detail,
+            } => Some(if *held {
+                format!(
+                    "{} gate of {id} after batch {batch}: {detail}",
+                    style("ok").green()
+                )
+            } else {
+                format!(
+                    "{} gate of {id} after batch {batch}: {detail}",
+                    style("FAILED").red().bold()
+                )
+            }),
+            Event::Delaying { id, delay } => Some(format!(
+                "{} {id}: waiting {} before the first attempt",
+                style("wait").dim(),
+                Human(*delay)
+            )),
             Event::Paused { id, instructions } => Some(format!(
                 "{} at manual step {id}:\n{}\n  approve with: runbook resume {this_run} --approve {id}\n  reject with:  runbook resume {this_run} --reject {id} --reason \"…\"",
                 style("paused").yellow().bold(),

@@ -147,10 +147,21 @@ pub struct Host {
     pub port: Option<Template>,
     /// A private key file.
     pub identity_file: Option<Template>,
-    /// Extra `-o` options for ssh.
-    pub options: Vec<String>,
+    /// Extra `-o` options for ssh (templates), after `defaults.ssh.options`.
+    pub options: Vec<Template>,
     /// Where it is declared.
     pub span: Span,
+}
+
+/// `defaults.ssh`: what every host (declared or ad hoc) gets unless it says otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct SshDefaults {
+    /// The SSH port.
+    pub port: Option<Template>,
+    /// A private key file.
+    pub identity_file: Option<Template>,
+    /// Extra `-o` options, before a host's own.
+    pub options: Vec<Template>,
 }
 
 /// Defaults applied to every step.
@@ -166,6 +177,8 @@ pub struct Defaults {
     pub retry: Option<Retry>,
     /// Poll interval for `until`.
     pub interval: Option<Duration>,
+    /// SSH settings for every host.
+    pub ssh: SshDefaults,
 }
 
 /// A step's id: `[a-z][a-z0-9_]*`, unique in its runbook.
@@ -259,12 +272,18 @@ pub struct Step {
     pub when: Option<Expr>,
     /// Fan-out.
     pub for_each: Option<ForEach>,
+    /// How the items of a fan-out go (`max_parallel`, `batch`, `max_failures`, `gate`).
+    pub fan: FanPolicy,
     /// Values extracted after success.
     pub outputs: Vec<Output>,
     /// Repeat until an expression holds.
     pub poll: Option<Poll>,
-    /// Per-attempt timeout (for a poll: the whole poll's deadline).
-    pub timeout: Option<Duration>,
+    /// Per-attempt timeout (for a poll: the whole poll's deadline; for a call: the whole group).
+    pub timeout: Option<Setting<Duration>>,
+    /// Wait before the first attempt (not counted in `timeout`).
+    pub delay: Option<Duration>,
+    /// What the step is for, for people (shown in the rehearsal and `show`).
+    pub description: Option<String>,
     /// Retry on failure.
     pub retry: Option<Retry>,
     /// A failure does not fail the run.
@@ -277,8 +296,8 @@ pub struct Step {
     pub safe: bool,
     /// Probe whose success means the step's effect is already in place.
     pub check: Option<Probe>,
-    /// SSH targets.
-    pub on: Vec<(String, Span)>,
+    /// Where it runs: hosts over SSH.
+    pub on: Option<On>,
     /// Extra environment.
     pub env: Vec<(String, Template)>,
     /// Working directory.
@@ -287,6 +306,18 @@ pub struct Step {
     pub shell: Option<String>,
     /// Whether the step is in `finally:`.
     pub is_finally: bool,
+}
+
+impl Step {
+    /// The names of its outputs: those it declares, and those its kind always has (a
+    /// transfer's `changed` and `sha256`).
+    pub fn output_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+        if matches!(self.kind, StepKind::Upload(_) | StepKind::Download(_)) {
+            names.extend(["changed", "sha256"]);
+        }
+        names
+    }
 }
 
 /// What a step does: exactly one kind per step.
@@ -304,6 +335,10 @@ pub enum StepKind {
     Sleep(Duration),
     /// Another runbook inlined.
     Call(Call),
+    /// A file, a folder or rendered content copied to a host.
+    Upload(Upload),
+    /// A file or folder copied from a host.
+    Download(Download),
 }
 
 impl StepKind {
@@ -316,6 +351,8 @@ impl StepKind {
             Self::Assert(_) => "assert",
             Self::Sleep(_) => "sleep",
             Self::Call(_) => "call",
+            Self::Upload(_) => "upload",
+            Self::Download(_) => "download",
         }
     }
 }
@@ -357,6 +394,137 @@ pub enum HttpBody {
     Text(Template),
 }
 
+/// `upload:` — what goes to the host, and where.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// A local file or folder, or content rendered here.
+    pub source: UploadSource,
+    /// Where on the host (a path ending in `/` is a folder).
+    pub dest: Template,
+    /// Permissions of what is written (`0644`).
+    pub mode: Option<u32>,
+}
+
+/// What an upload sends.
+#[derive(Debug, Clone)]
+pub enum UploadSource {
+    /// A local path (relative to where runbook runs).
+    Src(Template),
+    /// Text rendered locally (a configuration file).
+    Content(Template),
+}
+
+/// `download:` — what comes from the host, and where it goes.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// The path on the host.
+    pub src: Template,
+    /// The local path (a path ending in `/` is a folder).
+    pub dest: Template,
+}
+
+/// `on:` — the hosts a step runs on.
+#[derive(Debug, Clone)]
+pub struct On {
+    /// What was written.
+    pub targets: OnTargets,
+    /// Where `on` is written.
+    pub span: Span,
+}
+
+/// The forms `on:` takes.
+#[derive(Debug, Clone)]
+pub enum OnTargets {
+    /// One string: a declared host, a destination, or a template (a string, a map, or a list).
+    One(Template),
+    /// A list: a fan-out, one node per host, even with one host.
+    List(Vec<Value>),
+}
+
+/// A value a runbook gives literally or as a template over params (rendered before use).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting<T> {
+    /// Written as a value.
+    Fixed(T),
+    /// Written as a template (`"{{ params.batch }}"`).
+    Template(Template),
+}
+
+/// A number of items: a count, or a percentage of the fan-out's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// That many items.
+    Items(usize),
+    /// That percentage of the items (1 to 100).
+    Percent(u32),
+}
+
+impl Count {
+    /// How many items of `total`: a percentage is rounded up, at least 1 (`floor`: rounded
+    /// down instead, and 0 allowed — a failure budget).
+    pub fn of(self, total: usize, floor: bool) -> usize {
+        match self {
+            Self::Items(n) => n,
+            Self::Percent(p) => {
+                let scaled = total * p as usize;
+                if floor {
+                    scaled / 100
+                } else {
+                    scaled.div_ceil(100).max(1)
+                }
+            }
+        }
+    }
+}
+
+/// `batch:` — successive batch sizes, each given or a template; or one template that renders
+/// to a size or a list of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    /// Sizes as written (the last repeats).
+    Sizes(Vec<Setting<Count>>),
+    /// A template over params that renders to a size or a list of sizes.
+    Template(Template),
+}
+
+/// How the items of a fan-out go.
+#[derive(Debug, Clone, Default)]
+pub struct FanPolicy {
+    /// At most this many items at once.
+    pub max_parallel: Option<Setting<Count>>,
+    /// Successive batch sizes (the last repeats); a batch ends before the next starts.
+    pub batch: Option<Batch>,
+    /// Failed items tolerated across batches.
+    pub max_failures: Option<Setting<Count>>,
+    /// A probe that must hold after each batch.
+    pub gate: Option<Gate>,
+}
+
+impl FanPolicy {
+    /// Whether any field is set.
+    pub fn is_set(&self) -> bool {
+        self.max_parallel.is_some()
+            || self.batch.is_some()
+            || self.max_failures.is_some()
+            || self.gate.is_some()
+    }
+}
+
+/// `gate:` — a probe that must hold after each batch of a fan-out.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// What it runs.
+    pub probe: ProbeKind,
+    /// When it holds (`result` in scope).
+    pub until: Expr,
+    /// Wait between polls.
+    pub interval: Option<Duration>,
+    /// How long it may take to hold.
+    pub timeout: Option<Duration>,
+    /// Where `gate` is written.
+    pub span: Span,
+}
+
 /// Another runbook run as part of this one.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -375,8 +543,6 @@ pub struct ForEach {
     pub items: ForEachItems,
     /// The item's name inside the step.
     pub as_name: String,
-    /// How many items run at once.
-    pub max_parallel: Option<usize>,
     /// Where `for_each` is written.
     pub span: Span,
 }
@@ -406,9 +572,11 @@ pub struct Output {
 pub struct Poll {
     /// The expression (`result` in scope).
     pub until: Expr,
+    /// Stop polling and fail at once when this holds (`result` in scope).
+    pub fail_when: Option<Expr>,
     /// Wait between attempts as written (else `defaults.interval`, else
     /// [`Poll::DEFAULT_INTERVAL`]).
-    pub interval: Option<Duration>,
+    pub interval: Option<Setting<Duration>>,
 }
 
 impl Poll {
@@ -420,7 +588,7 @@ impl Poll {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     /// Total attempts, the first included.
-    pub attempts: u32,
+    pub attempts: Setting<u32>,
     /// Wait before the second attempt.
     pub delay: Duration,
     /// Factor applied to the wait after each attempt.

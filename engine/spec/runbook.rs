@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::decode::Decoder;
 use super::model::{
-    Defaults, Host, Param, ParamType, Runbook, Secret, SecretSource, Step, Template,
+    Defaults, Host, OnTargets, Param, ParamType, Runbook, Secret, SecretSource, SshDefaults, Step,
+    Template, Value,
 };
 use super::node::{Node, NodeKind};
 use super::source::{SourceFile, Span};
@@ -26,7 +27,14 @@ const TOP_KEYS: [&str; 9] = [
 ];
 const PARAM_KEYS: [&str; 4] = ["type", "required", "default", "description"];
 const HOST_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
-const DEFAULT_KEYS: [&str; 5] = ["timeout", "shell", "max_parallel", "retry", "interval"];
+const DEFAULT_KEYS: [&str; 6] = [
+    "timeout",
+    "shell",
+    "max_parallel",
+    "retry",
+    "interval",
+    "ssh",
+];
 
 impl Decoder {
     /// Decodes and validates a whole document.
@@ -319,8 +327,7 @@ impl Decoder {
                     .and_then(|n| self.template(n, "identity_file"));
                 let options = f
                     .take("options")
-                    .and_then(|n| self.strings(n, "options", false))
-                    .map(|l| l.value.into_iter().map(|s| s.value).collect())
+                    .map(|n| self.ssh_options(n))
                     .unwrap_or_default();
                 let has_ssh = f.has("ssh");
                 f.finish(self, &format!("host `{}`", name.value), &HOST_KEYS);
@@ -349,6 +356,46 @@ impl Decoder {
                 })
             })
             .collect()
+    }
+
+    /// `options:` of a host or of `defaults.ssh`: ssh `-o` options, each a template.
+    fn ssh_options(&mut self, node: &Node) -> Vec<Template> {
+        self.strings(node, "options", false)
+            .map(|l| {
+                l.value
+                    .into_iter()
+                    .map(|s| Template {
+                        text: s.value,
+                        span: s.span,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `defaults.ssh: {port, identity_file, options}`.
+    fn ssh_defaults(&mut self, node: &Node) -> SshDefaults {
+        let Some(mut f) = self.fields(node, "defaults.ssh") else {
+            return SshDefaults::default();
+        };
+        let port = f.take("port").and_then(|n| self.port(n));
+        let identity_file = f
+            .take("identity_file")
+            .and_then(|n| self.template(n, "identity_file"));
+        let options = f
+            .take("options")
+            .map(|n| self.ssh_options(n))
+            .unwrap_or_default();
+        f.finish(
+            self,
+            "`defaults.ssh`",
+            &["port", "identity_file", "options"],
+        );
+        SshDefaults {
+            port,
+            identity_file,
+            options,
+        }
     }
 
     /// A port: a number from 1 to 65535, or a template that renders to one at run time.
@@ -403,6 +450,10 @@ impl Decoder {
             .take("interval")
             .and_then(|n| self.duration(n, "defaults.interval"))
             .map(|d| d.value);
+        let ssh = f
+            .take("ssh")
+            .map(|n| self.ssh_defaults(n))
+            .unwrap_or_default();
         f.finish(self, "`defaults`", &DEFAULT_KEYS);
         Defaults {
             timeout,
@@ -410,6 +461,7 @@ impl Decoder {
             max_parallel,
             retry,
             interval,
+            ssh,
         }
     }
 
@@ -483,25 +535,89 @@ impl Decoder {
                     self.push(d);
                 }
             }
-            let host_names: Vec<&str> = runbook.hosts.iter().map(|h| h.name.as_str()).collect();
-            for (host, span) in &step.on {
-                if !host_names.contains(&host.as_str()) {
-                    let d = self
-                        .error(
-                            *span,
-                            format!("unknown host `{host}` in `on` of `{}`", step.id),
-                        )
-                        .label("not declared under `hosts`")
-                        .maybe_hint(did_you_mean(host, host_names.iter().copied()).or_else(|| {
-                            Some(format!(
-                                "declare it: `hosts: {{ {host}: {{ ssh: \"user@{host}\" }} }}`"
-                            ))
-                        }));
-                    self.push(d);
-                }
+            self.on_rules(runbook, step);
+        }
+    }
+
+    /// The literal hosts of a step's `on:`: a declared host, or something that reads as an SSH
+    /// destination; the same host twice in one list is a mistake.
+    fn on_rules(&mut self, runbook: &Runbook, step: &Step) {
+        let Some(on) = &step.on else {
+            return;
+        };
+        let literals: Vec<&Template> = match &on.targets {
+            OnTargets::One(t) => vec![t],
+            OnTargets::List(items) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Str(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let host_names: Vec<&str> = runbook.hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for t in literals {
+            let host = t.text.trim();
+            if host.contains("{{") || host.contains("{%") {
+                continue;
+            }
+            if seen.contains(&host) {
+                let d = self
+                    .error(
+                        t.span,
+                        format!("host `{host}` is twice in `on` of `{}`", step.id),
+                    )
+                    .label("already listed")
+                    .hint("each host is one node of the fan-out: list it once");
+                self.push(d);
+            }
+            seen.push(host);
+            if host_names.contains(&host) {
+                continue;
+            }
+            let destination = is_destination(host);
+            // A bare word names a host. A runbook that declares hosts gets its typos caught;
+            // one that declares none may use its caller's hosts, or a name DNS resolves.
+            if destination.is_err() || !runbook.hosts.is_empty() && !looks_qualified(host) {
+                let d = self
+                    .error(
+                        t.span,
+                        format!("unknown host `{host}` in `on` of `{}`", step.id),
+                    )
+                    .label(match destination {
+                        Err(why) => why,
+                        Ok(()) => "not declared under `hosts`",
+                    })
+                    .maybe_hint(did_you_mean(host, host_names.iter().copied()).or_else(|| {
+                        Some(format!(
+                            "declare it (`hosts: {{ {host}: {{ ssh: \"user@{host}\" }} }}`), or write an SSH destination such as `core@10.0.0.7`"
+                        ))
+                    }));
+                self.push(d);
             }
         }
     }
+}
+
+/// Whether text reads as an SSH destination `[user@]address[:port]`; if not, why.
+fn is_destination(text: &str) -> Result<(), &'static str> {
+    let address = text.rsplit_once('@').map_or(text, |(_, a)| a);
+    if text.is_empty() || address.is_empty() {
+        return Err("an empty host");
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a host has no spaces");
+    }
+    if text.contains(['[', ']', '{', '}', '/', '\\', '"', '\'', ',', ';']) {
+        return Err("not a host name or an address");
+    }
+    Ok(())
+}
+
+/// Whether a destination names a user, a domain, an address or a port (not a bare word).
+fn looks_qualified(text: &str) -> bool {
+    text.contains(['@', '.', ':'])
 }
 
 /// Whether a runbook name is `[a-z0-9][a-z0-9_-]*`.

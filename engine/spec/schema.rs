@@ -215,7 +215,22 @@ pub struct Host {
     pub port: Option<Port>,
     /// A private key file (`ssh -i`).
     pub identity_file: Option<String>,
-    /// Extra ssh options, each passed as `-o OPTION` (e.g. `StrictHostKeyChecking=accept-new`).
+    /// Extra ssh options, each passed as `-o OPTION` (e.g. `StrictHostKeyChecking=accept-new`;
+    /// templates, e.g. `"UserKnownHostsFile={{ params.known_hosts }}"`). They win over
+    /// `defaults.ssh.options`.
+    pub options: Option<Vec<String>>,
+}
+
+/// SSH settings every host gets (declared under `hosts:`, or named in `on:`) unless it sets
+/// its own. A called runbook uses its caller's unless it declares its own.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SshDefaults {
+    /// The SSH port, 22 when left out.
+    pub port: Option<Port>,
+    /// A private key file (`ssh -i`).
+    pub identity_file: Option<String>,
+    /// Extra ssh options, each passed as `-o OPTION`.
     pub options: Option<Vec<String>>,
 }
 
@@ -243,10 +258,12 @@ pub struct Defaults {
     pub retry: Option<Retry>,
     /// Wait between two polls of an `until` step (5s when not set).
     pub interval: Option<Duration>,
+    /// SSH settings for every host.
+    pub ssh: Option<SshDefaults>,
 }
 
-/// One step: an `id` and exactly one kind (`run`, `http`, `manual`, `assert`, `sleep` or `call`),
-/// plus any modifiers.
+/// One step: an `id` and exactly one kind (`run`, `http`, `manual`, `assert`, `sleep`, `call`,
+/// `upload` or `download`), plus any modifiers.
 #[derive(JsonSchema)]
 #[schemars(
     deny_unknown_fields,
@@ -256,21 +273,28 @@ pub struct Defaults {
         {"required": ["manual"]},
         {"required": ["assert"]},
         {"required": ["sleep"]},
-        {"required": ["call"]}
+        {"required": ["call"]},
+        {"required": ["upload"]},
+        {"required": ["download"]}
     ]),
     extend("dependentRequired" = {
         "with": ["call"],
         "as": ["for_each"],
-        "max_parallel": ["for_each"],
-        "interval": ["until"]
+        "interval": ["until"],
+        "fail_when": ["until"],
+        "upload": ["on"],
+        "download": ["on"]
     })
 )]
 pub struct Step {
     /// The step's id: unique in the runbook and in snake case (`[a-z][a-z0-9_]*`), so that templates
     /// can name it: `{{ steps.stop_core.outputs.x }}`.
     pub id: StepId,
-    /// A human title, shown in progress and reports.
+    /// A human title, shown in progress and reports (a template).
     pub name: Option<String>,
+    /// What the step is for, for the people who run it: shown in the rehearsal and in
+    /// `runbook show`.
+    pub description: Option<String>,
     /// Kind: a command. A string is a script run by the shell (`shell`, `defaults.shell`, else
     /// `sh`); a list is a program and its arguments, run without a shell.
     pub run: Option<Command>,
@@ -287,6 +311,14 @@ pub struct Step {
     /// Kind: run another runbook's steps as part of this graph, their ids prefixed `<id>.`. The
     /// path is relative to this file; pass its params with `with`.
     pub call: Option<String>,
+    /// Kind: copy a local file or folder (`src`), or text rendered here (`content`), to the host
+    /// of `on:`. Written to a temporary name and renamed, verified by sha256; an identical
+    /// destination is not written again. Outputs `changed` and `sha256`.
+    pub upload: Option<Upload>,
+    /// Kind: copy a file or folder from the host of `on:`. Written to a temporary name and
+    /// renamed, verified by sha256; an identical destination is not written again. Outputs
+    /// `changed` and `sha256`.
+    pub download: Option<Download>,
     /// Params for the runbook named by `call` (only on `call` steps).
     pub with: Option<BTreeMap<String, Value>>,
     /// The steps this one waits for. Left out: the step written before it. `[]`: none, so it may
@@ -302,8 +334,20 @@ pub struct Step {
     /// The name of the current `for_each` item inside the step (`item` when left out).
     #[schemars(rename = "as", pattern(ID_PATTERN))]
     pub as_name: Option<String>,
-    /// How many `for_each` items run at once.
-    pub max_parallel: Option<Count>,
+    /// How many items of a fan-out (`for_each`, or `on:` a list of hosts) run at once: a number,
+    /// or a percentage of the items (`"25%"`), or a template over params.
+    pub max_parallel: Option<ItemCount>,
+    /// Run the items of a fan-out in batches: a batch ends before the next starts. A number, a
+    /// percentage of the items (`"25%"`), or a list of them whose last entry repeats (canary
+    /// first: `[1, "10%", "50%"]`), or a template over params.
+    pub batch: Option<Batch>,
+    /// Failed items of a fan-out tolerated across its batches (0 when left out): while within
+    /// this budget the fan-out goes on and, ending within it, the step succeeds with its failed
+    /// items kept as failed. One more failure stops new items and batches, and the step fails.
+    pub max_failures: Option<Budget>,
+    /// A probe that must hold after each batch of a fan-out before the next batch starts; if it
+    /// does not hold in time, the step fails and no further batch starts.
+    pub gate: Option<Gate>,
     /// Values kept after the step succeeds, as `{{ steps.<id>.outputs.<name> }}`. Each is a
     /// template with `result` in scope: for commands `{stdout, stderr, exit_code, json}`, for HTTP
     /// `{status, headers, body, json}`.
@@ -312,11 +356,18 @@ pub struct Step {
     /// Poll: repeat the step until this expression holds (`result` in scope, e.g.
     /// `result.status == 200`); `timeout` is then the deadline of the whole poll.
     pub until: Option<Expression>,
-    /// Wait between two polls of `until` (5s when left out).
-    pub interval: Option<Duration>,
-    /// Time limit of one attempt (with `until`: of the whole poll). At the limit the step's whole
-    /// process group is killed.
-    pub timeout: Option<Duration>,
+    /// Stop polling and fail at once when this expression holds (`result` in scope, e.g.
+    /// `result.json.status == "failed"`): a known failure is not polled until the timeout.
+    pub fail_when: Option<Expression>,
+    /// Wait between two polls of `until` (5s when left out); a template over params is allowed.
+    pub interval: Option<DurationSetting>,
+    /// Wait this long before the first attempt (e.g. a service that needs 45s to start); not
+    /// counted in `timeout`.
+    pub delay: Option<Duration>,
+    /// Time limit of one attempt (with `until`: of the whole poll; on a `call`: of the whole
+    /// called runbook). At the limit the step's whole process group is killed, on its host too.
+    /// A template over params is allowed.
+    pub timeout: Option<DurationSetting>,
     /// Retry on failure.
     pub retry: Option<Retry>,
     /// When true, a failure of this step does not fail the run, and the steps that need it still
@@ -333,8 +384,12 @@ pub struct Step {
     pub check: Option<Check>,
     /// When true, the step only reads: it runs for real during a dry-run (rehearsal probes).
     pub safe: Option<bool>,
-    /// Run the command on these hosts (declared under `hosts:`) over SSH.
-    pub on: Option<Names>,
+    /// Where the step runs, over SSH: a host declared under `hosts:`, an SSH destination
+    /// (`core@10.0.0.7`), a template, or a list of them (maps `{ssh, port, identity_file,
+    /// options}` for hosts of their own). A list is a fan-out: one node per host, `<id>[<host>]`,
+    /// each checkpointed, with `batch`, `max_parallel`, `max_failures` and `gate`. `{{ host }}`
+    /// is the host inside the step.
+    pub on: Option<On>,
     /// Extra environment variables for the command.
     pub env: Option<BTreeMap<String, Text>>,
     /// Working directory of the command.
@@ -356,6 +411,129 @@ pub struct Duration(#[schemars(pattern(DURATION_PATTERN))] pub String);
 /// A whole number, at least 1.
 #[derive(JsonSchema)]
 pub struct Count(#[schemars(range(min = 1))] pub u32);
+
+/// A duration, or a template over params that renders to one (`"{{ params.wait }}"`).
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum DurationSetting {
+    /// A duration.
+    Duration(Duration),
+    /// A template.
+    Template(#[schemars(pattern(r"\{\{"))] String),
+}
+
+/// A number of items (at least 1), a percentage of them (`"25%"`), or a template over params.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum ItemCount {
+    /// A number of items.
+    Number(#[schemars(range(min = 1))] u32),
+    /// A percentage of the items, or a template.
+    Text(#[schemars(pattern(r"^([1-9][0-9]?%|100%|.*\{\{.*)$"))] String),
+}
+
+/// A failure budget: a number of items (0 or more), a percentage of them, or a template.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Budget {
+    /// A number of items.
+    Number(u32),
+    /// A percentage of the items, or a template.
+    Text(#[schemars(pattern(r"^([0-9]{1,2}%|100%|.*\{\{.*)$"))] String),
+}
+
+/// Batch sizes: one size, or a list whose last entry repeats.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Batch {
+    /// One size for every batch.
+    One(ItemCount),
+    /// Successive sizes, the last one repeated.
+    List(#[schemars(length(min = 1))] Vec<ItemCount>),
+}
+
+/// A probe polled after each batch until `until` holds: exactly one of `run` or `http`.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("oneOf" = [{"required": ["run"]}, {"required": ["http"]}])
+)]
+pub struct Gate {
+    /// A command; `result` is `{stdout, stderr, exit_code, json}`.
+    pub run: Option<Command>,
+    /// A request; `result` is `{status, headers, body, json}`.
+    pub http: Option<Http>,
+    /// When the gate holds (e.g. `result.json.status == "green"`).
+    pub until: Expression,
+    /// Wait between two polls (5s when left out).
+    pub interval: Option<Duration>,
+    /// How long the gate may take to hold (10m when left out).
+    pub timeout: Option<Duration>,
+}
+
+/// Where a step runs: one host, or a list of them (a fan-out).
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum On {
+    /// A declared host, an SSH destination, or a template (a string, a map or a list).
+    One(String),
+    /// A host of its own.
+    Map(HostMap),
+    /// Several hosts: one node per host.
+    List(Vec<OnItem>),
+}
+
+/// One host of an `on:` list.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum OnItem {
+    /// A declared host, an SSH destination, or a template.
+    Name(String),
+    /// A host of its own.
+    Map(HostMap),
+}
+
+/// A host given in place: the same fields as under `hosts:`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HostMap {
+    /// The destination, `user@host`.
+    pub ssh: String,
+    /// The SSH port.
+    pub port: Option<Port>,
+    /// A private key file (`ssh -i`).
+    pub identity_file: Option<String>,
+    /// Extra ssh options, each passed as `-o OPTION`.
+    pub options: Option<Vec<String>>,
+}
+
+/// `upload:` — exactly one of `src` or `content`, and `dest`.
+#[derive(JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    extend("oneOf" = [{"required": ["src"]}, {"required": ["content"]}])
+)]
+pub struct Upload {
+    /// A local file or folder (relative to where `runbook` runs).
+    pub src: Option<String>,
+    /// Text rendered here and written to `dest` (a configuration file).
+    pub content: Option<String>,
+    /// The path on the host; ending in `/`, a folder.
+    pub dest: String,
+    /// Permissions of what is written, an octal string (`"0644"`).
+    #[schemars(pattern("^0?[0-7]{3,4}$"))]
+    pub mode: Option<String>,
+}
+
+/// `download:` — `src` on the host, `dest` here.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Download {
+    /// The path on the host.
+    pub src: String,
+    /// The local path; ending in `/`, a folder.
+    pub dest: String,
+}
 
 /// A bare expression (minijinja), e.g. `result.status == 200`; `{{ }}` around it is accepted too.
 #[derive(JsonSchema)]
@@ -401,16 +579,6 @@ pub enum Needs {
     One(StepId),
     /// Several steps (`[]`: none).
     List(Vec<StepId>),
-}
-
-/// One name or a list of names.
-#[derive(JsonSchema)]
-#[schemars(untagged)]
-pub enum Names {
-    /// One name.
-    One(String),
-    /// Several names.
-    List(Vec<String>),
 }
 
 /// What a `for_each` goes over.
@@ -480,8 +648,8 @@ pub struct Status(#[schemars(range(min = 100, max = 599))] pub u16);
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Retry {
-    /// Attempts in all, the first one included.
-    pub attempts: Count,
+    /// Attempts in all, the first one included (a template over params is allowed).
+    pub attempts: Attempts,
     /// Wait after the first failed attempt (1s when left out).
     pub delay: Option<Duration>,
     /// Factor applied to the wait after each failed attempt: 1 (the default) keeps it constant,
@@ -490,6 +658,16 @@ pub struct Retry {
     pub backoff: Option<f64>,
     /// Longest wait between two attempts.
     pub max_delay: Option<Duration>,
+}
+
+/// A number of attempts (at least 1), or a template over params.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Attempts {
+    /// A number.
+    Number(#[schemars(range(min = 1))] u32),
+    /// A template.
+    Template(#[schemars(pattern(r"\{\{"))] String),
 }
 
 /// A probe that tells whether a step's effect is already in place: exactly one of `run` (exit 0

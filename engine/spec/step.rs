@@ -2,34 +2,44 @@
 
 use super::decode::{Decoder, Fields, Spanned};
 use super::model::{
-    Call, Command, ForEach, ForEachItems, HttpBody, HttpRequest, Output, Poll, Probe, ProbeKind,
-    Retry, Step, StepId, StepKind,
+    Call, Command, Download, FanPolicy, ForEach, ForEachItems, Gate, HttpBody, HttpRequest, On,
+    OnTargets, Output, Poll, Probe, ProbeKind, Retry, Step, StepId, StepKind, Upload, UploadSource,
 };
 use super::node::{Node, NodeKind};
 use super::source::Span;
 
 /// The keys that choose a step's kind.
-pub const KINDS: [&str; 6] = ["run", "http", "manual", "assert", "sleep", "call"];
+pub const KINDS: [&str; 8] = [
+    "run", "http", "manual", "assert", "sleep", "call", "upload", "download",
+];
 
 /// Every key a step may have.
-pub const STEP_KEYS: [&str; 28] = [
+pub const STEP_KEYS: [&str; 36] = [
     "id",
     "name",
+    "description",
     "run",
     "http",
     "manual",
     "assert",
     "sleep",
     "call",
+    "upload",
+    "download",
     "with",
     "needs",
     "when",
     "for_each",
     "as",
     "max_parallel",
+    "batch",
+    "max_failures",
+    "gate",
     "outputs",
     "until",
+    "fail_when",
     "interval",
+    "delay",
     "timeout",
     "retry",
     "allow_failure",
@@ -43,6 +53,10 @@ pub const STEP_KEYS: [&str; 28] = [
     "shell",
 ];
 
+const GATE_KEYS: [&str; 5] = ["run", "http", "until", "interval", "timeout"];
+const UPLOAD_KEYS: [&str; 4] = ["src", "content", "dest", "mode"];
+const DOWNLOAD_KEYS: [&str; 2] = ["src", "dest"];
+const HOST_MAP_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
 const HTTP_KEYS: [&str; 8] = [
     "method", "url", "headers", "json", "body", "timeout", "insecure", "expect",
 ];
@@ -118,6 +132,11 @@ impl Decoder {
             .take("name")
             .and_then(|n| self.string(n, "name"))
             .map(|s| s.value);
+        let description = t
+            .fields
+            .take("description")
+            .and_then(|n| self.string(n, "description"))
+            .map(|s| s.value);
         let kind = self.step_kind(&mut t, step_span, id.as_ref());
 
         let needs = t
@@ -132,28 +151,33 @@ impl Decoder {
             });
         let when = t.fields.take("when").and_then(|n| self.expr(n, "when"));
         let for_each = self.for_each(&mut t);
+        let fan = self.fan_policy(&mut t);
         let outputs = self.outputs(&mut t);
         let until = t.fields.take("until").and_then(|n| self.expr(n, "until"));
+        let fail_when = t
+            .fields
+            .take("fail_when")
+            .and_then(|n| self.expr(n, "fail_when"));
         let interval = t
             .fields
             .take("interval")
-            .and_then(|n| self.duration(n, "interval"));
+            .and_then(|n| self.duration_setting(n, "interval"));
+        let delay = t
+            .fields
+            .take("delay")
+            .and_then(|n| self.duration(n, "delay"))
+            .map(|d| d.value);
         let timeout = t
             .fields
             .take("timeout")
-            .and_then(|n| self.duration(n, "timeout"));
+            .and_then(|n| self.duration_setting(n, "timeout"));
         let retry = t.fields.take("retry").and_then(|n| self.retry(n));
         let allow_failure = self.flag(&mut t, "allow_failure");
         let destructive = self.flag(&mut t, "destructive");
         let idempotent = self.flag(&mut t, "idempotent");
         let safe = self.flag(&mut t, "safe");
         let check = t.fields.take("check").and_then(|n| self.probe(n));
-        let on = t
-            .fields
-            .take("on")
-            .and_then(|n| self.strings(n, "on", true))
-            .map(|l| l.value.into_iter().map(|s| (s.value, s.span)).collect())
-            .unwrap_or_default();
+        let on = t.fields.take("on").and_then(|n| self.on(n));
         let env = t
             .fields
             .take("env")
@@ -170,21 +194,27 @@ impl Decoder {
 
         let (id, id_span) = id?;
         let (kind, kind_span) = kind?;
+        let has_interval = interval.is_some();
+        let has_fail_when = fail_when.is_some();
         let step = Step {
             id,
             id_span,
             name,
+            description,
             kind,
             kind_span,
             needs,
             when,
             for_each,
+            fan,
             outputs,
             poll: until.map(|until| Poll {
                 until,
-                interval: interval.as_ref().map(|i| i.value),
+                fail_when,
+                interval,
             }),
-            timeout: timeout.map(|t| t.value),
+            timeout,
+            delay,
             retry,
             allow_failure: allow_failure.is_some_and(|f| f.value),
             destructive: destructive.is_some_and(|f| f.value),
@@ -197,7 +227,7 @@ impl Decoder {
             shell,
             is_finally,
         };
-        self.step_rules(&step, &spans, interval.is_some());
+        self.step_rules(&step, &spans, has_interval, has_fail_when);
         Some(step)
     }
 
@@ -289,6 +319,8 @@ impl Decoder {
             "sleep" => self
                 .duration(node, "sleep")
                 .map(|d| StepKind::Sleep(d.value)),
+            "upload" => self.upload(node).map(StepKind::Upload),
+            "download" => self.download(node).map(StepKind::Download),
             "call" => {
                 let path = self.string(node, "call")?;
                 let with = with.map_or_else(Vec::new, |w| {
@@ -426,19 +458,16 @@ impl Decoder {
     fn for_each(&mut self, t: &mut Taken<'_>) -> Option<ForEach> {
         let node = t.fields.take("for_each");
         let as_node = t.fields.take("as");
-        let max_node = t.fields.take("max_parallel");
         let Some(node) = node else {
-            for (key, n) in [("as", as_node), ("max_parallel", max_node)] {
-                if let Some(n) = n {
-                    let d = self
-                        .error(
-                            t.fields.key_span(key).unwrap_or(n.span),
-                            format!("`{key}` without `for_each`"),
-                        )
-                        .label("nothing to fan out over")
-                        .hint("add `for_each: <list>` to this step, or remove this key");
-                    self.push(d);
-                }
+            if let Some(n) = as_node {
+                let d = self
+                    .error(
+                        t.fields.key_span("as").unwrap_or(n.span),
+                        "`as` without `for_each`",
+                    )
+                    .label("nothing to fan out over")
+                    .hint("add `for_each: <list>` to this step, or remove this key");
+                self.push(d);
             }
             return None;
         };
@@ -464,15 +493,194 @@ impl Decoder {
             }
             None => "item".to_owned(),
         };
-        let max_parallel = max_node
-            .and_then(|n| self.count(n, "max_parallel"))
-            .map(|c| c.value);
         Some(ForEach {
             items,
             as_name,
-            max_parallel,
             span: node.span,
         })
+    }
+
+    /// `max_parallel`, `batch`, `max_failures` and `gate` (whether the step fans out is checked
+    /// with the other rules between fields).
+    fn fan_policy(&mut self, t: &mut Taken<'_>) -> FanPolicy {
+        FanPolicy {
+            max_parallel: t
+                .fields
+                .take("max_parallel")
+                .and_then(|n| self.count_setting(n, "max_parallel", false)),
+            batch: t
+                .fields
+                .take("batch")
+                .and_then(|n| self.batch_setting(n, "batch")),
+            max_failures: t
+                .fields
+                .take("max_failures")
+                .and_then(|n| self.count_setting(n, "max_failures", true)),
+            gate: t.fields.take("gate").and_then(|n| self.gate(n)),
+        }
+    }
+
+    /// `gate: {run | http, until, interval, timeout}`.
+    fn gate(&mut self, node: &Node) -> Option<Gate> {
+        let mut f = self.fields(node, "gate")?;
+        let run = f.take("run");
+        let http = f.take("http");
+        let until = f.take("until").and_then(|n| self.expr(n, "gate.until"));
+        let interval = f
+            .take("interval")
+            .and_then(|n| self.duration(n, "gate.interval"))
+            .map(|d| d.value);
+        let timeout = f
+            .take("timeout")
+            .and_then(|n| self.duration(n, "gate.timeout"))
+            .map(|d| d.value);
+        let has_until = f.has("until");
+        f.finish(self, "`gate`", &GATE_KEYS);
+        let probe = match (run, http) {
+            (Some(r), None) => Some(ProbeKind::Run(self.command(r, "gate.run")?)),
+            (None, Some(h)) => Some(ProbeKind::Http(self.http(h)?)),
+            _ => {
+                let d = self
+                    .error(node.span, "`gate` needs exactly one of `run` or `http`")
+                    .label("a probe")
+                    .hint("e.g. `gate: { http: { url: \"http://localhost:9200/_cluster/health\" }, until: result.json.status == \"green\", timeout: 15m }`");
+                self.push(d);
+                None
+            }
+        };
+        if !has_until {
+            let d = self
+                .error(node.span, "`gate` has no `until`")
+                .label("when does the gate hold?")
+                .hint("a gate is polled until its condition holds, e.g. `until: result.json.status == \"green\"`");
+            self.push(d);
+        }
+        Some(Gate {
+            probe: probe?,
+            until: until?,
+            interval,
+            timeout,
+            span: node.span,
+        })
+    }
+
+    /// `on:` — a host, a destination, a template, or a list of them (maps for ad-hoc hosts).
+    fn on(&mut self, node: &Node) -> Option<On> {
+        let targets = match &node.kind {
+            NodeKind::Seq(items) => OnTargets::List(
+                items
+                    .iter()
+                    .filter_map(|item| match &item.kind {
+                        NodeKind::Map(_) => self.host_map(item),
+                        _ => self.template(item, "on").map(super::model::Value::Str),
+                    })
+                    .collect(),
+            ),
+            NodeKind::Map(_) => OnTargets::List(vec![self.host_map(node)?]),
+            _ => OnTargets::One(self.template(node, "on")?),
+        };
+        Some(On {
+            targets,
+            span: node.span,
+        })
+    }
+
+    /// A host given in place in `on:`: `{ssh, port, identity_file, options}`.
+    fn host_map(&mut self, node: &Node) -> Option<super::model::Value> {
+        let mut f = self.fields(node, "a host in `on`")?;
+        for key in HOST_MAP_KEYS {
+            f.take(key);
+        }
+        let has_ssh = f.has("ssh");
+        f.finish(self, "a host in `on`", &HOST_MAP_KEYS);
+        if !has_ssh {
+            let d = self
+                .error(node.span, "a host in `on` has no `ssh`")
+                .label("which host?")
+                .hint("e.g. `{ ssh: \"core@10.0.0.7\", port: 2222 }`");
+            self.push(d);
+            return None;
+        }
+        Some(super::values::template_value(node))
+    }
+
+    /// `upload: {src | content, dest, mode}`.
+    fn upload(&mut self, node: &Node) -> Option<Upload> {
+        let mut f = self.fields(node, "upload")?;
+        let src = f.take("src").and_then(|n| self.template(n, "upload.src"));
+        let content = f
+            .take("content")
+            .and_then(|n| self.template(n, "upload.content"));
+        let dest = f.take("dest").and_then(|n| self.template(n, "upload.dest"));
+        let mode = f.take("mode").and_then(|n| self.mode(n));
+        let (has_src, has_content, has_dest) = (f.has("src"), f.has("content"), f.has("dest"));
+        f.finish(self, "`upload`", &UPLOAD_KEYS);
+        if has_src == has_content {
+            let d = self
+                .error(node.span, "`upload` needs exactly one of `src` or `content`")
+                .label("what is sent?")
+                .hint("`src: ./files/app.conf` sends a file or folder; `content: |` sends text rendered here");
+            self.push(d);
+        }
+        if !has_dest {
+            let d = self
+                .error(node.span, "`upload` has no `dest`")
+                .label("where does it go?")
+                .hint("e.g. `dest: /etc/app/app.conf` (a `dest` ending in `/` is a folder)");
+            self.push(d);
+        }
+        let source = match (src, content) {
+            (Some(s), None) => UploadSource::Src(s),
+            (None, Some(c)) => UploadSource::Content(c),
+            _ => return None,
+        };
+        Some(Upload {
+            source,
+            dest: dest?,
+            mode,
+        })
+    }
+
+    /// `download: {src, dest}`.
+    fn download(&mut self, node: &Node) -> Option<Download> {
+        let mut f = self.fields(node, "download")?;
+        let src = f.take("src").and_then(|n| self.template(n, "download.src"));
+        let dest = f
+            .take("dest")
+            .and_then(|n| self.template(n, "download.dest"));
+        for key in ["src", "dest"] {
+            if !f.has(key) {
+                let d = self
+                    .error(node.span, format!("`download` has no `{key}`"))
+                    .label("incomplete")
+                    .hint("e.g. `download: { src: /var/backups/db.tar, dest: ./backups/ }`");
+                self.push(d);
+            }
+        }
+        f.finish(self, "`download`", &DOWNLOAD_KEYS);
+        Some(Download {
+            src: src?,
+            dest: dest?,
+        })
+    }
+
+    /// A file mode: an octal string such as `"0644"`.
+    fn mode(&mut self, node: &Node) -> Option<u32> {
+        let s = self.string(node, "mode")?;
+        let digits = s.value.trim();
+        match u32::from_str_radix(digits, 8) {
+            Ok(m) if !digits.is_empty() && m <= 0o7777 && matches!(node.kind, NodeKind::Str(_)) => {
+                Some(m)
+            }
+            _ => {
+                let d = self
+                    .error(s.span, format!("`mode: {}` is not a file mode", s.value))
+                    .label("an octal string")
+                    .hint("quote it as octal: `mode: \"0644\"`");
+                self.push(d);
+                None
+            }
+        }
     }
 
     fn outputs(&mut self, t: &mut Taken<'_>) -> Vec<Output> {
@@ -512,7 +720,7 @@ impl Decoder {
         let mut f = self.fields(node, "retry")?;
         let attempts = f
             .take("attempts")
-            .and_then(|n| self.count(n, "retry.attempts"));
+            .and_then(|n| self.number_setting(n, "retry.attempts"));
         let delay = f
             .take("delay")
             .and_then(|n| self.duration(n, "retry.delay"));
@@ -545,7 +753,7 @@ impl Decoder {
             self.push(d);
         }
         Some(Retry {
-            attempts: u32::try_from(attempts?.value).unwrap_or(u32::MAX),
+            attempts: attempts?,
             delay: delay.map_or(std::time::Duration::from_secs(1), |d| d.value),
             backoff: backoff.map_or(1.0, |b| b.value),
             max_delay: max_delay.map(|d| d.value),
@@ -601,7 +809,11 @@ impl Spans {
 
 impl Decoder {
     /// Rules between a step's fields.
-    fn step_rules(&mut self, step: &Step, spans: &Spans, has_interval: bool) {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one rule after another, each a few lines; splitting them scatters the list"
+    )]
+    fn step_rules(&mut self, step: &Step, spans: &Spans, has_interval: bool, has_fail_when: bool) {
         let id = &step.id;
         let kind = step.kind.key();
         let article = if matches!(kind, "http" | "assert") {
@@ -632,6 +844,52 @@ impl Decoder {
                 Some("nothing to poll"),
                 "`interval` is the wait between polls: add `until: <expression>`",
             );
+        }
+        if has_fail_when && step.poll.is_none() {
+            misuse(
+                self,
+                "fail_when",
+                format!("step `{id}` has `fail_when` but no `until`"),
+                Some("nothing to poll"),
+                "`fail_when` stops a poll early: add `until: <expression>`, the condition that ends it well",
+            );
+        }
+        let fans_out = step.for_each.is_some()
+            || step.on.as_ref().is_some_and(|on| match &on.targets {
+                super::model::OnTargets::List(_) => true,
+                super::model::OnTargets::One(t) => t.text.contains("{{"),
+            });
+        if !fans_out {
+            for key in ["max_parallel", "batch", "max_failures", "gate"] {
+                misuse(
+                    self,
+                    key,
+                    format!("`{key}` on step `{id}`, which does not fan out"),
+                    Some("no items to run in batches"),
+                    "it applies to the items of a fan-out: add `for_each: <list>` or `on:` a list of hosts, or remove this key",
+                );
+            }
+        }
+        if matches!(step.kind, StepKind::Upload(_) | StepKind::Download(_)) && step.on.is_none() {
+            let d = self
+                .error(
+                    step.kind_span,
+                    format!("`{kind}` on step `{id}` without `on:`"),
+                )
+                .label("which host?")
+                .hint("a file moves to or from a host over SSH: add `on: <host>` (a declared host, `user@address`, or a list)");
+            self.push(d);
+        }
+        if matches!(step.kind, StepKind::Upload(_) | StepKind::Download(_)) {
+            for key in ["check", "until", "outputs", "safe"] {
+                misuse(
+                    self,
+                    key,
+                    format!("`{key}` on {kind} step `{id}`"),
+                    None,
+                    "a transfer compares sha256 itself (an identical file is not sent) and outputs `changed` and `sha256`",
+                );
+            }
         }
         if matches!(step.kind, StepKind::Manual(_)) {
             for key in ["retry", "until", "outputs", "check", "on", "timeout"] {
@@ -670,7 +928,12 @@ impl Decoder {
         if step.destructive
             && !matches!(
                 step.kind,
-                StepKind::Run(_) | StepKind::Http(_) | StepKind::Call(_) | StepKind::Manual(_)
+                StepKind::Run(_)
+                    | StepKind::Http(_)
+                    | StepKind::Call(_)
+                    | StepKind::Manual(_)
+                    | StepKind::Upload(_)
+                    | StepKind::Download(_)
             )
         {
             misuse(
@@ -678,12 +941,16 @@ impl Decoder {
                 "destructive",
                 format!("`destructive` on {kind} step `{id}`"),
                 None,
-                "only `run`, `http` and `call` steps change anything",
+                "only `run`, `http`, `upload`, `download` and `call` steps change anything",
             );
         }
         if !matches!(step.kind, StepKind::Run(_)) {
             for key in ["on", "env", "cwd", "shell"] {
-                if !(key == "on" && matches!(step.kind, StepKind::Manual(_))) {
+                let runs_on_hosts = matches!(
+                    step.kind,
+                    StepKind::Manual(_) | StepKind::Upload(_) | StepKind::Download(_)
+                );
+                if !(key == "on" && runs_on_hosts) {
                     misuse(
                         self,
                         key,
@@ -704,7 +971,7 @@ impl Decoder {
             );
         }
         if matches!(step.kind, StepKind::Call(_)) {
-            for key in ["check", "outputs", "until", "retry", "safe", "timeout"] {
+            for key in ["check", "outputs", "until", "safe"] {
                 misuse(
                     self,
                     key,

@@ -10,6 +10,7 @@ mod run_support;
 mod plan_props;
 mod run_commands;
 mod run_drill;
+mod run_fleet;
 mod run_flow;
 mod run_http;
 mod run_safety;

@@ -12,14 +12,23 @@ pub fn check(exprs: &[String], ctx: &Value) -> Result<(), String> {
         let held = template::eval(expr, ctx)
             .map_err(|e| format!("cannot evaluate `{expr}`: {}", error_text(&e)))?;
         if !held.is_true() {
-            let mut message = format!("assertion failed: {expr}");
-            for (name, value) in values_in(expr, ctx) {
-                let _ = write!(message, "\n  {name} = {value}");
-            }
-            return Err(message);
+            return Err(format!(
+                "assertion failed: {expr}{}",
+                values_text(expr, ctx)
+            ));
         }
     }
     Ok(())
+}
+
+/// The values of the names an expression reads, one `\n  name = value` line each (a failed
+/// `assert`, `until` or `fail_when` shows them).
+pub fn values_text(expr: &str, ctx: &Value) -> String {
+    let mut text = String::new();
+    for (name, value) in values_in(expr, ctx) {
+        let _ = write!(text, "\n  {name} = {value}");
+    }
+    text
 }
 
 /// The value of each name an expression reads, for failure messages.

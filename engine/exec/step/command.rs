@@ -285,11 +285,13 @@ impl Captured {
         }
     }
 
+    /// What a stream printed, with its trailing newlines removed as `$(…)` does: nothing the
+    /// command did not print is added, and `printf 200` reads as `200`.
     fn text(&self, stream: Stream) -> String {
         let text = match stream {
             Stream::Stdout => &self.stdout,
             Stream::Stderr => &self.stderr,
         };
-        text.clone()
+        text.trim_end_matches('\n').to_owned()
     }
 }

@@ -48,6 +48,59 @@ pub enum Action {
     Http(http::Request),
     /// A wait.
     Sleep(std::time::Duration),
+    /// A file moved to or from a host.
+    Transfer(Transfer),
+}
+
+/// A rendered `upload` or `download`.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Which way.
+    pub direction: Direction,
+    /// The host.
+    pub host: crate::exec::hosts::HostTarget,
+    /// The local side: a path (or, for an upload of `content`, none).
+    pub local: Option<String>,
+    /// Content rendered here (an upload of `content`).
+    pub content: Option<String>,
+    /// The path on the host.
+    pub remote: String,
+    /// Permissions of what is written.
+    pub mode: Option<u32>,
+}
+
+/// Which way a transfer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// To the host.
+    Upload,
+    /// From the host.
+    Download,
+}
+
+impl Transfer {
+    /// What a person reads.
+    pub fn description(&self) -> String {
+        let host = &self.host.key;
+        match self.direction {
+            Direction::Upload => {
+                let what = self
+                    .local
+                    .clone()
+                    .unwrap_or_else(|| "rendered content".to_owned());
+                let mode = self
+                    .mode
+                    .map(|m| format!(" (mode {m:04o})"))
+                    .unwrap_or_default();
+                format!("upload {what} to {host}:{}{mode}", self.remote)
+            }
+            Direction::Download => format!(
+                "download {host}:{} to {}",
+                self.remote,
+                self.local.as_deref().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 impl Action {
@@ -61,6 +114,7 @@ impl Action {
                 .join("\n"),
             Self::Http(req) => req.description(),
             Self::Sleep(d) => format!("sleep {}", crate::spec::duration::Human(*d)),
+            Self::Transfer(t) => t.description(),
         }
     }
 }
@@ -92,5 +146,9 @@ pub async fn perform(
             _ => http::send(rt, req).await,
         },
         Action::Sleep(d) => sleep::wait(rt, *d).await,
+        Action::Transfer(t) => Err(Failure::new(format!(
+            "{}: transfers need the SSH connection layer, which this build does not include",
+            t.description()
+        ))),
     }
 }

@@ -1,0 +1,280 @@
+//! `runbook run` end to end, fan-outs as fleet procedures: batches in order, a gate between
+//! batches, a failure budget, per-item `finally` of a fanned-out call, hosts from a step's
+//! output. (Over real SSH hosts in `tests/drills/`; here the items are local commands.)
+
+use crate::run_support::Sandbox;
+
+/// The lines of `trace`, each `START item` or `END item`.
+fn trace(sb: &Sandbox) -> Vec<String> {
+    sb.read("trace").lines().map(str::to_owned).collect()
+}
+
+/// `runbook show ID --format json`, parsed.
+fn show(sb: &Sandbox, id: &str) -> serde_json::Value {
+    let output = sb
+        .command(["show", id, "--format", "json"])
+        .output()
+        .expect("runbook starts");
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).expect("show --format json is JSON")
+}
+
+const TRACED: &str = "echo START {{ item }} >> trace; sleep 0.2; echo END {{ item }} >> trace";
+
+#[test]
+fn batches_of_one_then_half_run_in_order_each_ending_before_the_next() {
+    let sb = Sandbox::new();
+    sb.runbook(&format!(
+        r#"
+name: rolling
+steps:
+  - id: restart
+    for_each: [n1, n2, n3, n4, n5]
+    batch: [1, "50%"]
+    run: "{TRACED}"
+"#
+    ));
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    let lines = trace(&sb);
+    // Batches: [n1], [n2, n3, n4] (50% of 5, rounded up), [n5].
+    let position = |line: &str| {
+        lines
+            .iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("{line} missing: {lines:?}"))
+    };
+    assert!(position("END n1") < position("START n2"), "{lines:?}");
+    for n in ["n2", "n3", "n4"] {
+        assert!(
+            position(&format!("END {n}")) < position("START n5"),
+            "{lines:?}"
+        );
+        assert!(
+            position(&format!("START {n}")) > position("END n1"),
+            "{lines:?}"
+        );
+    }
+    let starts_of_second: Vec<usize> = ["n2", "n3", "n4"]
+        .iter()
+        .map(|n| position(&format!("START {n}")))
+        .collect();
+    let ends_of_second: Vec<usize> = ["n2", "n3", "n4"]
+        .iter()
+        .map(|n| position(&format!("END {n}")))
+        .collect();
+    assert!(
+        starts_of_second.iter().max() < ends_of_second.iter().min(),
+        "the second batch runs side by side: {lines:?}"
+    );
+    assert!(
+        run.has_line_starting("batch 2 of 3 of restart: n2, n3, n4"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_gate_that_does_not_hold_stops_the_remaining_batches() {
+    let sb = Sandbox::new();
+    sb.runbook(&format!(
+        r#"
+name: gated
+steps:
+  - id: restart
+    for_each: [n1, n2, n3]
+    batch: 1
+    run: "{TRACED}"
+    gate:
+      run: "cat health 2>/dev/null || echo red"
+      until: result.stdout == "green"
+      interval: 100ms
+      timeout: 1s
+  - id: after
+    run: "echo after >> trace"
+"#
+    ));
+    sb.write("health", "red\n");
+    let run = sb.run(&[]);
+    run.expect_code(1);
+    let lines = trace(&sb);
+    assert_eq!(lines, ["START n1", "END n1"], "no batch after the gate");
+    assert!(
+        run.stdout
+            .contains("the gate after batch 1 did not hold: `until: result.stdout == \"green\"` did not hold within 1s"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("result.stdout = \"red\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_gate_that_holds_lets_the_next_batch_start() {
+    let sb = Sandbox::new();
+    sb.runbook(&format!(
+        r#"
+name: gated
+steps:
+  - id: restart
+    for_each: [n1, n2]
+    batch: 1
+    run: "{TRACED}"
+    gate:
+      run: "echo green"
+      until: result.stdout == "green"
+"#
+    ));
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert_eq!(trace(&sb), ["START n1", "END n1", "START n2", "END n2"]);
+    assert!(
+        run.has_line_starting(
+            "ok gate of restart after batch 1: `result.stdout == \"green\"` held after 1 poll"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failure_budget_of_one_tolerates_one_failed_item_and_fails_on_the_second() {
+    let sb = Sandbox::new();
+    let book = |fail: &str| {
+        format!(
+            r#"
+name: budget
+steps:
+  - id: patch
+    for_each: [n1, n2, n3, n4]
+    max_parallel: 1
+    max_failures: 1
+    run: "echo {{{{ item }}}} >> trace; case ' {fail} ' in *' {{{{ item }}}} '*) exit 1;; esac"
+  - id: after
+    run: "echo after >> trace"
+"#
+        )
+    };
+    sb.runbook(&book("n2"));
+    let run = sb.run(&["--run-id", "one"]);
+    run.expect_code(0);
+    assert_eq!(trace(&sb), ["n1", "n2", "n3", "n4", "after"]);
+    let shown = show(&sb, "one");
+    let patch = shown["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "patch"))
+        .unwrap_or_else(|| panic!("patch in {shown:#}"));
+    assert_eq!(patch["status"], "succeeded", "{patch:#}");
+    assert_eq!(patch["items"][1]["status"], "failed", "{patch:#}");
+    assert!(
+        patch["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("within the step's failure budget")),
+        "{patch:#}"
+    );
+
+    std::fs::remove_file(sb.join("trace")).expect("the trace can be removed");
+    sb.runbook(&book("n2 n3"));
+    let run = sb.run(&["--run-id", "two"]);
+    run.expect_code(1);
+    assert_eq!(trace(&sb), ["n1", "n2", "n3"], "n4 never starts");
+    assert!(run.stdout.contains("2 of 4 items failed"), "{}", run.stdout);
+}
+
+#[test]
+fn each_item_of_a_fanned_out_call_runs_its_finally_even_when_it_failed() {
+    let sb = Sandbox::new();
+    sb.write(
+        "node.yaml",
+        r#"
+name: node
+params:
+  node: { type: string, required: true }
+steps:
+  - id: upgrade
+    run: "echo upgrade {{ params.node }} >> trace; test {{ params.node }} != n2"
+finally:
+  - id: rejoin
+    run: "echo rejoin {{ params.node }} {{ run.status }} >> trace"
+"#,
+    );
+    sb.runbook(
+        r#"
+name: rolling
+steps:
+  - id: nodes
+    for_each: [n1, n2, n3]
+    as: node
+    max_parallel: 1
+    max_failures: 1
+    call: node.yaml
+    with: { node: "{{ node }}" }
+"#,
+    );
+    sb.run(&[]).expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        [
+            "upgrade n1",
+            "rejoin n1 succeeded",
+            "upgrade n2",
+            "rejoin n2 failed",
+            "upgrade n3",
+            "rejoin n3 succeeded"
+        ]
+    );
+}
+
+#[test]
+fn hosts_known_only_at_run_time_fan_out_by_name() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: discovered
+steps:
+  - id: members
+    safe: true
+    run: "echo '[\"db1.example\", \"db2.example\"]'"
+    outputs:
+      hosts: "{{ result.json }}"
+  - id: greet
+    on: "{{ steps.members.outputs.hosts }}"
+    batch: 1
+    run: "hostname"
+"#,
+    );
+    let run = sb.run(&["--dry-run"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("greet[db1.example]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("batch 2 of 2 of greet: db2.example"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_empty_host_list_skips_the_step() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: nobody
+params:
+  hosts: { type: list, default: [] }
+steps:
+  - id: greet
+    on: "{{ params.hosts }}"
+    run: "hostname"
+  - id: after
+    run: "echo after"
+"#,
+    );
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert!(run.has_line_starting("skipped greet in"), "{}", run.stdout);
+    assert!(run.stdout.contains("no hosts"), "{}", run.stdout);
+    assert_eq!(run.printed("after"), ["after"]);
+}
