@@ -24,16 +24,37 @@ pub const GLOBALS: [&str; 7] = [
     "joiner",
 ];
 
+/// The template syntax: `{{ … }}` and `{% … %}` as in Jinja, and comments written `{## … ##}`.
+///
+/// Templates are mostly shell scripts, and `{#` is everyday shell: `${#name}` and `${#list[@]}`
+/// are lengths. With Jinja's `{# … #}` comments such a script would be cut at `{#` (or fail
+/// with "unexpected end of comment"), so comments take a start that shell does not write; the
+/// comment start cannot be switched off. A script's or body's last newline is part of it
+/// (`printf '%s\n'`, a YAML `|` block).
+pub fn syntax() -> minijinja::syntax::SyntaxConfig {
+    minijinja::syntax::SyntaxConfig::builder()
+        .comment_delimiters("{##", "##}")
+        .keep_trailing_newline(true)
+        .build()
+        .expect("distinct start delimiters and non-empty end delimiters are a valid syntax")
+}
+
+/// Whether a text has any template markup: if not, it is rendered as written.
+pub fn has_markup(text: &str) -> bool {
+    let syntax = environment().syntax();
+    [
+        syntax.variable_delimiters().0,
+        syntax.block_delimiters().0,
+        syntax.comment_delimiters().0,
+    ]
+    .iter()
+    .any(|start| text.contains(start))
+}
+
 fn build() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // A script's or body's last newline is part of it (`printf '%s\n'`, a YAML `|` block).
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default delimiters with one whitespace option are a valid syntax"),
-    );
+    env.set_syntax(syntax());
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_capture", regex_capture);
     env.add_filter("quote", quote);
@@ -231,6 +252,18 @@ mod tests {
     fn undefined_is_an_error() {
         assert!(render("{{ params.missing }}", &ctx()).is_err());
         assert!(render("x {{ params.missing }}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn shell_text_passes_through_and_comments_are_written_with_two_hashes() {
+        let script = "a=(1 2 3); echo ${#a[@]} ${#HOME} {#x#}";
+        assert_eq!(render_text(script, &ctx()).unwrap(), script);
+        assert_eq!(
+            render_text("echo {{ params.name }}{## why ##}!", &ctx()).unwrap(),
+            "echo a b!"
+        );
+        assert!(!has_markup("echo ${#a[@]}"));
+        assert!(has_markup("x {## y ##}"));
     }
 
     #[test]

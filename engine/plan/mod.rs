@@ -6,6 +6,7 @@ pub mod build;
 pub mod model;
 pub mod params;
 pub mod references;
+pub mod sites;
 
 pub use build::{PlanError, compile, static_checks};
 pub use model::{Phase, Plan, PlanNode, Role, Scope};

@@ -113,11 +113,12 @@ impl Decoder {
             self.push(d);
             None
         };
-        let name = t
+        let (name, name_span) = t
             .fields
             .take("name")
             .and_then(|n| self.string(n, "name"))
-            .map(|s| s.value);
+            .map(|s| (Some(s.value), Some(s.span)))
+            .unwrap_or_default();
         let kind = self.step_kind(&mut t, step_span, id.as_ref());
 
         let needs = t
@@ -174,6 +175,7 @@ impl Decoder {
             id,
             id_span,
             name,
+            name_span,
             kind,
             kind_span,
             needs,

@@ -13,5 +13,6 @@ mod run_drill;
 mod run_flow;
 mod run_http;
 mod run_safety;
+mod run_templates;
 mod schema;
 mod validate;
