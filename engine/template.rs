@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use minijinja::value::{Kwargs, Serde, Value};
+use minijinja::value::{Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
 /// The shared environment (built once; filters and globals never change).
@@ -13,16 +13,8 @@ pub fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(build)
 }
 
-/// Names that are functions, not data, in every template.
-pub const GLOBALS: [&str; 7] = [
-    "now",
-    "range",
-    "dict",
-    "namespace",
-    "lipsum",
-    "cycler",
-    "joiner",
-];
+/// Names that are functions, not data, in every template (the environment's globals).
+pub const GLOBALS: [&str; 5] = ["now", "range", "dict", "namespace", "debug"];
 
 /// The template syntax: `{{ … }}` and `{% … %}` as in Jinja, and comments written `{## … ##}`.
 ///
@@ -147,7 +139,7 @@ fn b64decode(value: &str) -> Result<String, Error> {
 }
 
 /// Formats a timestamp (RFC 3339 text or Unix seconds) with a strftime format, in UTC.
-fn strftime(value: &Value, format: &str, _kwargs: Kwargs) -> Result<String, Error> {
+fn strftime(value: &Value, format: &str) -> Result<String, Error> {
     let ts = if let Some(text) = value.as_str() {
         text.parse::<jiff::Timestamp>()
             .map_err(|e| invalid(format!("strftime: `{text}` is not a timestamp: {e}")))?
@@ -264,6 +256,15 @@ mod tests {
         );
         assert!(!has_markup("echo ${#a[@]}"));
         assert!(has_markup("x {## y ##}"));
+    }
+
+    #[test]
+    fn the_globals_are_the_environments() {
+        let mut names: Vec<&str> = environment().globals().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        let mut listed = GLOBALS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
     }
 
     #[test]

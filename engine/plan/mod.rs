@@ -3,6 +3,8 @@
 
 pub mod ancestry;
 pub mod build;
+pub mod callables;
+pub mod calls;
 pub mod model;
 pub mod params;
 pub mod references;

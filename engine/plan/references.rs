@@ -1,10 +1,12 @@
-//! Static checks of every template and expression: syntax, names that are not in scope,
-//! unknown params, steps and outputs, secrets where they would be stored, and regexes.
+//! Static checks of every template and expression: syntax, what it calls (see `calls`), names
+//! that are not in scope, unknown params, steps and outputs, secrets where they would be stored,
+//! and regexes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use super::ancestry::Ancestry;
+use super::calls;
 use super::sites::{self, Field, Site, locate};
 use crate::diagnostic::Diagnostic;
 use crate::spec::suggest::did_you_mean;
@@ -107,7 +109,22 @@ impl<'r> Checker<'r> {
                 }
             }
         };
-        let mut names: Vec<String> = names.into_iter().collect();
+        let calls = calls::check(self.runbook, site);
+        for f in calls.findings {
+            let span = locate(self.file, site.span, site.text, f.offset, f.len);
+            out.push(
+                Diagnostic::new(self.file, span, f.message)
+                    .label(f.label)
+                    .maybe_hint(f.hint),
+            );
+        }
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter(|n| {
+                let root = n.split('.').next().unwrap_or_default();
+                !calls.unknown_functions.iter().any(|f| f == root)
+            })
+            .collect();
         names.sort();
         for name in names {
             if let Some(d) = self.check_name(site, &name) {
