@@ -43,6 +43,43 @@ pub fn has_markup(text: &str) -> bool {
     .any(|start| text.contains(start))
 }
 
+/// Whether a text is a template: it has markup, and that markup parses (`{{ run.id }}` is one;
+/// Go's `{{.Names}}` is text to this engine).
+pub fn is_template(text: &str) -> bool {
+    has_markup(text) && environment().template_from_str(text).is_ok()
+}
+
+/// The one expression a template of text and `{{ … }}` parts renders the same as:
+/// `/backups/{{ run.id }}` → `'/backups/' ~ run.id`. `None` when it has statements or comments.
+pub fn as_expression(text: &str) -> Option<String> {
+    if text.contains("{%") || text.contains("{##") {
+        return None;
+    }
+    let quote = |raw: &str| format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let end = start + rest[start..].find("}}")?;
+        if start > 0 {
+            parts.push(quote(&rest[..start]));
+        }
+        let expr = rest[start + 2..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let plain = expr
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.[]'\"".contains(c));
+        parts.push(if plain || text.trim() == &rest[start..end + 2] {
+            expr.to_owned()
+        } else {
+            format!("({expr})")
+        });
+        rest = &rest[end + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(quote(rest));
+    }
+    Some(parts.join(" ~ "))
+}
+
 fn build() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -256,6 +293,27 @@ mod tests {
         );
         assert!(!has_markup("echo ${#a[@]}"));
         assert!(has_markup("x {## y ##}"));
+    }
+
+    #[test]
+    fn a_template_is_markup_that_parses() {
+        assert!(is_template("/backups/{{ run.id }}"));
+        assert!(!is_template("docker ps --format {{.Names}}"));
+        assert!(!is_template("plain text"));
+    }
+
+    #[test]
+    fn text_and_expressions_join_into_one_expression() {
+        assert_eq!(
+            as_expression("/backups/{{ run.id }}").as_deref(),
+            Some("'/backups/' ~ run.id")
+        );
+        assert_eq!(as_expression("{{ a + 1 }}").as_deref(), Some("a + 1"));
+        assert_eq!(
+            as_expression("it's {{ a | upper }}!").as_deref(),
+            Some("'it\\'s ' ~ (a | upper) ~ '!'")
+        );
+        assert_eq!(as_expression("{% if a %}x{% endif %}"), None);
     }
 
     #[test]
