@@ -83,6 +83,9 @@ pub fn as_expression(text: &str) -> Option<String> {
 fn build() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Undefined values remember the expression they came from, so that an error names it
+    // (`steps.probe.outputs.code` is undefined), in release builds too.
+    env.set_debug(true);
     env.set_syntax(syntax());
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_capture", regex_capture);
@@ -222,6 +225,12 @@ pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
     let env = environment();
     if let Some(expr) = single_expression(text) {
         let value = env.compile_expression(expr)?.eval(ctx.clone())?;
+        if value.is_undefined() {
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                format!("`{expr}` is undefined"),
+            ));
+        }
         return to_json_value(&value);
     }
     env.render_str(text, ctx.clone())
@@ -278,9 +287,16 @@ mod tests {
     }
 
     #[test]
-    fn undefined_is_an_error() {
-        assert!(render("{{ params.missing }}", &ctx()).is_err());
-        assert!(render("x {{ params.missing }}", &ctx()).is_err());
+    fn undefined_is_an_error_that_names_the_expression() {
+        for text in ["{{ params.missing }}", "x {{ params.missing }}"] {
+            let err = render(text, &ctx()).expect_err(text);
+            assert_eq!(err.kind(), ErrorKind::UndefinedError, "{text}");
+            assert!(
+                err.detail()
+                    .is_some_and(|d| d.contains("`params.missing` is undefined")),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]
