@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use minijinja::value::{Kwargs, Serde, Value};
+use minijinja::value::{Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
 /// The shared environment (built once; filters and globals never change).
@@ -13,27 +13,80 @@ pub fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(build)
 }
 
-/// Names that are functions, not data, in every template.
-pub const GLOBALS: [&str; 7] = [
-    "now",
-    "range",
-    "dict",
-    "namespace",
-    "lipsum",
-    "cycler",
-    "joiner",
-];
+/// Names that are functions, not data, in every template (the environment's globals).
+pub const GLOBALS: [&str; 5] = ["now", "range", "dict", "namespace", "debug"];
+
+/// The template syntax: `{{ … }}` and `{% … %}` as in Jinja, and comments written `{## … ##}`.
+///
+/// Templates are mostly shell scripts, and `{#` is everyday shell: `${#name}` and `${#list[@]}`
+/// are lengths. With Jinja's `{# … #}` comments such a script would be cut at `{#` (or fail
+/// with "unexpected end of comment"), so comments take a start that shell does not write; the
+/// comment start cannot be switched off. A script's or body's last newline is part of it
+/// (`printf '%s\n'`, a YAML `|` block).
+pub fn syntax() -> minijinja::syntax::SyntaxConfig {
+    minijinja::syntax::SyntaxConfig::builder()
+        .comment_delimiters("{##", "##}")
+        .keep_trailing_newline(true)
+        .build()
+        .expect("distinct start delimiters and non-empty end delimiters are a valid syntax")
+}
+
+/// Whether a text has any template markup: if not, it is rendered as written.
+pub fn has_markup(text: &str) -> bool {
+    let syntax = environment().syntax();
+    [
+        syntax.variable_delimiters().0,
+        syntax.block_delimiters().0,
+        syntax.comment_delimiters().0,
+    ]
+    .iter()
+    .any(|start| text.contains(start))
+}
+
+/// Whether a text is a template: it has markup, and that markup parses (`{{ run.id }}` is one;
+/// Go's `{{.Names}}` is text to this engine).
+pub fn is_template(text: &str) -> bool {
+    has_markup(text) && environment().template_from_str(text).is_ok()
+}
+
+/// The one expression a template of text and `{{ … }}` parts renders the same as:
+/// `/backups/{{ run.id }}` → `'/backups/' ~ run.id`. `None` when it has statements or comments.
+pub fn as_expression(text: &str) -> Option<String> {
+    if text.contains("{%") || text.contains("{##") {
+        return None;
+    }
+    let quote = |raw: &str| format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let end = start + rest[start..].find("}}")?;
+        if start > 0 {
+            parts.push(quote(&rest[..start]));
+        }
+        let expr = rest[start + 2..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let plain = expr
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.[]'\"".contains(c));
+        parts.push(if plain || text.trim() == &rest[start..end + 2] {
+            expr.to_owned()
+        } else {
+            format!("({expr})")
+        });
+        rest = &rest[end + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(quote(rest));
+    }
+    Some(parts.join(" ~ "))
+}
 
 fn build() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // A script's or body's last newline is part of it (`printf '%s\n'`, a YAML `|` block).
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default delimiters with one whitespace option are a valid syntax"),
-    );
+    // Undefined values remember the expression they came from, so that an error names it
+    // (`steps.probe.outputs.code` is undefined), in release builds too.
+    env.set_debug(true);
+    env.set_syntax(syntax());
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_capture", regex_capture);
     env.add_filter("quote", quote);
@@ -126,7 +179,7 @@ fn b64decode(value: &str) -> Result<String, Error> {
 }
 
 /// Formats a timestamp (RFC 3339 text or Unix seconds) with a strftime format, in UTC.
-fn strftime(value: &Value, format: &str, _kwargs: Kwargs) -> Result<String, Error> {
+fn strftime(value: &Value, format: &str) -> Result<String, Error> {
     let ts = if let Some(text) = value.as_str() {
         text.parse::<jiff::Timestamp>()
             .map_err(|e| invalid(format!("strftime: `{text}` is not a timestamp: {e}")))?
@@ -172,6 +225,12 @@ pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
     let env = environment();
     if let Some(expr) = single_expression(text) {
         let value = env.compile_expression(expr)?.eval(ctx.clone())?;
+        if value.is_undefined() {
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                format!("`{expr}` is undefined"),
+            ));
+        }
         return to_json_value(&value);
     }
     env.render_str(text, ctx.clone())
@@ -228,9 +287,58 @@ mod tests {
     }
 
     #[test]
-    fn undefined_is_an_error() {
-        assert!(render("{{ params.missing }}", &ctx()).is_err());
-        assert!(render("x {{ params.missing }}", &ctx()).is_err());
+    fn undefined_is_an_error_that_names_the_expression() {
+        for text in ["{{ params.missing }}", "x {{ params.missing }}"] {
+            let err = render(text, &ctx()).expect_err(text);
+            assert_eq!(err.kind(), ErrorKind::UndefinedError, "{text}");
+            assert!(
+                err.detail()
+                    .is_some_and(|d| d.contains("`params.missing` is undefined")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_text_passes_through_and_comments_are_written_with_two_hashes() {
+        let script = "a=(1 2 3); echo ${#a[@]} ${#HOME} {#x#}";
+        assert_eq!(render_text(script, &ctx()).unwrap(), script);
+        assert_eq!(
+            render_text("echo {{ params.name }}{## why ##}!", &ctx()).unwrap(),
+            "echo a b!"
+        );
+        assert!(!has_markup("echo ${#a[@]}"));
+        assert!(has_markup("x {## y ##}"));
+    }
+
+    #[test]
+    fn a_template_is_markup_that_parses() {
+        assert!(is_template("/backups/{{ run.id }}"));
+        assert!(!is_template("docker ps --format {{.Names}}"));
+        assert!(!is_template("plain text"));
+    }
+
+    #[test]
+    fn text_and_expressions_join_into_one_expression() {
+        assert_eq!(
+            as_expression("/backups/{{ run.id }}").as_deref(),
+            Some("'/backups/' ~ run.id")
+        );
+        assert_eq!(as_expression("{{ a + 1 }}").as_deref(), Some("a + 1"));
+        assert_eq!(
+            as_expression("it's {{ a | upper }}!").as_deref(),
+            Some("'it\\'s ' ~ (a | upper) ~ '!'")
+        );
+        assert_eq!(as_expression("{% if a %}x{% endif %}"), None);
+    }
+
+    #[test]
+    fn the_globals_are_the_environments() {
+        let mut names: Vec<&str> = environment().globals().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        let mut listed = GLOBALS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
     }
 
     #[test]

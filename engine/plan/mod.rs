@@ -3,11 +3,14 @@
 
 pub mod ancestry;
 pub mod build;
+pub mod callables;
+pub mod calls;
 pub mod hosts;
 pub mod model;
 pub mod node_id;
 pub mod params;
 pub mod references;
+pub mod sites;
 
 pub use build::{PlanError, compile, static_checks};
 pub use model::{Phase, Plan, PlanNode, Role, Scope};

@@ -1,40 +1,17 @@
-//! Static checks of every template and expression: syntax, names that are not in scope,
-//! unknown params, steps and outputs, secrets where they would be stored, and regexes.
+//! Static checks of every template and expression: syntax, what it calls (see `calls`), names
+//! that are not in scope, unknown params, steps and outputs, secrets where they would be stored,
+//! and regexes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use super::ancestry::Ancestry;
+use super::calls;
+use super::sites::{self, Field, Site, locate};
 use crate::diagnostic::Diagnostic;
 use crate::spec::suggest::did_you_mean;
-use crate::spec::{
-    Batch, Command, ForEachItems, HttpBody, HttpRequest, OnTargets, ProbeKind, Runbook, Setting,
-    SourceFile, Span, Step, StepKind, Template, UploadSource,
-};
+use crate::spec::{Runbook, SourceFile, Step};
 use crate::template;
-
-/// Where a template is written, which decides what is in scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    /// Anything evaluated before or while the step runs.
-    Input,
-    /// `outputs:` — `result` in scope, secrets forbidden (outputs are stored).
-    Output,
-    /// `until:` — `result` in scope.
-    Until,
-    /// `for_each:` — the item is not in scope yet.
-    ForEach,
-    /// Runbook-level `env` and `hosts`: no steps yet.
-    Global,
-}
-
-struct Site<'a> {
-    text: &'a str,
-    span: Span,
-    expression: bool,
-    field: Field,
-    step: Option<&'a Step>,
-}
 
 /// Checks every template of a runbook; returns every mistake. `main` and `finally` are the
 /// dependencies of its two lists of steps.
@@ -43,209 +20,12 @@ pub fn check<'r>(
     main: &'r Ancestry<'r>,
     finally: &'r Ancestry<'r>,
 ) -> Vec<Diagnostic> {
-    let mut sites = Vec::new();
-    for (_, t) in &runbook.env {
-        sites.push(Site::template(t, Field::Global, None));
-    }
-    for host in &runbook.hosts {
-        sites.push(Site::template(&host.ssh, Field::Global, None));
-        if let Some(t) = &host.port {
-            sites.push(Site::template(t, Field::Global, None));
-        }
-        if let Some(t) = &host.identity_file {
-            sites.push(Site::template(t, Field::Global, None));
-        }
-        sites.extend(
-            host.options
-                .iter()
-                .map(|t| Site::template(t, Field::Global, None)),
-        );
-    }
-    let ssh = &runbook.defaults.ssh;
-    for t in ssh
-        .port
-        .iter()
-        .chain(&ssh.identity_file)
-        .chain(&ssh.options)
-    {
-        sites.push(Site::template(t, Field::Global, None));
-    }
-    for step in runbook.all_steps() {
-        collect_step(step, &mut sites);
-    }
     let checker = Checker::new(runbook, main, finally);
     let mut out = Vec::new();
-    for site in &sites {
+    for site in &sites::collect(runbook) {
         checker.check_site(site, &mut out);
     }
     out
-}
-
-impl<'a> Site<'a> {
-    fn template(t: &'a Template, field: Field, step: Option<&'a Step>) -> Self {
-        Self {
-            text: &t.text,
-            span: t.span,
-            expression: false,
-            field,
-            step,
-        }
-    }
-
-    fn expr(e: &'a crate::spec::Expr, field: Field, step: &'a Step) -> Self {
-        Self {
-            text: &e.text,
-            span: e.span,
-            expression: true,
-            field,
-            step: Some(step),
-        }
-    }
-}
-
-fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
-    let s = Some(step);
-    match &step.kind {
-        StepKind::Run(cmd) => collect_command(cmd, step, sites),
-        StepKind::Http(req) => collect_http(req, step, sites),
-        StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
-        StepKind::Assert(exprs) => {
-            sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
-        }
-        StepKind::Sleep(_) => {}
-        StepKind::Upload(upload) => {
-            let source = match &upload.source {
-                UploadSource::Src(t) | UploadSource::Content(t) => t,
-            };
-            sites.push(Site::template(source, Field::Input, s));
-            sites.push(Site::template(&upload.dest, Field::Input, s));
-        }
-        StepKind::Download(download) => {
-            sites.push(Site::template(&download.src, Field::Input, s));
-            sites.push(Site::template(&download.dest, Field::Input, s));
-        }
-        StepKind::Call(call) => {
-            for (_, value, _) in &call.with {
-                sites.extend(
-                    value
-                        .templates()
-                        .into_iter()
-                        .map(|t| Site::template(t, Field::Input, s)),
-                );
-            }
-        }
-    }
-    if let Some(when) = &step.when {
-        sites.push(Site::expr(when, Field::Input, step));
-    }
-    if let Some(fe) = &step.for_each {
-        match &fe.items {
-            ForEachItems::Expr(e) => sites.push(Site::expr(e, Field::ForEach, step)),
-            ForEachItems::List(values) => {
-                for v in values {
-                    sites.extend(
-                        v.templates()
-                            .into_iter()
-                            .map(|t| Site::template(t, Field::ForEach, s)),
-                    );
-                }
-            }
-        }
-    }
-    for output in &step.outputs {
-        sites.push(Site::template(&output.template, Field::Output, s));
-    }
-    if let Some(poll) = &step.poll {
-        sites.push(Site::expr(&poll.until, Field::Until, step));
-        if let Some(fail_when) = &poll.fail_when {
-            sites.push(Site::expr(fail_when, Field::Until, step));
-        }
-        if let Some(Setting::Template(t)) = &poll.interval {
-            sites.push(Site::template(t, Field::Input, s));
-        }
-    }
-    if let Some(Setting::Template(t)) = &step.timeout {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    if let Some(Setting::Template(t)) = step.retry.as_ref().map(|r| &r.attempts) {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    let fan = &step.fan;
-    for setting in [&fan.max_parallel, &fan.max_failures].into_iter().flatten() {
-        if let Setting::Template(t) = setting {
-            sites.push(Site::template(t, Field::Input, s));
-        }
-    }
-    match &fan.batch {
-        Some(Batch::Template(t)) => sites.push(Site::template(t, Field::Input, s)),
-        Some(Batch::Sizes(sizes)) => {
-            for size in sizes {
-                if let Setting::Template(t) = size {
-                    sites.push(Site::template(t, Field::Input, s));
-                }
-            }
-        }
-        None => {}
-    }
-    if let Some(gate) = &fan.gate {
-        match &gate.probe {
-            ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
-            ProbeKind::Http(req) => collect_http(req, step, sites),
-        }
-        sites.push(Site::expr(&gate.until, Field::Until, step));
-    }
-    if let Some(on) = &step.on {
-        match &on.targets {
-            OnTargets::One(t) => sites.push(Site::template(t, Field::Input, s)),
-            OnTargets::List(values) => {
-                for v in values {
-                    sites.extend(
-                        v.templates()
-                            .into_iter()
-                            .map(|t| Site::template(t, Field::Input, s)),
-                    );
-                }
-            }
-        }
-    }
-    if let Some(check) = &step.check {
-        match &check.kind {
-            ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
-            ProbeKind::Http(req) => collect_http(req, step, sites),
-        }
-    }
-    for (_, t) in &step.env {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    if let Some(t) = &step.cwd {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-}
-
-fn collect_command<'a>(cmd: &'a Command, step: &'a Step, sites: &mut Vec<Site<'a>>) {
-    match cmd {
-        Command::Script(t) => sites.push(Site::template(t, Field::Input, Some(step))),
-        Command::Argv(args) => sites.extend(
-            args.iter()
-                .map(|t| Site::template(t, Field::Input, Some(step))),
-        ),
-    }
-}
-
-fn collect_http<'a>(req: &'a HttpRequest, step: &'a Step, sites: &mut Vec<Site<'a>>) {
-    sites.push(Site::template(&req.url, Field::Input, Some(step)));
-    for (_, t) in &req.headers {
-        sites.push(Site::template(t, Field::Input, Some(step)));
-    }
-    match &req.body {
-        Some(HttpBody::Text(t)) => sites.push(Site::template(t, Field::Input, Some(step))),
-        Some(HttpBody::Json(v)) => sites.extend(
-            v.templates()
-                .into_iter()
-                .map(|t| Site::template(t, Field::Input, Some(step))),
-        ),
-        None => {}
-    }
 }
 
 /// The root names an expression uses (`params`, `steps`, …); `None` if it does not parse.
@@ -318,7 +98,7 @@ impl<'r> Checker<'r> {
                 }
             }
         } else {
-            if !site.text.contains("{{") && !site.text.contains("{%") {
+            if !template::has_markup(site.text) {
                 return;
             }
             match env.template_from_str(site.text) {
@@ -329,7 +109,22 @@ impl<'r> Checker<'r> {
                 }
             }
         };
-        let mut names: Vec<String> = names.into_iter().collect();
+        let calls = calls::check(self.runbook, site);
+        for f in calls.findings {
+            let span = locate(self.file, site.span, site.text, f.offset, f.len);
+            out.push(
+                Diagnostic::new(self.file, span, f.message)
+                    .label(f.label)
+                    .maybe_hint(f.hint),
+            );
+        }
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter(|n| {
+                let root = n.split('.').next().unwrap_or_default();
+                !calls.unknown_functions.iter().any(|f| f == root)
+            })
+            .collect();
         names.sort();
         for name in names {
             if let Some(d) = self.check_name(site, &name) {
@@ -367,6 +162,16 @@ impl<'r> Checker<'r> {
             )
             .label("opened here")
             .hint(format!("close it with `{{% end{tag} %}}`"));
+        }
+        if let Some((open, close, at)) = unclosed_delimiter(site.text, detail) {
+            let span = locate(self.file, site.span, site.text, at, open.len());
+            return Diagnostic::new(
+                self.file,
+                span,
+                format!("invalid template: `{open}` is never closed"),
+            )
+            .label("opened here")
+            .hint(format!("close it with `{close}`"));
         }
         let span = locate(self.file, site.span, site.text, offset, len);
         Diagnostic::new(self.file, span, format!("invalid {what}: {detail}"))
@@ -672,6 +477,20 @@ fn unclosed_block(text: &str) -> Option<(&str, usize)> {
     open.pop()
 }
 
+/// The `{{` or `{##` left open at the end of a template, when that is what the parser stopped
+/// at: the opening and closing delimiters and where the opening one is.
+fn unclosed_delimiter(text: &str, detail: &str) -> Option<(&'static str, &'static str, usize)> {
+    let (open, close) = if detail.contains("end of input") && detail.contains("variable block") {
+        ("{{", "}}")
+    } else if detail.contains("end of comment") {
+        ("{##", "##}")
+    } else {
+        return None;
+    };
+    let at = text.rfind(open)?;
+    (!text[at..].contains(close)).then_some((open, close, at))
+}
+
 /// minijinja string-literal escapes, as the template engine will read them.
 fn unescape(text: &str) -> String {
     let mut out = String::new();
@@ -696,35 +515,6 @@ fn unescape(text: &str) -> String {
         }
     }
     out
-}
-
-/// Maps an offset inside a template's text to a span in its file, through block scalars and
-/// quoting: the line of the template is searched for in the file, starting at the earliest file
-/// line it can be on (a template's line `k` is never above the scalar's line `k`), so that an
-/// earlier line containing the same text is not taken for it. The span stays on that line.
-pub fn locate(file: &SourceFile, scalar: Span, text: &str, offset: usize, len: usize) -> Span {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = &text[line_start..line_end];
-    let trimmed = line.trim_start();
-    let lead = line.len() - trimmed.len();
-    if trimmed.is_empty() {
-        return scalar;
-    }
-    // A block scalar's span starts at its first non-blank line.
-    let blank_lines = text.len() - text.trim_start_matches('\n').len();
-    let line_index = text[..line_start].matches('\n').count();
-    let (scalar_line, _) = file.line_col(scalar.offset);
-    let earliest = file.line_offset(scalar_line + line_index.saturating_sub(blank_lines));
-    let search_from = scalar.offset.max(earliest).min(file.text.len());
-    match file.text[search_from..].find(trimmed.trim_end()) {
-        Some(found) => {
-            let within = (offset - line_start).saturating_sub(lead);
-            Span::new(search_from + found + within, len.min(line_end - offset))
-        }
-        None => scalar,
-    }
 }
 
 /// The first place `name` is written as a whole name (`result`, not the `result` in `results`).

@@ -262,6 +262,8 @@ pub struct Step {
     pub id_span: Span,
     /// Human title.
     pub name: Option<String>,
+    /// Where the title is written (a template, like every string).
+    pub name_span: Option<Span>,
     /// What the step does.
     pub kind: StepKind,
     /// Where its kind key is written.

@@ -205,6 +205,9 @@ impl Decoder {
                     .and_then(|n| self.string(n, "description"))
                     .map(|s| s.value);
                 f.finish(self, &format!("param `{}`", name.value), &PARAM_KEYS);
+                if let Some(node) = default {
+                    self.default_is_data(&name.value, node);
+                }
                 let default = default.map(|d| (d.to_json(), d.span));
                 // With an unknown type there is nothing to check the default against.
                 if let Some((value, span)) = &default
@@ -247,6 +250,36 @@ impl Decoder {
                 })
             })
             .collect()
+    }
+
+    /// A param's default is data, as a value given with `--set` is: never rendered. A string in
+    /// it that is a template would stay as written, so it is a mistake.
+    fn default_is_data(&mut self, param: &str, node: &Node) {
+        match &node.kind {
+            NodeKind::Str(text) if crate::template::is_template(text) => {
+                let expr = crate::template::as_expression(text).unwrap_or_else(|| "…".to_owned());
+                let d = self
+                    .error(node.span, format!("the default of `{param}` is a template"))
+                    .label("defaults are not rendered")
+                    .hint(format!(
+                        "a default is data, like a value given with `--set`: leave it out and \
+                         write the template where the param is used, e.g. \
+                         `{{{{ params.{param} | default({expr}) }}}}`"
+                    ));
+                self.push(d);
+            }
+            NodeKind::Seq(items) => {
+                for item in items {
+                    self.default_is_data(param, item);
+                }
+            }
+            NodeKind::Map(entries) => {
+                for (_, value) in entries {
+                    self.default_is_data(param, value);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn secrets(&mut self, node: &Node) -> Vec<Secret> {

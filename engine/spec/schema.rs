@@ -170,7 +170,8 @@ pub struct Param {
     pub ty: Option<ParamType>,
     /// Whether the run refuses to start without a value. A required param has no default.
     pub required: Option<bool>,
-    /// The value used when none is given (of the param's `type`).
+    /// The value used when none is given (of the param's `type`). Data, like a value given with
+    /// `--set`: never rendered, so it may not be a template.
     pub default: Option<Value>,
     /// What the param is for, shown to whoever runs the runbook.
     pub description: Option<String>,

@@ -127,11 +127,12 @@ impl Decoder {
             self.push(d);
             None
         };
-        let name = t
+        let (name, name_span) = t
             .fields
             .take("name")
             .and_then(|n| self.string(n, "name"))
-            .map(|s| s.value);
+            .map(|s| (Some(s.value), Some(s.span)))
+            .unwrap_or_default();
         let description = t
             .fields
             .take("description")
@@ -200,6 +201,7 @@ impl Decoder {
             id,
             id_span,
             name,
+            name_span,
             description,
             kind,
             kind_span,

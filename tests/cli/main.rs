@@ -14,5 +14,6 @@ mod run_fleet;
 mod run_flow;
 mod run_http;
 mod run_safety;
+mod run_templates;
 mod schema;
 mod validate;

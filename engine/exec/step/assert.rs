@@ -4,13 +4,14 @@ use std::fmt::Write as _;
 
 use minijinja::Value;
 
+use crate::exec::render::error_text;
 use crate::template;
 
 /// Checks every expression; the error explains the first that does not hold.
 pub fn check(exprs: &[String], ctx: &Value) -> Result<(), String> {
     for expr in exprs {
         let held = template::eval(expr, ctx)
-            .map_err(|e| format!("cannot evaluate `{expr}`: {}", error_text(&e)))?;
+            .map_err(|e| format!("cannot evaluate `{expr}`: {}", error_text(&e, ctx)))?;
         if !held.is_true() {
             return Err(format!(
                 "assertion failed: {expr}{}",
@@ -49,12 +50,4 @@ pub fn values_in(expr: &str, ctx: &Value) -> Vec<(String, String)> {
             (name, shown)
         })
         .collect()
-}
-
-/// A template error's text, with minijinja's detail.
-pub fn error_text(err: &minijinja::Error) -> String {
-    match err.detail() {
-        Some(detail) => format!("{}: {detail}", err.kind()),
-        None => err.to_string(),
-    }
 }
