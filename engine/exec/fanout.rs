@@ -220,6 +220,30 @@ impl FanOut {
         self.progress()
     }
 
+    /// Starts over for a retry of the group around it: items that ended well stay done, the
+    /// others wait again; counts, batches and gates begin anew.
+    pub fn restart(&mut self, good: &[bool]) {
+        for (state, good) in self.items.iter_mut().zip(good) {
+            *state = if *good { *state } else { ItemState::Waiting };
+        }
+        // Batches whose items all ended well are behind it (their gates held then).
+        self.batch = self
+            .batches
+            .iter()
+            .position(|b| {
+                self.items[b.clone()]
+                    .iter()
+                    .any(|s| !matches!(s, ItemState::Ended(_)))
+            })
+            .unwrap_or(self.batches.len());
+        self.gating = false;
+        self.active = 0;
+        self.failed = 0;
+        self.stopped = false;
+        self.broken = false;
+        self.ended = None;
+    }
+
     /// An item ended without being admitted (settled by an earlier process, or skipped with
     /// its group): it counts as done, never as running.
     pub fn settle(&mut self, item: usize, status: StepStatus) -> Next {

@@ -107,6 +107,8 @@ enum Finished {
     Step(NodeIndex, Outcome, Duration),
     /// A fan-out's gate was checked: how it went, or why it did not hold.
     Gate(usize, usize, Result<String, String>),
+    /// A failed call waited its retry delay: it runs again.
+    Retry(usize),
 }
 
 /// What a task runs: a node, or a fan-out's gate (fan-out, batch).
@@ -114,6 +116,7 @@ enum Finished {
 enum Target {
     Node(NodeIndex),
     Gate(usize, usize),
+    Retry(usize),
 }
 
 struct Scheduler {
@@ -138,6 +141,10 @@ struct Scheduler {
     tasks: HashMap<tokio::task::Id, Target>,
     /// Why a fan-out failed before any item ran (its policy did not render).
     fan_reasons: HashMap<usize, String>,
+    /// When each call and fan-out began (their duration ends with their last step).
+    began: HashMap<NodeId, Instant>,
+    /// Calls with a `timeout`: when their time is up, and the limit as written.
+    deadlines: HashMap<usize, (Instant, Duration)>,
     /// A manual step is waiting for a person: the run pauses.
     paused: bool,
     /// The run's own status, once its group has ended.
@@ -165,6 +172,8 @@ impl Scheduler {
             running: JoinSet::new(),
             tasks: HashMap::new(),
             fan_reasons: HashMap::new(),
+            began: HashMap::new(),
+            deadlines: HashMap::new(),
             paused: false,
             ended: None,
             plan,
@@ -264,12 +273,14 @@ impl Scheduler {
                     Some(Target::Gate(f, batch)) => {
                         Finished::Gate(f, batch, Err(format!("internal error: {error}")))
                     }
+                    Some(Target::Retry(group)) => Finished::Retry(group),
                     None => continue,
                 },
             };
             match finished {
                 Finished::Step(n, outcome, duration) => self.task_ended(n, &outcome, duration),
                 Finished::Gate(f, batch, result) => self.gate_ended(f, batch, result),
+                Finished::Retry(group) => self.retry_group(group),
             }
             self.act();
         }
@@ -376,6 +387,9 @@ impl Scheduler {
                     Happening::FanEnded { fan, status } => self.fan_ended(fan, status),
                     Happening::BatchStarted { fan, batch } => self.batch_started(fan, batch),
                     Happening::Gate { fan, batch } => self.check_gate(fan, batch),
+                    Happening::GroupRetry { group, attempt } => {
+                        self.group_failed_with_retries(group, attempt);
+                    }
                 }
             }
         }
@@ -414,6 +428,7 @@ impl Scheduler {
             let _ = write!(description, " in {batches} batches ({})", sizes.join(", "));
         }
         let id = self.fan_state(f).id.clone();
+        self.began.insert(id.clone(), Instant::now());
         let name = self
             .walk
             .fan_items(f)
@@ -513,6 +528,63 @@ impl Scheduler {
         self.walk.gate_decided(&self.plan, f, held);
     }
 
+    /// A call failed and has attempts left: after its retry delay, it runs again.
+    fn group_failed_with_retries(&mut self, group: usize, attempt: u32) {
+        let Some(entry) = self.walk.group_entry(group) else {
+            return;
+        };
+        let step = Arc::clone(&self.plan.graph[entry].step);
+        let delay = step
+            .retry
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.delay_after(attempt));
+        self.rt.emit(Event::Retrying {
+            id: self.plan.graph[entry].id.clone(),
+            attempt,
+            error: "a step of the call failed".to_owned(),
+            delay,
+        });
+        let cancel = self.rt.cancel.clone();
+        let task = self
+            .running
+            .spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = cancel.cancelled() => {}
+                }
+                Finished::Retry(group)
+            })
+            .id();
+        self.tasks.insert(task, Target::Retry(group));
+    }
+
+    /// A call runs again: its failed and not-yet-run steps start over.
+    fn retry_group(&mut self, group: usize) {
+        if self.rt.cancel.is_cancelled() {
+            self.walk.halt();
+            return;
+        }
+        let Some(entry) = self.walk.group_entry(group) else {
+            return;
+        };
+        for n in self.walk.retry_group(&self.plan, group) {
+            self.nodes[n.index()].status = StepStatus::Pending;
+            self.nodes[n.index()].outputs.clear();
+            self.show(n);
+        }
+        let node = &self.plan.graph[entry];
+        self.rt.emit(Event::StepStarted {
+            id: node.id.clone(),
+            name: node.step.name.clone(),
+            attempt: self.walk.group_attempt(group),
+            description: format!(
+                "call {} again",
+                self.plan.runbook_of_scope(group).file.display_path()
+            ),
+            polling: false,
+        });
+    }
+
     /// A call's group ended: its call node takes the group's status. A call that an earlier
     /// process already recorded as ended is not recorded again.
     fn group_ended(&mut self, group: usize, status: StepStatus) {
@@ -543,15 +615,25 @@ impl Scheduler {
                     .as_ref()
                     .map_or("", |w| w.text.as_str())
             )),
-            StepStatus::Failed => Some("a step of the call failed".to_owned()),
+            StepStatus::Failed => Some(match self.deadlines.get(&group) {
+                Some((deadline, limit)) if Instant::now() >= *deadline => format!(
+                    "its time limit ({}) passed",
+                    crate::spec::duration::Human(*limit)
+                ),
+                _ => "a step of the call failed".to_owned(),
+            }),
             _ if self.rt.options.dry_run => Some("rehearsed".to_owned()),
             _ => None,
         };
+        let duration = self
+            .began
+            .remove(&id)
+            .map_or(Duration::ZERO, |t| t.elapsed());
         self.rt.emit(Event::StepFinished {
             id,
             status,
-            attempts: 1,
-            duration: Duration::ZERO,
+            attempts: self.walk.group_attempt(group),
+            duration,
             outputs: Map::new(),
             items: Vec::new(),
             reason,
@@ -590,11 +672,15 @@ impl Scheduler {
                 }
             })
         });
+        let duration = self
+            .began
+            .remove(&fan.id)
+            .map_or(Duration::ZERO, |t| t.elapsed());
         self.rt.emit(Event::StepFinished {
             id: fan.id,
             status,
             attempts: 1,
-            duration: Duration::ZERO,
+            duration,
             outputs: Map::new(),
             items: fan.summary,
             reason: if rehearsed {
@@ -740,6 +826,7 @@ impl Scheduler {
         let step = Arc::clone(&self.plan.graph[n].step);
         let ctx = Scope::from_value(self.context(n));
         let id = self.plan.graph[n].id.clone();
+        self.began.insert(id.clone(), Instant::now());
         self.nodes[n.index()].status = StepStatus::Running;
         self.show(n);
         if let Some(when) = &step.when {
@@ -770,6 +857,18 @@ impl Scheduler {
                 Ok(v) => {
                     given.insert(name.clone(), v.clone());
                     params.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    self.call_failed_to_enter(n, scope, e.message);
+                    return;
+                }
+            }
+        }
+        if let Some(setting) = &step.timeout {
+            match settings::render_duration(setting, &ctx, "timeout") {
+                Ok(limit) => {
+                    self.deadlines
+                        .insert(scope, (Instant::now() + limit, limit));
                 }
                 Err(e) => {
                     self.call_failed_to_enter(n, scope, e.message);
@@ -814,6 +913,15 @@ impl Scheduler {
                     description,
                     polling: false,
                 });
+            }
+        }
+        if let Some(retry) = &step.retry {
+            match settings::render_attempts(&retry.attempts, &ctx) {
+                Ok(attempts) => self.walk.set_retries(scope, attempts.saturating_sub(1)),
+                Err(e) => {
+                    self.call_failed_to_enter(n, scope, e.message);
+                    return;
+                }
             }
         }
         self.param_values[scope] = template::to_value(&params);
@@ -890,6 +998,7 @@ impl Scheduler {
             }
         };
         let by_host = node.step.for_each.is_none();
+        let first_new = self.plan.graph.node_count();
         let mut nodes = Vec::with_capacity(items.len());
         for (index, (value, key)) in items.into_iter().zip(&keys).enumerate() {
             let id = if by_host && key == "*" {
@@ -899,14 +1008,31 @@ impl Scheduler {
             } else {
                 node.id.item(ItemKey::Index(index))
             };
-            let item = self.plan.graph.add_node(PlanNode {
-                id,
-                local_id: node.local_id.clone(),
-                scope: node.scope,
-                step: Arc::clone(&node.step),
-                role: Role::Item { index, value },
-                phase: node.phase,
-            });
+            let item = if self.plan.callees.contains_key(&n) {
+                // One call of the runbook per item, with everything in it.
+                let name = node
+                    .step
+                    .for_each
+                    .as_ref()
+                    .map_or_else(|| "item".to_owned(), |f| f.as_name.clone());
+                crate::plan::build::add_call_item(&mut self.plan, n, &id, (name, value)).map_err(
+                    |d| {
+                        d.first().map_or_else(
+                            || "the called runbook could not be added".to_owned(),
+                            |d| d.message.clone(),
+                        )
+                    },
+                )?
+            } else {
+                self.plan.graph.add_node(PlanNode {
+                    id,
+                    local_id: node.local_id.clone(),
+                    scope: node.scope,
+                    step: Arc::clone(&node.step),
+                    role: Role::Item { index, value },
+                    phase: node.phase,
+                })
+            };
             nodes.push(item);
         }
         let policy = settings::policy(&node.step, nodes.len(), &scope).map_err(|e| e.message)?;
@@ -916,12 +1042,16 @@ impl Scheduler {
         self.nodes[n.index()].slot = Some(slot);
         self.nodes[n.index()].status = StepStatus::Running;
         self.show(n);
-        // Items an earlier process settled are not run again.
-        for item in nodes {
-            if let Some(done) = self.settled.get(&self.plan.graph[item].id).cloned()
+        // What an earlier process settled is not run again: items, and the steps inside a
+        // fanned-out call's items (call nodes themselves are entered again).
+        for new in (first_new..self.plan.graph.node_count()).map(NodeIndex::new) {
+            if matches!(self.plan.graph[new].role, Role::CallEntry { .. }) {
+                continue;
+            }
+            if let Some(done) = self.settled.get(&self.plan.graph[new].id).cloned()
                 && done.status != StepStatus::Failed
             {
-                self.restore_node(item, &done);
+                self.restore_node(new, &done);
             }
         }
         Ok(true)
@@ -986,7 +1116,20 @@ impl Scheduler {
         };
         let runbook = Arc::clone(self.plan.runbook_of(node));
         let scope = Scope::from_value(context.clone());
-        let limits = Limits::of(&node.step, &runbook, &scope)?;
+        let mut limits = Limits::of(&node.step, &runbook, &scope)?;
+        // A call's `finally` runs after its time is up, whatever the limit: it cleans up.
+        if node.phase == Phase::Main
+            && let Some((deadline, limit, group)) = self.deadline_of(node.scope)
+        {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(super::step::Failure::new(format!(
+                    "the time limit of `{group}` ({}) passed before it started",
+                    crate::spec::duration::Human(limit)
+                )));
+            }
+            limits = limits.within(remaining);
+        }
         Ok(Job {
             id: node.id.clone(),
             name: rendered_name(&node.step, &scope),
@@ -996,6 +1139,26 @@ impl Scheduler {
             limits,
             host,
         })
+    }
+
+    /// The earliest deadline of the calls a scope is inside (its own first), with its limit and
+    /// the call's id.
+    fn deadline_of(&self, scope: usize) -> Option<(Instant, Duration, NodeId)> {
+        let mut found: Option<(Instant, Duration, NodeId)> = None;
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            if let Some(&(deadline, limit)) = self.deadlines.get(&s)
+                && found.as_ref().is_none_or(|(d, _, _)| deadline < *d)
+            {
+                let id = self.plan.scopes[s]
+                    .group
+                    .clone()
+                    .unwrap_or_else(|| NodeId::step("run"));
+                found = Some((deadline, limit, id));
+            }
+            at = self.plan.scopes[s].caller;
+        }
+        found
     }
 
     /// The host a node runs on, as `on:` gives it: the node's item of an `on:` list, or its

@@ -50,6 +50,14 @@ impl Limits {
         })
     }
 
+    /// The same limits within `remaining` (what is left of an enclosing call's `timeout`).
+    #[must_use]
+    pub fn within(mut self, remaining: Duration) -> Self {
+        self.timeout = Some(self.timeout.map_or(remaining, |t| t.min(remaining)));
+        self.default_timeout = Some(self.default_timeout.map_or(remaining, |t| t.min(remaining)));
+        self
+    }
+
     /// The limit of one attempt: the step's `timeout`, else `defaults.timeout`.
     pub fn per_attempt(&self) -> Option<Duration> {
         self.timeout.or(self.default_timeout)
@@ -118,6 +126,11 @@ pub fn render_duration(
             })
         }
     }
+}
+
+/// `retry.attempts`, rendered when it is a template.
+pub fn render_attempts(setting: &Setting<u32>, scope: &Scope) -> Result<u32, Failure> {
+    render_number(setting, scope, "retry.attempts")
 }
 
 fn render_number(setting: &Setting<u32>, scope: &Scope, field: &str) -> Result<u32, Failure> {

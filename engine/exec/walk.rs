@@ -44,6 +44,14 @@ pub enum Happening {
         /// Its status.
         status: StepStatus,
     },
+    /// A group failed and has attempts left (`retry` on its call): once the scheduler has
+    /// waited its delay, [`Walk::retry_group`] runs its failed and not-yet-run steps again.
+    GroupRetry {
+        /// The plan scope.
+        group: usize,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+    },
     /// The run's own group has ended: the run is over.
     RunEnded {
         /// The procedure's status, `finally` included.
@@ -83,6 +91,8 @@ struct NodeWalk {
     item: Option<usize>,
     started: bool,
     ended: bool,
+    /// It ended well (succeeded or skipped): a retry of its group never runs it again.
+    good: bool,
 }
 
 /// Where a group is.
@@ -94,6 +104,8 @@ enum GroupPhase {
     Main,
     /// Its `finally` nodes run.
     Finally,
+    /// Failed, waiting to be tried again.
+    Retrying,
     /// Over.
     Ended(StepStatus),
 }
@@ -111,9 +123,16 @@ struct GroupWalk {
     skipped: bool,
     failed: bool,
     stopping: bool,
+    /// Stopped because a scope around it stopped (not by a failure of its own: no retry).
+    stopped_from_outside: bool,
+    /// Attempts left after this one (`retry` on its call), and this attempt (1-based).
+    retries_left: u32,
+    attempt: u32,
     /// Main units (steps, fan-outs, calls) not ended yet, and those of them started.
     units_left: usize,
     units_active: usize,
+    /// Its main nodes (not those of fan-outs or groups inside it).
+    members: Vec<NodeIndex>,
     finally_nodes: Vec<NodeIndex>,
     finally_left: usize,
     finally_failed: bool,
@@ -133,8 +152,12 @@ impl GroupWalk {
             skipped: false,
             failed: false,
             stopping: false,
+            stopped_from_outside: false,
+            retries_left: 0,
+            attempt: 1,
             units_left: 0,
             units_active: 0,
+            members: Vec::new(),
             finally_nodes: Vec::new(),
             finally_left: 0,
             finally_failed: false,
@@ -213,6 +236,7 @@ impl Walk {
                 item: None,
                 started: false,
                 ended: false,
+                good: false,
             });
         }
         let fresh: Vec<NodeIndex> = (first_node..plan.graph.node_count())
@@ -253,6 +277,7 @@ impl Walk {
                     self.groups[g].finally_left += 1;
                 } else {
                     self.groups[g].units_left += 1;
+                    self.groups[g].members.push(n);
                 }
             }
         }
@@ -464,6 +489,18 @@ impl Walk {
                 }
             }
         }
+        // Steps whose dependencies an earlier process settled were waiting for the group.
+        for n in self.groups[group].members.clone() {
+            let node = &self.nodes[n.index()];
+            if node.waiting == 0 && !node.ended && !node.started {
+                self.ready.insert(n.index());
+            }
+        }
+        for child in self.groups[group].children.clone() {
+            if let ScopeRef::Fan(f) = child {
+                self.admit(f);
+            }
+        }
         self.check_group(plan, group);
     }
 
@@ -490,6 +527,7 @@ impl Walk {
         let was_started = self.nodes[n.index()].started;
         self.nodes[n.index()].ended = true;
         self.nodes[n.index()].started = true;
+        self.nodes[n.index()].good = matches!(status, StepStatus::Succeeded | StepStatus::Skipped);
         let failed = status == StepStatus::Failed && !plan.graph[n].step.allow_failure;
         match self.nodes[n.index()].scope {
             ScopeRef::Group(g) => {
@@ -626,7 +664,10 @@ impl Walk {
         }
         self.groups[g].failed = true;
         self.stop_scope(plan, ScopeRef::Group(g));
-        self.fail_outward(plan, g);
+        // A group that will be tried again has not failed yet for the scope around it.
+        if self.groups[g].retries_left == 0 {
+            self.fail_outward(plan, g);
+        }
     }
 
     /// A group's failure reaches its parent: the group around it fails, or the fan-out it is
@@ -662,6 +703,9 @@ impl Walk {
                 }
                 self.groups[g].stopping = true;
                 for child in self.groups[g].children.clone() {
+                    if let ScopeRef::Group(c) = child {
+                        self.groups[c].stopped_from_outside = true;
+                    }
                     self.stop_scope(plan, child);
                 }
                 self.check_group(plan, g);
@@ -671,6 +715,9 @@ impl Walk {
                     return;
                 }
                 for child in self.fans[f].children.clone() {
+                    if let ScopeRef::Group(c) = child {
+                        self.groups[c].stopped_from_outside = true;
+                    }
                     self.stop_scope(plan, child);
                 }
                 let next = self.fans[f].fan.stop();
@@ -691,6 +738,19 @@ impl Walk {
             GroupPhase::Main => {
                 let over = group.units_left == 0 || (group.stopping && group.units_active == 0);
                 if !over {
+                    return;
+                }
+                if group.failed
+                    && group.retries_left > 0
+                    && !group.stopped_from_outside
+                    && !self.halted
+                {
+                    // Its `finally` runs once, after the last attempt.
+                    self.groups[g].phase = GroupPhase::Retrying;
+                    self.happenings.push(Happening::GroupRetry {
+                        group: g,
+                        attempt: self.groups[g].attempt,
+                    });
                     return;
                 }
                 self.groups[g].phase = GroupPhase::Finally;
@@ -716,7 +776,140 @@ impl Walk {
                 };
                 self.end_group(plan, g, status);
             }
-            GroupPhase::Waiting | GroupPhase::Ended(_) => {}
+            GroupPhase::Waiting | GroupPhase::Retrying | GroupPhase::Ended(_) => {}
+        }
+    }
+
+    /// How many more attempts a group gets when it fails (`retry.attempts` of its call, less
+    /// one), set as it is entered.
+    pub fn set_retries(&mut self, group: usize, retries: u32) {
+        self.groups[group].retries_left = retries;
+    }
+
+    /// A group that failed runs again: its failed and not-yet-run steps start over (never those
+    /// that succeeded or were skipped); groups and fan-outs inside it likewise. Returns the
+    /// nodes made pending again.
+    pub fn retry_group(&mut self, plan: &Plan, g: usize) -> Vec<NodeIndex> {
+        let entry = self.groups[g].entry;
+        let mut reset = Vec::new();
+        self.reset_scope(ScopeRef::Group(g), &mut reset);
+        let group = &mut self.groups[g];
+        group.retries_left -= 1;
+        group.attempt += 1;
+        group.phase = GroupPhase::Main;
+        for &n in &reset {
+            let waiting = plan
+                .dependencies(n)
+                .filter(|d| Some(*d) != entry && !self.nodes[d.index()].good)
+                .count();
+            self.nodes[n.index()].waiting = waiting;
+        }
+        for &n in &reset {
+            if self.nodes[n.index()].waiting == 0 {
+                self.offer(plan, n);
+            }
+        }
+        for child in self.groups[g].children.clone() {
+            if let ScopeRef::Fan(f) = child {
+                self.admit(f);
+            }
+        }
+        self.check_group(plan, g);
+        reset
+    }
+
+    /// Makes everything in a scope that did not end well pending again.
+    fn reset_scope(&mut self, scope: ScopeRef, reset: &mut Vec<NodeIndex>) {
+        let mut reset_node = |walk: &mut Self, n: NodeIndex| {
+            let node = &mut walk.nodes[n.index()];
+            if !node.good {
+                node.ended = false;
+                node.started = false;
+                reset.push(n);
+            }
+        };
+        match scope {
+            ScopeRef::Group(g) => {
+                // A fan-out known at run time keeps its node (and its items): it starts over.
+                let stand_ins: Vec<NodeIndex> = self.groups[g]
+                    .children
+                    .iter()
+                    .filter_map(|c| match c {
+                        ScopeRef::Fan(f) => self.fans[*f].stand_in,
+                        ScopeRef::Group(_) => None,
+                    })
+                    .collect();
+                let mut active = 0;
+                for n in self.groups[g].members.clone() {
+                    if stand_ins.contains(&n) && !self.nodes[n.index()].good {
+                        let node = &mut self.nodes[n.index()];
+                        node.ended = false;
+                        node.started = true;
+                        active += 1;
+                        continue;
+                    }
+                    reset_node(self, n);
+                }
+                for n in self.groups[g].finally_nodes.clone() {
+                    reset_node(self, n);
+                }
+                let members = self.groups[g].members.clone();
+                let children = self.groups[g].children.clone();
+                let group = &mut self.groups[g];
+                group.failed = false;
+                group.stopping = false;
+                group.stopped_from_outside = false;
+                group.units_active = active;
+                group.finally_left = group.finally_nodes.len();
+                group.finally_failed = false;
+                if !matches!(
+                    group.phase,
+                    GroupPhase::Ended(StepStatus::Succeeded | StepStatus::Skipped)
+                ) {
+                    group.phase = GroupPhase::Waiting;
+                }
+                let mut left = members
+                    .iter()
+                    .filter(|n| !self.nodes[n.index()].good)
+                    .count();
+                for child in &children {
+                    if let ScopeRef::Fan(f) = child
+                        && self.fans[*f].stand_in.is_none()
+                        && self.fans[*f].fan.ended() != Some(StepStatus::Succeeded)
+                    {
+                        left += 1;
+                    }
+                }
+                self.groups[g].units_left = left;
+                for n in self.groups[g].finally_nodes.clone() {
+                    if self.nodes[n.index()].good {
+                        self.groups[g].finally_left -= 1;
+                    }
+                }
+                for child in children {
+                    self.reset_scope(child, reset);
+                }
+            }
+            ScopeRef::Fan(f) => {
+                if self.fans[f].fan.ended() == Some(StepStatus::Succeeded) {
+                    return;
+                }
+                let good: Vec<bool> = self.fans[f]
+                    .items
+                    .iter()
+                    .map(|n| self.nodes[n.index()].good)
+                    .collect();
+                self.fans[f].fan.restart(&good);
+                self.fans[f].active = self.fans[f].stand_in.is_some();
+                self.fans[f].counted.clear();
+                self.fans[f].announced = None;
+                for n in self.fans[f].items.clone() {
+                    reset_node(self, n);
+                }
+                for child in self.fans[f].children.clone() {
+                    self.reset_scope(child, reset);
+                }
+            }
         }
     }
 
@@ -828,11 +1021,15 @@ impl Walk {
             ScopeRef::Fan(f) => {
                 let position = self.nodes[n.index()].item.unwrap_or(0);
                 self.fans[f].fan.offer(position);
-                self.admit(f);
+                // Nothing of a group starts before the group is entered (its params are set).
+                if self.groups[self.fans[f].parent].phase != GroupPhase::Waiting {
+                    self.admit(f);
+                }
             }
             ScopeRef::Group(g) => {
-                if plan.graph[n].phase == Phase::Finally
-                    && self.groups[g].phase != GroupPhase::Finally
+                let phase = self.groups[g].phase;
+                if phase == GroupPhase::Waiting
+                    || (plan.graph[n].phase == Phase::Finally && phase != GroupPhase::Finally)
                 {
                     return;
                 }
@@ -878,6 +1075,11 @@ impl Walk {
         } else {
             StepStatus::Succeeded
         }
+    }
+
+    /// A group's attempt (1-based).
+    pub fn group_attempt(&self, g: usize) -> u32 {
+        self.groups[g].attempt
     }
 
     /// The call node of a group.

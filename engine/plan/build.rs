@@ -57,6 +57,7 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         scopes: Vec::new(),
         diagnostics: Vec::new(),
         loaded: HashMap::new(),
+        callees: HashMap::new(),
         root_params: params.clone(),
         complete: input.is_some(),
     };
@@ -85,7 +86,73 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         scopes: builder.scopes,
         params,
         order,
+        callees: builder.callees,
     })
+}
+
+/// Adds one item of a fanned-out call whose list became known at run time: a call node `id`
+/// (standing in the plan beside `stand_in`, without edges: the scheduler admits it) and a new
+/// scope holding every step of the called runbook, `finally` included. Returns the call node.
+pub fn add_call_item(
+    plan: &mut Plan,
+    stand_in: NodeIndex,
+    id: &NodeId,
+    item: (String, Value),
+) -> Result<NodeIndex, Vec<Diagnostic>> {
+    let node = plan.graph[stand_in].clone();
+    let StepKind::Call(call) = &node.step.kind else {
+        return Err(Vec::new());
+    };
+    let mut builder = Builder {
+        graph: std::mem::take(&mut plan.graph),
+        runbooks: std::mem::take(&mut plan.runbooks),
+        scopes: std::mem::take(&mut plan.scopes),
+        diagnostics: Vec::new(),
+        loaded: HashMap::new(),
+        callees: std::mem::take(&mut plan.callees),
+        root_params: plan.params.clone(),
+        complete: true,
+    };
+    for (index, runbook) in builder.runbooks.iter().enumerate() {
+        let path = &runbook.file.path;
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        builder.loaded.entry(canonical).or_insert(index);
+    }
+    let caller = &builder.runbooks[builder.scopes[node.scope].runbook]
+        .file
+        .path;
+    let mut stack = vec![std::fs::canonicalize(caller).unwrap_or_else(|_| caller.clone())];
+    let first_scope = builder.scopes.len();
+    let entry = builder.link(
+        PlanNode {
+            id: id.clone(),
+            role: Role::CallEntry { scope: usize::MAX },
+            ..node.clone()
+        },
+        &[],
+    );
+    builder.add_call(
+        node.scope,
+        &node.step,
+        call,
+        entry,
+        id,
+        Some(item),
+        &mut stack,
+    );
+    for scope in first_scope..builder.scopes.len() {
+        let mut stack = Vec::new();
+        builder.add_scope(scope, &[], Phase::Finally, &mut stack);
+    }
+    plan.graph = builder.graph;
+    plan.runbooks = builder.runbooks;
+    plan.scopes = builder.scopes;
+    plan.callees = builder.callees;
+    if builder.diagnostics.is_empty() {
+        Ok(entry)
+    } else {
+        Err(builder.diagnostics)
+    }
 }
 
 struct Builder {
@@ -95,6 +162,8 @@ struct Builder {
     diagnostics: Vec<Diagnostic>,
     /// Canonical path → runbook index, so a file called twice is read and checked once.
     loaded: HashMap<PathBuf, usize>,
+    /// Fanned-out calls known only at run time → their called runbook.
+    callees: HashMap<NodeIndex, usize>,
     root_params: Map<String, Value>,
     /// Whether every param has its run value (false for `validate`, which uses defaults only).
     complete: bool,
@@ -210,12 +279,15 @@ impl Builder {
                 );
             }
             let Some(items) = items else {
-                self.diagnostics.push(
-                    Diagnostic::new(&self.runbooks[self.scopes[scope].runbook].file, fan.span, format!("`for_each` of call step `{}` must be known before the run", step.id))
-                        .label("depends on run-time values")
-                        .hint("a call is expanded when the plan is built: use a literal list or params here"),
-                );
-                return Vec::new();
+                // Known only at run time: one node expands when it becomes ready. The called
+                // runbook is read and checked now.
+                let Some(callee) = self.load_call(scope, step, call, stack) else {
+                    return Vec::new();
+                };
+                stack.pop();
+                let fan_out = self.link(node(Role::DynamicFanOut, id.clone()), deps);
+                self.callees.insert(fan_out, callee);
+                return vec![fan_out];
             };
             // How many items run at once is the scheduler's to decide (`max_parallel`,
             // batches): here every item waits for the step's dependencies only.

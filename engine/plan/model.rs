@@ -1,5 +1,6 @@
 //! The compiled plan: one graph node per step (per item for a static `for_each`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -21,6 +22,8 @@ pub struct Plan {
     pub params: Map<String, Value>,
     /// Every node in an order that respects the edges (file order among equals).
     pub order: Vec<NodeIndex>,
+    /// The called runbook of each fanned-out call whose list is known only at run time.
+    pub callees: HashMap<NodeIndex, usize>,
 }
 
 impl Plan {

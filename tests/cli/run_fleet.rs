@@ -278,3 +278,201 @@ steps:
     assert!(run.stdout.contains("no hosts"), "{}", run.stdout);
     assert_eq!(run.printed("after"), ["after"]);
 }
+
+#[test]
+fn a_call_fans_out_over_a_list_known_only_at_run_time() {
+    let sb = Sandbox::new();
+    sb.write(
+        "node.yaml",
+        r#"
+name: node
+params:
+  node: { type: string, required: true }
+steps:
+  - id: drain
+    run: "echo drain {{ params.node }} >> trace"
+  - id: restart
+    run: "echo restart {{ params.node }} >> trace"
+finally:
+  - id: undrain
+    run: "echo undrain {{ params.node }} >> trace"
+"#,
+    );
+    sb.runbook(
+        r#"
+name: rolling
+steps:
+  - id: members
+    run: "echo '[\"n1\", \"n2\"]'"
+    outputs:
+      nodes: "{{ result.json }}"
+  - id: roll
+    for_each: steps.members.outputs.nodes
+    as: node
+    max_parallel: 1
+    call: node.yaml
+    with: { node: "{{ node }}" }
+  - id: after
+    run: "echo after {{ steps.roll.status }} {{ steps.roll.items | length }} >> trace"
+"#,
+    );
+    let run = sb.run(&["--run-id", "dyn"]);
+    run.expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        [
+            "drain n1",
+            "restart n1",
+            "undrain n1",
+            "drain n2",
+            "restart n2",
+            "undrain n2",
+            "after succeeded 2"
+        ]
+    );
+    let shown = show(&sb, "dyn");
+    let ids: Vec<&str> = shown["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    for id in ["roll[0].drain", "roll[1].undrain", "roll[0]", "roll"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+}
+
+#[test]
+fn a_called_runbook_fans_a_call_out_over_its_own_params() {
+    let sb = Sandbox::new();
+    sb.write(
+        "leaf.yaml",
+        "name: leaf\nparams:\n  x: { type: string, required: true }\nsteps:\n  - id: say\n    run: \"echo {{ params.x }} >> trace\"\n",
+    );
+    sb.write(
+        "middle.yaml",
+        r#"
+name: middle
+params:
+  xs: { type: list, required: true }
+steps:
+  - id: each
+    for_each: params.xs
+    call: leaf.yaml
+    with: { x: "{{ item }}" }
+"#,
+    );
+    sb.runbook(
+        "name: top\nsteps:\n  - id: mid\n    call: middle.yaml\n    with: { xs: [a, b, c] }\n",
+    );
+    let validated = sb
+        .command(["validate", "runbook.yaml"])
+        .output()
+        .expect("runs");
+    assert!(validated.status.success(), "{validated:?}");
+    sb.run(&[]).expect_code(0);
+    let mut said = trace(&sb);
+    said.sort();
+    assert_eq!(said, ["a", "b", "c"]);
+}
+
+#[test]
+fn a_retried_call_runs_again_only_what_failed_or_never_ran() {
+    let sb = Sandbox::new();
+    sb.write(
+        "part.yaml",
+        r#"
+name: part
+steps:
+  - id: once
+    run: "echo once >> trace"
+  - id: flaky
+    run: "echo flaky >> trace; test -f ready || { touch ready; exit 1; }"
+  - id: after
+    run: "echo after >> trace"
+finally:
+  - id: cleanup
+    run: "echo cleanup >> trace"
+"#,
+    );
+    sb.runbook(
+        "
+name: retried
+steps:
+  - id: part
+    call: part.yaml
+    retry: { attempts: 2, delay: 100ms }
+",
+    );
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        ["once", "flaky", "flaky", "after", "cleanup"],
+        "the succeeded step is not run again; finally runs once, at the end"
+    );
+    assert!(
+        run.stdout.contains("retry part: attempt 1 failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_calls_timeout_bounds_the_whole_call() {
+    let sb = Sandbox::new();
+    sb.write(
+        "slow.yaml",
+        r#"
+name: slow
+steps:
+  - id: one
+    run: "sleep 0.3; echo one >> trace"
+  - id: two
+    run: "sleep 30; echo two >> trace"
+  - id: three
+    run: "echo three >> trace"
+finally:
+  - id: cleanup
+    run: "echo cleanup {{ run.status }} >> trace"
+"#,
+    );
+    sb.runbook(
+        "
+name: bounded
+steps:
+  - id: slow
+    call: slow.yaml
+    timeout: 1s
+",
+    );
+    let run = sb.run(&[]);
+    run.expect_code(1);
+    assert_eq!(trace(&sb), ["one", "cleanup failed"]);
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(20),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stdout.contains("its time limit (1s) passed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_call_whose_when_is_false_skips_every_step_of_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "part.yaml",
+        "name: part\nsteps:\n  - id: a\n    run: \"echo a >> trace\"\nfinally:\n  - id: f\n    run: \"echo f >> trace\"\n",
+    );
+    sb.runbook(
+        "name: top\nsteps:\n  - id: part\n    call: part.yaml\n    when: \"false\"\n  - id: after\n    run: \"echo after >> trace\"\n",
+    );
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert_eq!(trace(&sb), ["after"]);
+    assert!(run.has_line_starting("skipped part in"), "{}", run.stdout);
+}
