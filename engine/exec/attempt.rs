@@ -98,7 +98,7 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
     match &step.kind {
         StepKind::Manual(text) => manual_step(rt, job, &scope, text).await,
         StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs).await,
-        StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
+        StepKind::Call(_) | StepKind::Block(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_)
         | StepKind::Run(_)
         | StepKind::Http(_)
@@ -521,7 +521,7 @@ pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> 
         StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
         StepKind::Upload(upload) => transfer_up(job, scope, upload).map(Action::Transfer),
         StepKind::Download(download) => transfer_down(job, scope, download).map(Action::Transfer),
-        StepKind::Manual(_) | StepKind::Assert(_) | StepKind::Call(_) => {
+        StepKind::Manual(_) | StepKind::Assert(_) | StepKind::Call(_) | StepKind::Block(_) => {
             Err(Failure::new("not an action step"))
         }
     }

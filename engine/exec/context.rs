@@ -47,16 +47,15 @@ pub struct Layout {
     ids: Vec<Vec<(String, usize)>>,
     /// Per scope: local id → position in `ids`.
     lookup: Vec<HashMap<String, usize>>,
+    /// Per scope: the scope whose ids it also sees (a block sees the steps around it).
+    outer: Vec<Option<usize>>,
     slots: usize,
 }
 
 impl Layout {
     /// The slot of `local_id` in `scope`, created when new.
     pub fn slot(&mut self, scope: usize, local_id: &str) -> usize {
-        while self.ids.len() <= scope {
-            self.ids.push(Vec::new());
-            self.lookup.push(HashMap::new());
-        }
+        self.grow(scope);
         if let Some(&position) = self.lookup[scope].get(local_id) {
             return self.ids[scope][position].1;
         }
@@ -65,6 +64,32 @@ impl Layout {
         self.lookup[scope].insert(local_id.to_owned(), self.ids[scope].len());
         self.ids[scope].push((local_id.to_owned(), slot));
         slot
+    }
+
+    /// A block's scope also sees the ids of the scope around it.
+    pub fn see_through(&mut self, scope: usize, outer: usize) {
+        self.grow(scope);
+        self.outer[scope] = Some(outer);
+    }
+
+    fn grow(&mut self, scope: usize) {
+        while self.ids.len() <= scope {
+            self.ids.push(Vec::new());
+            self.lookup.push(HashMap::new());
+            self.outer.push(None);
+        }
+    }
+
+    /// The slot `local_id` names from `scope`: its own, or one of a scope it sees through.
+    fn find(&self, scope: usize, local_id: &str) -> Option<usize> {
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            if let Some(&position) = self.lookup.get(s).and_then(|l| l.get(local_id)) {
+                return Some(self.ids[s][position].1);
+            }
+            at = self.outer.get(s).copied().flatten();
+        }
+        None
     }
 
     /// How many slots there are.
@@ -95,9 +120,7 @@ impl Object for StepsView {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let scope = self.layout.lookup.get(self.scope)?;
-        let position = *scope.get(key.as_str()?)?;
-        let slot = self.layout.ids[self.scope][position].1;
+        let slot = self.layout.find(self.scope, key.as_str()?)?;
         let cell = self.cells.get(slot).cloned().unwrap_or_else(Cell::pending);
         Some(Value::from_pairs([
             ("status", Value::from(cell.status.as_str())),

@@ -64,7 +64,7 @@ pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
             }
             attempt::check_assertion(&texts, &scope)
         }
-        StepKind::Call(_) => Outcome::done(StepStatus::Succeeded, 1, None),
+        StepKind::Call(_) | StepKind::Block(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_)
         | StepKind::Run(_)
         | StepKind::Http(_)

@@ -187,6 +187,11 @@ impl Scheduler {
     /// fan-outs opened at run time) their state and slots.
     fn take_in_nodes(&mut self) {
         let layout = Arc::make_mut(&mut self.layout);
+        for (s, scope) in self.plan.scopes.iter().enumerate() {
+            if let (true, Some(caller)) = (scope.block, scope.caller) {
+                layout.see_through(s, caller);
+            }
+        }
         for n in (self.nodes.len()..self.plan.graph.node_count()).map(NodeIndex::new) {
             let node = &self.plan.graph[n];
             let slot = match self.walk.item_of(n) {
@@ -620,6 +625,7 @@ impl Scheduler {
                     "its time limit ({}) passed",
                     crate::spec::duration::Human(*limit)
                 ),
+                _ if self.plan.scopes[group].block => "a step of the block failed".to_owned(),
                 _ => "a step of the call failed".to_owned(),
             }),
             _ if self.rt.options.dry_run => Some("rehearsed".to_owned()),
@@ -846,11 +852,18 @@ impl Scheduler {
             }
         }
         let callee = Arc::clone(self.plan.runbook_of_scope(scope));
-        let mut params: Map<String, Value> = callee
-            .params
-            .iter()
-            .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
-            .collect();
+        let block = self.plan.scopes[scope].block;
+        let mut params: Map<String, Value> = if block {
+            // A block shares the params of the steps around it.
+            let caller = self.plan.scopes[scope].caller.unwrap_or(0);
+            self.scope_params[caller].clone().unwrap_or_default()
+        } else {
+            callee
+                .params
+                .iter()
+                .filter_map(|p| p.default.clone().map(|d| (p.name.clone(), d)))
+                .collect()
+        };
         let mut given = Map::new();
         for (name, value) in &self.plan.scopes[scope].with {
             match ctx.value(value, &format!("with.{name}")) {
@@ -876,7 +889,11 @@ impl Scheduler {
                 }
             }
         }
-        let mut description = format!("call {}", callee.file.display_path());
+        let mut description = if block {
+            format!("block of {} steps", callee.steps.len())
+        } else {
+            format!("call {}", callee.file.display_path())
+        };
         if !given.is_empty() {
             let _ = write!(description, "\nwith {}", Value::Object(given));
         }
@@ -1267,6 +1284,16 @@ impl Scheduler {
             ("steps", minijinja::Value::from_object(steps)),
             ("run", run),
         ]);
+        // The items of the fanned-out blocks around the node (outermost first).
+        let mut blocks = Vec::new();
+        let mut at = Some(node.scope);
+        while let Some(s) = at.filter(|&s| self.plan.scopes[s].block) {
+            blocks.extend(self.plan.scopes[s].item.as_ref());
+            at = self.plan.scopes[s].caller;
+        }
+        let ctx = blocks.into_iter().rev().fold(ctx, |ctx, (name, value)| {
+            context::extend(&ctx, name, template::to_value(value))
+        });
         let item = match (&node.role, &node.step.for_each) {
             (Role::Item { value, .. }, Some(fe)) => Some((fe.as_name.as_str(), value)),
             (Role::CallEntry { scope }, _) => self.plan.scopes[*scope]

@@ -36,6 +36,11 @@ pub fn static_checks(runbook: &Runbook) -> Vec<Diagnostic> {
     let mut out = step_cycles(&runbook.steps, runbook, &main);
     out.extend(step_cycles(&runbook.finally, runbook, &finally));
     out.extend(references::check(runbook, &main, &finally));
+    for step in runbook.all_steps() {
+        if let StepKind::Block(_) = &step.kind {
+            out.extend(static_checks(&runbook.of_block(step)));
+        }
+    }
     out
 }
 
@@ -58,6 +63,7 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         diagnostics: Vec::new(),
         loaded: HashMap::new(),
         callees: HashMap::new(),
+        blocks: HashMap::new(),
         root_params: params.clone(),
         complete: input.is_some(),
     };
@@ -68,6 +74,7 @@ pub fn compile(runbook: Runbook, input: Option<&ParamInput>) -> Result<Plan, Pla
         caller: None,
         with: Vec::new(),
         item: None,
+        block: false,
     });
     // The call stack holds canonical paths, as `load_call` compares them.
     let root_path = &builder.runbooks[root].file.path;
@@ -100,8 +107,10 @@ pub fn add_call_item(
     item: (String, Value),
 ) -> Result<NodeIndex, Vec<Diagnostic>> {
     let node = plan.graph[stand_in].clone();
-    let StepKind::Call(call) = &node.step.kind else {
-        return Err(Vec::new());
+    let group = match &node.step.kind {
+        StepKind::Call(call) => GroupSource::Call(call),
+        StepKind::Block(_) => GroupSource::Block,
+        _ => return Err(Vec::new()),
     };
     let mut builder = Builder {
         graph: std::mem::take(&mut plan.graph),
@@ -110,6 +119,7 @@ pub fn add_call_item(
         diagnostics: Vec::new(),
         loaded: HashMap::new(),
         callees: std::mem::take(&mut plan.callees),
+        blocks: HashMap::new(),
         root_params: plan.params.clone(),
         complete: true,
     };
@@ -131,10 +141,17 @@ pub fn add_call_item(
         },
         &[],
     );
-    builder.add_call(
+    if let (GroupSource::Block, Some(&callee)) = (group, builder.callees.get(&stand_in)) {
+        // The block's runbook was made when the plan was built: use that one.
+        let caller = builder.scopes[node.scope].runbook;
+        builder
+            .blocks
+            .insert((caller, Arc::as_ptr(&node.step) as usize), callee);
+    }
+    builder.add_group(
         node.scope,
         &node.step,
-        call,
+        group,
         entry,
         id,
         Some(item),
@@ -164,6 +181,8 @@ struct Builder {
     loaded: HashMap<PathBuf, usize>,
     /// Fanned-out calls known only at run time → their called runbook.
     callees: HashMap<NodeIndex, usize>,
+    /// Blocks already turned into runbooks: (their runbook, the block step's address).
+    blocks: HashMap<(usize, usize), usize>,
     root_params: Map<String, Value>,
     /// Whether every param has its run value (false for `validate`, which uses defaults only).
     complete: bool,
@@ -252,26 +271,31 @@ impl Builder {
             role,
             phase,
         };
-        if let StepKind::Call(call) = &step.kind {
+        let group = match &step.kind {
+            StepKind::Call(call) => Some(GroupSource::Call(call)),
+            StepKind::Block(_) => Some(GroupSource::Block),
+            _ => None,
+        };
+        if let Some(group) = group {
             let Some(fan) = &step.for_each else {
                 let entry = self.link(
                     node(Role::CallEntry { scope: usize::MAX }, id.clone()),
                     deps,
                 );
-                return self.add_call(scope, step, call, entry, id, None, stack);
+                return self.add_group(scope, step, group, entry, id, None, stack);
             };
             let items = self.static_items(scope, &fan.items);
             if items.is_none() && !self.complete && reads_only_params(&fan.items) {
-                // Without param values the list is unknown: check the call once, as item `*`.
+                // Without param values the list is unknown: check the group once, as item `*`.
                 let item_id = id.item(ItemKey::Any);
                 let entry = self.link(
                     node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
                     deps,
                 );
-                return self.add_call(
+                return self.add_group(
                     scope,
                     step,
-                    call,
+                    group,
                     entry,
                     &item_id,
                     Some((fan.as_name.clone(), Value::Null)),
@@ -279,12 +303,14 @@ impl Builder {
                 );
             }
             let Some(items) = items else {
-                // Known only at run time: one node expands when it becomes ready. The called
+                // Known only at run time: one node expands when it becomes ready. A called
                 // runbook is read and checked now.
-                let Some(callee) = self.load_call(scope, step, call, stack) else {
+                let Some((callee, pushed)) = self.open_group(scope, step, group, stack) else {
                     return Vec::new();
                 };
-                stack.pop();
+                if pushed {
+                    stack.pop();
+                }
                 let fan_out = self.link(node(Role::DynamicFanOut, id.clone()), deps);
                 self.callees.insert(fan_out, callee);
                 return vec![fan_out];
@@ -298,10 +324,10 @@ impl Builder {
                     node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
                     deps,
                 );
-                let exits = self.add_call(
+                let exits = self.add_group(
                     scope,
                     step,
-                    call,
+                    group,
                     entry,
                     &item_id,
                     Some((fan.as_name.clone(), value)),
@@ -400,41 +426,76 @@ impl Builder {
         }
     }
 
-    /// Loads a called runbook into a new scope behind its entry node; returns the scope's exits.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site per shape of call; a struct would only rename them"
-    )]
-    fn add_call(
+    /// The runbook a group runs: a called one (read and checked, and pushed on the call stack:
+    /// `true`), or a block's steps as a runbook of their own.
+    fn open_group(
         &mut self,
         scope: usize,
         step: &Step,
-        call: &spec::Call,
+        group: GroupSource<'_>,
+        stack: &mut Vec<PathBuf>,
+    ) -> Option<(usize, bool)> {
+        match group {
+            GroupSource::Call(call) => self.load_call(scope, step, call, stack).map(|c| (c, true)),
+            GroupSource::Block => {
+                let caller = self.scopes[scope].runbook;
+                let key = (caller, std::ptr::from_ref(step) as usize);
+                if let Some(&index) = self.blocks.get(&key) {
+                    return Some((index, false));
+                }
+                // Checked with the file it is written in (`static_checks`).
+                self.runbooks
+                    .push(Arc::new(self.runbooks[caller].of_block(step)));
+                let index = self.runbooks.len() - 1;
+                self.blocks.insert(key, index);
+                Some((index, false))
+            }
+        }
+    }
+
+    /// Adds a group (a called runbook, or a block) in a new scope behind its entry node;
+    /// returns the scope's exits.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per shape of group; a struct would only rename them"
+    )]
+    fn add_group(
+        &mut self,
+        scope: usize,
+        step: &Step,
+        group: GroupSource<'_>,
         entry: NodeIndex,
         id: &NodeId,
         item: Option<(String, Value)>,
         stack: &mut Vec<PathBuf>,
     ) -> Vec<NodeIndex> {
-        let Some(callee) = self.load_call(scope, step, call, stack) else {
+        let Some((callee, pushed)) = self.open_group(scope, step, group, stack) else {
             return vec![entry];
+        };
+        let with = match group {
+            GroupSource::Call(call) => call
+                .with
+                .iter()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect(),
+            GroupSource::Block => Vec::new(),
         };
         self.scopes.push(Scope {
             group: Some(id.clone()),
             runbook: callee,
             caller: Some(scope),
-            with: call
-                .with
-                .iter()
-                .map(|(k, v, _)| (k.clone(), v.clone()))
-                .collect(),
+            with,
             item,
+            block: matches!(group, GroupSource::Block),
         });
         let called = self.scopes.len() - 1;
         if let Role::CallEntry { scope } = &mut self.graph[entry].role {
             *scope = called;
         }
         let exits = self.add_scope(called, &[entry], Phase::Main, stack);
-        stack.pop();
+        if pushed {
+            stack.pop();
+        }
         exits
     }
 
@@ -597,6 +658,15 @@ impl Builder {
             }
         }
     }
+}
+
+/// What a group runs.
+#[derive(Clone, Copy)]
+enum GroupSource<'s> {
+    /// Another runbook file.
+    Call(&'s spec::Call),
+    /// Steps written in place.
+    Block,
 }
 
 /// How a step's `on:` turns into nodes.

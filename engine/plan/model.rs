@@ -67,6 +67,8 @@ pub struct Scope {
     pub with: Vec<(String, TemplateValue)>,
     /// For a call inside a `for_each`: the `as` name and this scope's item.
     pub item: Option<(String, Value)>,
+    /// A block: it shares its caller's params (and sees the steps around it).
+    pub block: bool,
 }
 
 /// Which part of the run a node belongs to.

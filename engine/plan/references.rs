@@ -69,7 +69,8 @@ impl<'r> Checker<'r> {
         }
     }
 
-    /// A step by id: the first one written, main steps before `finally` steps.
+    /// A step by id: the first one written, main steps before `finally` steps; in a block,
+    /// then the steps around it.
     fn step(&self, id: &str) -> Option<&'r Step> {
         let main = self
             .main_order
@@ -79,6 +80,21 @@ impl<'r> Checker<'r> {
             let i = self.finally_order.position(id)?;
             Some(&*self.runbook.finally[i])
         })
+        .or_else(|| {
+            self.runbook
+                .enclosing
+                .iter()
+                .find(|s| s.id.as_str() == id)
+                .map(AsRef::as_ref)
+        })
+    }
+
+    /// Whether a step is one around the block being checked (its order is the block's).
+    fn is_enclosing(&self, target: &Step) -> bool {
+        self.runbook
+            .enclosing
+            .iter()
+            .any(|s| std::ptr::eq(s.as_ref(), target))
     }
 
     fn at(&self, site: &Site<'_>, needle: &str, message: String) -> Diagnostic {
@@ -289,6 +305,9 @@ impl<'r> Checker<'r> {
         if site.step.is_some_and(|s| s.on.is_some()) && root == "host" {
             return None;
         }
+        if self.runbook.block_items.iter().any(|i| i == root) {
+            return None;
+        }
         let mut candidates: Vec<&str> = ROOTS.to_vec();
         if let Some(fe) = site.step.and_then(|s| s.for_each.as_ref()) {
             candidates.push(&fe.as_name);
@@ -354,6 +373,9 @@ impl<'r> Checker<'r> {
     /// A step may read another step only if that step is sure to have finished before it.
     fn check_order(&self, site: &Site<'_>, name: &str, target: &Step) -> Option<Diagnostic> {
         let step = site.step?;
+        if self.is_enclosing(target) {
+            return None;
+        }
         if step.is_finally && !target.is_finally {
             return None;
         }

@@ -111,7 +111,8 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         StepKind::Assert(exprs) => {
             sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }
-        StepKind::Sleep(_) => {}
+        // A block's steps are checked as their own list (`static_checks`).
+        StepKind::Sleep(_) | StepKind::Block(_) => {}
         StepKind::Upload(upload) => {
             let source = match &upload.source {
                 UploadSource::Src(t) | UploadSource::Content(t) => t,

@@ -31,6 +31,10 @@ pub struct Runbook {
     pub finally: Vec<Arc<Step>>,
     /// The file it was read from.
     pub file: Arc<SourceFile>,
+    /// For a block's steps: the steps around the block, which its templates may read too.
+    pub enclosing: Vec<Arc<Step>>,
+    /// For a block's steps: the `as` names of the fanned-out blocks around them (in scope).
+    pub block_items: Vec<String>,
 }
 
 impl Runbook {
@@ -42,6 +46,30 @@ impl Runbook {
     /// Every step, main steps then `finally` steps.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().chain(&self.finally).map(AsRef::as_ref)
+    }
+
+    /// A block's steps as a runbook of their own: the same file, params, hosts, env and
+    /// defaults (what a block shares with the steps around it); the steps around it are
+    /// readable from its templates; the run's secrets apply, none are declared again.
+    #[must_use]
+    pub fn of_block(&self, step: &Step) -> Self {
+        let mut enclosing: Vec<Arc<Step>> = self.steps.clone();
+        enclosing.extend(self.finally.iter().cloned());
+        enclosing.extend(self.enclosing.iter().cloned());
+        let mut block_items = self.block_items.clone();
+        block_items.extend(step.for_each.as_ref().map(|f| f.as_name.clone()));
+        let (steps, finally) = match &step.kind {
+            StepKind::Block(block) => (block.steps.clone(), block.finally.clone()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        Self {
+            steps,
+            finally,
+            secrets: Vec::new(),
+            enclosing,
+            block_items,
+            ..self.clone()
+        }
     }
 }
 
@@ -341,6 +369,18 @@ pub enum StepKind {
     Upload(Upload),
     /// A file or folder copied from a host.
     Download(Download),
+    /// Steps written in place, run as a group.
+    Block(Block),
+}
+
+/// `block:` — steps written in place, run as one group (like a call of another runbook), with
+/// its own `finally:` written beside `block:`.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Its steps, ids `ID.inner`.
+    pub steps: Vec<Arc<Step>>,
+    /// Run when the block ends, with `run.status` the block's status.
+    pub finally: Vec<Arc<Step>>,
 }
 
 impl StepKind {
@@ -355,6 +395,7 @@ impl StepKind {
             Self::Call(_) => "call",
             Self::Upload(_) => "upload",
             Self::Download(_) => "download",
+            Self::Block(_) => "block",
         }
     }
 }

@@ -109,12 +109,15 @@ impl Decoder {
             steps,
             finally,
             file: Arc::clone(&self.file),
+            enclosing: Vec::new(),
+            block_items: Vec::new(),
         };
         self.cross_step_rules(&runbook);
         Some(runbook)
     }
 
-    fn steps(&mut self, node: &Node, is_finally: bool) -> Vec<Arc<Step>> {
+    /// A list of steps (`steps:`, `finally:`, or those of a `block:`).
+    pub fn steps(&mut self, node: &Node, is_finally: bool) -> Vec<Arc<Step>> {
         let field = if is_finally { "finally" } else { "steps" };
         self.items(node, field)
             .iter()
@@ -499,6 +502,12 @@ impl Decoder {
     }
 
     fn cross_step_rules(&mut self, runbook: &Runbook) {
+        // A block's own steps follow the same rules among themselves.
+        for step in runbook.all_steps() {
+            if let super::model::StepKind::Block(_) = &step.kind {
+                self.cross_step_rules(&runbook.of_block(step));
+            }
+        }
         // Each id's first step, and whether a main step has the id (main steps come first, so
         // whether the first one is). One map answers every lookup, so checking stays linear.
         let mut first: HashMap<&str, (Span, bool)> =

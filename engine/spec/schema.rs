@@ -264,7 +264,7 @@ pub struct Defaults {
 }
 
 /// One step: an `id` and exactly one kind (`run`, `http`, `manual`, `assert`, `sleep`, `call`,
-/// `upload` or `download`), plus any modifiers.
+/// `block`, `upload` or `download`), plus any modifiers.
 #[derive(JsonSchema)]
 #[schemars(
     deny_unknown_fields,
@@ -276,7 +276,8 @@ pub struct Defaults {
         {"required": ["sleep"]},
         {"required": ["call"]},
         {"required": ["upload"]},
-        {"required": ["download"]}
+        {"required": ["download"]},
+        {"required": ["block"]}
     ]),
     extend("dependentRequired" = {
         "with": ["call"],
@@ -284,7 +285,8 @@ pub struct Defaults {
         "interval": ["until"],
         "fail_when": ["until"],
         "upload": ["on"],
-        "download": ["on"]
+        "download": ["on"],
+        "finally": ["block"]
     })
 )]
 pub struct Step {
@@ -320,6 +322,15 @@ pub struct Step {
     /// renamed, verified by sha256; an identical destination is not written again. Outputs
     /// `changed` and `sha256`.
     pub download: Option<Download>,
+    /// Kind: steps written in place, run as one group — like a `call` of another runbook, but
+    /// sharing this file's params, hosts and the steps around it. Its steps are named
+    /// `<id>.<inner>`; `when` skips them all, `retry` runs its failed and not-yet-run steps
+    /// again, `timeout` bounds the whole block, `for_each` runs it once per item.
+    pub block: Option<Vec<Step>>,
+    /// Steps run when the block ends (each item of a fanned-out block on its own), with
+    /// `{{ run.status }}` the block's status: "re-enable the node even if its upgrade failed".
+    /// Only beside `block:`.
+    pub finally: Option<Vec<Step>>,
     /// Params for the runbook named by `call` (only on `call` steps).
     pub with: Option<BTreeMap<String, Value>>,
     /// The steps this one waits for. Left out: the step written before it. `[]`: none, so it may

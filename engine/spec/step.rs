@@ -2,19 +2,20 @@
 
 use super::decode::{Decoder, Fields, Spanned};
 use super::model::{
-    Call, Command, Download, FanPolicy, ForEach, ForEachItems, Gate, HttpBody, HttpRequest, On,
-    OnTargets, Output, Poll, Probe, ProbeKind, Retry, Step, StepId, StepKind, Upload, UploadSource,
+    Block, Call, Command, Download, FanPolicy, ForEach, ForEachItems, Gate, HttpBody, HttpRequest,
+    On, OnTargets, Output, Poll, Probe, ProbeKind, Retry, Step, StepId, StepKind, Upload,
+    UploadSource,
 };
 use super::node::{Node, NodeKind};
 use super::source::Span;
 
 /// The keys that choose a step's kind.
-pub const KINDS: [&str; 8] = [
-    "run", "http", "manual", "assert", "sleep", "call", "upload", "download",
+pub const KINDS: [&str; 9] = [
+    "run", "http", "manual", "assert", "sleep", "call", "upload", "download", "block",
 ];
 
 /// Every key a step may have.
-pub const STEP_KEYS: [&str; 36] = [
+pub const STEP_KEYS: [&str; 38] = [
     "id",
     "name",
     "description",
@@ -26,6 +27,8 @@ pub const STEP_KEYS: [&str; 36] = [
     "call",
     "upload",
     "download",
+    "block",
+    "finally",
     "with",
     "needs",
     "when",
@@ -275,7 +278,25 @@ impl Decoder {
             [(key, key_span)] => {
                 let node = t.fields.take(key)?;
                 let with = t.fields.take("with");
-                let kind = self.kind_value(key, node, with)?;
+                let finally = t.fields.take("finally");
+                if let (Some(f), false) = (finally, *key == "block") {
+                    let d = self
+                        .error(
+                            t.fields.key_span("finally").unwrap_or(f.span),
+                            "`finally` beside a step is only for `block`",
+                        )
+                        .label("not a block")
+                        .hint("a block's `finally:` runs when the block ends; a runbook's `finally:` is written at the top level");
+                    self.push(d);
+                }
+                let kind = if *key == "block" {
+                    Some(StepKind::Block(Block {
+                        steps: self.steps(node, false),
+                        finally: finally.map(|f| self.steps(f, true)).unwrap_or_default(),
+                    }))
+                } else {
+                    self.kind_value(key, node, with)
+                }?;
                 Some((kind, *key_span))
             }
             [(first, _), (second, second_span), ..] => {
@@ -946,6 +967,15 @@ impl Decoder {
                 "only `run`, `http`, `upload`, `download` and `call` steps change anything",
             );
         }
+        if let StepKind::Block(block) = &step.kind
+            && block.steps.is_empty()
+        {
+            let d = self
+                .error(step.kind_span, format!("block `{id}` has no steps"))
+                .label("an empty block")
+                .hint("write its steps under `block:`, as under `steps:`");
+            self.push(d);
+        }
         if !matches!(step.kind, StepKind::Run(_)) {
             for key in ["on", "env", "cwd", "shell"] {
                 let runs_on_hosts = matches!(
@@ -972,7 +1002,7 @@ impl Decoder {
                 "an argv list runs without a shell; write the command as a string to use one",
             );
         }
-        if matches!(step.kind, StepKind::Call(_)) {
+        if matches!(step.kind, StepKind::Call(_) | StepKind::Block(_)) {
             for key in ["check", "outputs", "until", "safe"] {
                 misuse(
                     self,

@@ -476,3 +476,90 @@ fn a_call_whose_when_is_false_skips_every_step_of_it() {
     assert_eq!(trace(&sb), ["after"]);
     assert!(run.has_line_starting("skipped part in"), "{}", run.stdout);
 }
+
+#[test]
+fn a_block_runs_its_steps_as_a_group_with_its_own_finally_per_item() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: blocks
+params:
+  nodes: { type: list, default: [n1, n2, n3] }
+steps:
+  - id: version
+    run: "echo 7.2"
+    outputs:
+      v: "{{ result.stdout }}"
+  - id: upgrade
+    for_each: params.nodes
+    as: node
+    max_parallel: 1
+    max_failures: 1
+    block:
+      - id: drain
+        run: "echo drain {{ node }} >> trace"
+      - id: install
+        run: "echo install {{ steps.version.outputs.v }} on {{ node }} >> trace; test {{ node }} != n2"
+    finally:
+      - id: undrain
+        run: "echo undrain {{ node }} {{ run.status }} >> trace"
+  - id: after
+    run: "echo after {{ steps.upgrade.status }} >> trace"
+"#,
+    );
+    let run = sb.run(&["--run-id", "b"]);
+    run.expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        [
+            "drain n1",
+            "install 7.2 on n1",
+            "undrain n1 succeeded",
+            "drain n2",
+            "install 7.2 on n2",
+            "undrain n2 failed",
+            "drain n3",
+            "install 7.2 on n3",
+            "undrain n3 succeeded",
+            "after succeeded"
+        ]
+    );
+    let shown = show(&sb, "b");
+    let ids: Vec<&str> = shown["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"upgrade[1].install"), "{ids:?}");
+}
+
+#[test]
+fn a_block_whose_when_is_false_skips_all_its_steps() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: blocks
+params:
+  upgrade: { type: bool, default: false }
+steps:
+  - id: maybe
+    when: params.upgrade
+    block:
+      - id: one
+        run: "echo one >> trace"
+      - id: two
+        run: "echo two >> trace"
+  - id: after
+    run: "echo after >> trace"
+"#,
+    );
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    assert_eq!(trace(&sb), ["after"]);
+    assert!(
+        run.has_line_starting("skipped maybe.one in"),
+        "{}",
+        run.stdout
+    );
+}
