@@ -585,8 +585,14 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
         ),
     };
     for (k, v) in runbook.env.iter().chain(&step.env) {
-        line.env
-            .push((k.clone(), scope.text(v, &format!("env.{k}"))?));
+        // A value that renders to none (`{{ params.profile or none }}`) leaves the variable
+        // out, also when the runbook's `env` had set it.
+        line.env.retain(|(name, _)| name != k);
+        match scope.typed(v, &format!("env.{k}"))? {
+            Value::Null => {}
+            Value::String(s) => line.env.push((k.clone(), s)),
+            other => line.env.push((k.clone(), other.to_string())),
+        }
     }
     if let Some(cwd) = &step.cwd {
         // Like every path in a command, a relative `cwd` is relative to where runbook was started.

@@ -139,6 +139,23 @@ fn why_missing(
         ["params"] => format!("param `{name}` has no value: it has no default and was not given"),
         ["env"] => format!("the environment variable `{name}` is not set"),
         ["steps"] => format!("no step `{name}` is visible here"),
+        ["result"] if name == "json" => {
+            let output = ["stdout", "body"]
+                .into_iter()
+                .find_map(|k| parent.get_attr(k).ok().filter(|v| !v.is_undefined()))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let start: String = output.chars().take(60).collect();
+            let more = if output.chars().count() > 60 {
+                "…"
+            } else {
+                ""
+            };
+            format!(
+                "the output is not JSON: `{}{more}` (test it first with `result.json is defined`)",
+                start.trim_end()
+            )
+        }
         ["steps", id, "outputs"] => {
             let step = ctx
                 .get_attr("steps")

@@ -13,6 +13,7 @@ mod run_drill;
 mod run_fleet;
 mod run_flow;
 mod run_http;
+mod run_polls;
 mod run_safety;
 mod run_templates;
 mod schema;

@@ -198,14 +198,17 @@ pub async fn run(
     }
     let exit_code = status.code();
     let stdout = captured.text(Stream::Stdout);
-    let json = serde_json::from_str::<Value>(stdout.trim()).unwrap_or(Value::Null);
-    let result = json!({
+    let parsed = serde_json::from_str::<Value>(stdout.trim()).ok();
+    let mut result = json!({
         "stdout": stdout,
         "stderr": captured.text(Stream::Stderr),
         "exit_code": exit_code,
-        "json": json,
         "truncated": captured.truncated,
     });
+    // `json` only when the output is JSON: reading it otherwise is an error that says so.
+    if let Some(parsed) = parsed {
+        result["json"] = parsed;
+    }
     match exit_code {
         Some(0) => Ok(result),
         Some(code) => Err(Failure::with_result(
