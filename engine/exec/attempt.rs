@@ -423,11 +423,19 @@ async fn once_or_poll(
             }
         }
         let detail = match &outcome {
-            Ok(result) => match scope.with("result", result).eval(&poll.until, "until") {
-                Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
-                Ok(_) => not_yet(),
-                Err(e) => return (polls, Err(e)),
-            },
+            Ok(result) => {
+                let with_result = scope.with("result", result);
+                match with_result.eval(&poll.until, "until") {
+                    Ok(v) if v.is_true() => return (polls, Ok(result.clone())),
+                    // What the condition read, so a failed poll says why.
+                    Ok(_) => format!(
+                        "{}{}",
+                        not_yet(),
+                        step::assert::values_text(&poll.until.text, &with_result.value)
+                    ),
+                    Err(e) => return (polls, Err(e)),
+                }
+            }
             // A failed attempt (a 503 while a service starts) is "not yet" even when the
             // condition cannot be read from its result (`result.json.state` of an error page).
             Err(failure) => match &failure.result {

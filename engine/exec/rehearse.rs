@@ -62,7 +62,15 @@ pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
             if let Err(f) = attempt::start(rt, job, 1, &description, false).await {
                 return Outcome::failed(0, f.message);
             }
-            attempt::check_assertion(&texts, &scope)
+            let outcome = attempt::check_assertion(&texts, &scope);
+            if outcome.status == StepStatus::Failed {
+                let reason = outcome.reason.unwrap_or_default();
+                return Outcome {
+                    reason: Some(format!("{PROBE_FAILED}: {reason}")),
+                    ..shown(job)
+                };
+            }
+            outcome
         }
         StepKind::Call(_) | StepKind::Block(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_)
@@ -97,11 +105,31 @@ async fn action(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) 
         show(rt, job, description, marks, notes);
         return shown(job);
     }
+    if description.contains("<steps.") {
+        // Running it now would run it with placeholder text, and feed a bogus result on.
+        notes.push(
+            "would run for real (read-only), but it needs values known at run time".to_owned(),
+        );
+        show(rt, job, description, Marks::default(), notes);
+        return shown(job);
+    }
     // A safe step runs for real; the rehearsal still lists it in its place.
     notes.push("read-only: runs during the rehearsal".to_owned());
     show(rt, job, description.clone(), Marks::default(), notes);
-    attempt::perform_action(rt, job, scope, &action, &description).await
+    let outcome = attempt::perform_action(rt, job, scope, &action, &description).await;
+    if outcome.status == StepStatus::Failed {
+        // The rehearsal shows the whole plan: what needs this probe's outputs is unknown now.
+        let reason = outcome.reason.unwrap_or_default();
+        return Outcome {
+            reason: Some(format!("{PROBE_FAILED}: {reason}")),
+            ..shown(job)
+        };
+    }
+    outcome
 }
+
+/// How a rehearsal marks a read-only probe that failed (the rehearsal goes on, and fails).
+pub const PROBE_FAILED: &str = "the probe failed during the rehearsal";
 
 fn show(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: Vec<String>) {
     marks.safe = job.step.safe;

@@ -147,6 +147,10 @@ struct Scheduler {
     deadlines: HashMap<usize, (Instant, Duration)>,
     /// A manual step is waiting for a person: the run pauses.
     paused: bool,
+    /// Read-only probes that failed during a rehearsal.
+    failed_probes: usize,
+    /// Fan-outs a rehearsal could not expand (their list is known only at run time).
+    unknown_fans: std::collections::HashSet<NodeIndex>,
     /// The run's own status, once its group has ended.
     ended: Option<StepStatus>,
 }
@@ -175,6 +179,8 @@ impl Scheduler {
             began: HashMap::new(),
             deadlines: HashMap::new(),
             paused: false,
+            failed_probes: 0,
+            unknown_fans: std::collections::HashSet::new(),
             ended: None,
             plan,
             rt,
@@ -293,6 +299,8 @@ impl Scheduler {
             RunStatus::Interrupted
         } else if self.paused {
             RunStatus::Paused
+        } else if self.failed_probes > 0 {
+            RunStatus::Failed
         } else {
             match self.ended {
                 Some(StepStatus::Succeeded | StepStatus::Skipped) => RunStatus::Succeeded,
@@ -359,6 +367,14 @@ impl Scheduler {
 
     /// Records a node's final status (durable before any dependent starts) and tells the walk.
     fn finish(&mut self, n: NodeIndex, outcome: &Outcome, duration: Duration) {
+        // A read-only probe that failed in a rehearsal is shown failed; the rehearsal goes on
+        // with what depends on it unknown, and ends failed.
+        let probe_failed = self.rt.options.dry_run
+            && outcome
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(super::rehearse::PROBE_FAILED));
+        self.failed_probes += usize::from(probe_failed);
         let state = &mut self.nodes[n.index()];
         state.status = outcome.status;
         state.outputs.clone_from(&outcome.outputs);
@@ -368,7 +384,11 @@ impl Scheduler {
         // quiet. A sequential run pays one sync per step.
         self.rt.emit(Event::StepFinished {
             id: self.plan.graph[n].id.clone(),
-            status: outcome.status,
+            status: if probe_failed {
+                StepStatus::Failed
+            } else {
+                outcome.status
+            },
             attempts: outcome.attempts,
             duration,
             outputs: outcome.outputs.clone(),
@@ -652,9 +672,19 @@ impl Scheduler {
         let failed = self.walk.fan(f).failed();
         let total = self.walk.fan(f).len();
         let fan = self.fan_state(f).clone();
+        let unknown = self
+            .walk
+            .fan_stand_in(f)
+            .is_some_and(|n| self.unknown_fans.contains(&n));
         let cells = Arc::make_mut(&mut self.cells);
         cells[fan.slot].status = status;
-        cells[fan.slot].items = template::to_value(&fan.summary);
+        // A rehearsal does not know the items of a list known only at run time: they read as
+        // unknown, not as one invented item.
+        cells[fan.slot].items = if unknown {
+            minijinja::Value::from(format!("<steps.{}.items>", fan.id))
+        } else {
+            template::to_value(&fan.summary)
+        };
         if let Some(stand_in) = self.walk.fan_stand_in(f) {
             self.nodes[stand_in.index()].status = status;
         }
@@ -980,6 +1010,9 @@ impl Scheduler {
         let scope = Scope::from_value(self.context(n));
         let (items, keys) = if let Some(fe) = &node.step.for_each {
             let items = self.list_of(&scope, &fe.items)?;
+            if matches!(items.as_slice(), [Value::String(s)] if s.starts_with("<each item of")) {
+                self.unknown_fans.insert(n);
+            }
             let keys: Vec<String> = (0..items.len()).map(|i| i.to_string()).collect();
             (items, keys)
         } else {
@@ -1005,6 +1038,7 @@ impl Scheduler {
                 && s.contains("<steps.")
             {
                 // The hosts come from a step that only runs for real: one stand-in item.
+                self.unknown_fans.insert(n);
                 (
                     vec![Value::String(format!("<each host of {s}>"))],
                     vec!["*".to_owned()],

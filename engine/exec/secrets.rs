@@ -10,6 +10,17 @@ use crate::spec::{Runbook, SecretSource};
 /// Why a secret could not be resolved (before anything runs).
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// A value too short to be masked in output without hiding unrelated text.
+    #[error(
+        "secret `{name}` is {chars} character{} long: too short to be masked in output (every occurrence of it would be hidden, and it would still be guessable); use at least {MIN_SECRET_LEN}",
+        if *chars == 1 { "" } else { "s" }
+    )]
+    TooShort {
+        /// The secret.
+        name: String,
+        /// Its length.
+        chars: usize,
+    },
     /// The environment variable is not set.
     #[error("secret `{name}`: environment variable {var} is not set")]
     MissingEnv {
@@ -80,6 +91,15 @@ impl Secrets {
                 }
             }
         }
+        for (name, value) in &values {
+            let chars = value.chars().count();
+            if chars > 0 && chars < MIN_SECRET_LEN {
+                errors.push(SecretError::TooShort {
+                    name: name.clone(),
+                    chars,
+                });
+            }
+        }
         if errors.is_empty() {
             Ok(Self { values })
         } else {
@@ -97,35 +117,53 @@ impl Secrets {
 
     /// A masker for these values.
     pub fn masker(&self) -> Masker {
-        let mut values: Vec<String> = self
-            .values
-            .iter()
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-            .collect();
-        // Longest first, so a secret that contains another is masked whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        values.dedup();
-        Masker { values }
+        Masker::new(self.values.iter().map(|(_, v)| v.as_str()))
     }
 }
 
-/// Replaces every secret value in a text by `***`.
+/// The shortest secret value that can be masked meaningfully: a shorter one would hide every
+/// occurrence of its characters in every line the engine prints or stores.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// Replaces every secret value in a text by `***`, in every form it takes in output: as is,
+/// each line of a multi-line value, and its JSON-escaped, URL-encoded, shell-quoted and base64
+/// forms.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
-    values: Vec<String>,
+    /// One alternation of every form (longest first); `None` without secrets.
+    pattern: Option<regex::Regex>,
 }
 
 impl Masker {
+    /// A masker for these values (empty ones are ignored).
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut forms: Vec<String> = Vec::new();
+        for value in values.into_iter().filter(|v| !v.is_empty()) {
+            forms.extend(forms_of(value));
+        }
+        forms.retain(|f| f.chars().count() >= MIN_SECRET_LEN);
+        // Longest first, so a form that contains another is masked whole.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        if forms.is_empty() {
+            return Self { pattern: None };
+        }
+        let alternation: Vec<String> = forms.iter().map(|f| regex::escape(f)).collect();
+        let pattern = regex::RegexBuilder::new(&alternation.join("|"))
+            .size_limit(64 << 20)
+            .build()
+            .ok();
+        Self { pattern }
+    }
+
     /// The text with every secret value replaced.
     pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for v in &self.values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), "***");
+        match &self.pattern {
+            Some(pattern) if pattern.is_match(text) => {
+                pattern.replace_all(text, "***").into_owned()
             }
+            _ => text.to_owned(),
         }
-        out
     }
 
     /// Masks every string inside a JSON value.
@@ -143,15 +181,115 @@ impl Masker {
     }
 }
 
+/// Every form a secret value can take in what a step prints or the engine shows.
+fn forms_of(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_owned()];
+    // A multi-line value (a PEM key) is printed, and masked, line by line.
+    forms.extend(
+        value
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .filter(|l| !l.trim().is_empty()),
+    );
+    let json = serde_json::to_string(value).unwrap_or_default();
+    forms.push(json.trim_matches('"').to_owned());
+    forms.push(url_encoded(value, false));
+    forms.push(url_encoded(value, true));
+    forms.push(crate::template::shell_quote(value));
+    forms.extend(base64_forms(value));
+    forms
+}
+
+/// Percent-encoding as URLs carry it (`form`: spaces as `+`).
+fn url_encoded(value: &str, form: bool) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte));
+            }
+            b' ' if form => out.push('+'),
+            _ => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{byte:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// The value's base64 as it appears wherever it starts in a longer encoded text: its three
+/// alignments, without the characters shared with what comes before or after.
+fn base64_forms(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut forms = Vec::new();
+    for engine in [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+    ] {
+        for shift in 0..3 {
+            let mut bytes = vec![0u8; shift];
+            bytes.extend_from_slice(value.as_bytes());
+            let encoded = engine.encode(&bytes);
+            let encoded = encoded.trim_end_matches('=');
+            // Leading characters mix in the bytes before it; the last one those after it.
+            let skip = if shift == 0 { 0 } else { shift + 1 };
+            let stable: String = encoded.chars().skip(skip).collect();
+            let stable = if stable.chars().count() > 1 {
+                stable[..stable.len() - 1].to_owned()
+            } else {
+                stable
+            };
+            forms.push(stable);
+        }
+        forms.push(engine.encode(value.as_bytes()));
+    }
+    forms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn masks_every_occurrence_longest_first() {
-        let m = Masker {
-            values: vec!["hunter22".into(), "hunter".into()],
-        };
+        let m = Masker::new(["hunter22", "hunter"]);
         assert_eq!(m.mask("pw=hunter22 and hunter"), "pw=*** and ***");
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_line_by_line() {
+        let key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAAS\n-----END KEY-----";
+        let m = Masker::new([key]);
+        assert_eq!(m.mask("MIIEvQIBADANBgkqhkiG9w0BAQEFAAS"), "***");
+        assert_eq!(m.mask(key), "***");
+    }
+
+    #[test]
+    fn encoded_forms_are_masked() {
+        use base64::Engine as _;
+        let secret = "Sp3c\"ial\\x sp ace";
+        let m = Masker::new([secret]);
+        for form in [
+            "k=Sp3c%22ial%5Cx%20sp%20ace".to_owned(),
+            "k=Sp3c%22ial%5Cx+sp+ace".to_owned(),
+            r#"{"k":"Sp3c\"ial\\x sp ace"}"#.to_owned(),
+            crate::template::shell_quote(secret),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::STANDARD.encode(format!("user:{secret}")),
+            base64::engine::general_purpose::STANDARD.encode(format!("ab{secret}cd")),
+        ] {
+            let masked = m.mask(&form);
+            assert!(masked.contains("***"), "{form} → {masked}");
+            assert!(!masked.contains("ial"), "{form} → {masked}");
+        }
+    }
+
+    #[test]
+    fn a_short_value_is_not_masked_character_by_character() {
+        let m = Masker::new(["x"]);
+        assert_eq!(
+            m.mask("pgrep -x nginx || exit 0"),
+            "pgrep -x nginx || exit 0"
+        );
     }
 }

@@ -222,7 +222,7 @@ pub async fn consume(
                 });
                 let text = reason
                     .as_ref()
-                    .map(|r| format!(": {}", indent(r)))
+                    .map(|r| format!(": {}", first_line_inline(r)))
                     .unwrap_or_default();
                 if dry_run && reason.as_deref() == Some("rehearsed") {
                     None
@@ -356,6 +356,15 @@ fn indent(text: &str) -> String {
         format!("\n{}", indent_all(text))
     } else {
         text.to_owned()
+    }
+}
+
+/// A reason: its first line where it is, the others indented below (the values a failed
+/// condition read).
+fn first_line_inline(text: &str) -> String {
+    match text.split_once('\n') {
+        Some((first, rest)) => format!("{first}\n{}", indent_all(rest)),
+        None => text.to_owned(),
     }
 }
 

@@ -14,6 +14,7 @@ mod run_fleet;
 mod run_flow;
 mod run_http;
 mod run_polls;
+mod run_rehearsal;
 mod run_safety;
 mod run_templates;
 mod schema;
