@@ -179,6 +179,7 @@ fn create_run(
         source: plan.root().file.display_path(),
         hash: fingerprint::files_hash(plan),
         steps: fingerprint::node_hashes(plan),
+        fingerprint: fingerprint::FINGERPRINT_VERSION,
         at: journal::now(),
         pid: std::process::id(),
         user: run_dir::current_user(),
@@ -405,29 +406,34 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let plan = if let Some(current) = compiled {
         let current = current?;
         // Per-step hashes only when the files differ: hashing every step of a long runbook
-        // costs more than the rest of a resume.
-        let changes = if fingerprint::files_hash(&current) == record.hash {
+        // costs more than the rest of a resume. Hashes of another canonical form (a run started
+        // by an older build) cannot be compared step by step.
+        let same_files = fingerprint::files_hash(&current) == record.hash;
+        let comparable = record.fingerprint == fingerprint::FINGERPRINT_VERSION;
+        let changes = if same_files || !comparable {
             Changes::default()
         } else {
             Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current))
         };
-        if !changes.is_empty() {
+        if !same_files && (!changes.is_empty() || !comparable) {
+            let what = if comparable {
+                changes.describe()
+            } else {
+                "  (which steps changed is unknown: the run was started by an older build of runbook, whose step fingerprints cannot be compared with this one's)\n".to_owned()
+            };
             if !args.allow_changed {
                 return Err(CliError::Refused(format!(
-                    "{} changed since run {} began:\n{}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
+                    "{} changed since run {} began:\n{what}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
                     spec::source::display_path(&meta.source),
                     record.run_id,
-                    changes.describe()
                 )));
             }
-            eprintln!(
-                "continuing with the changed runbook:\n{}",
-                changes.describe().trim_end()
-            );
+            eprintln!("continuing with the changed runbook:\n{}", what.trim_end());
             // The run now follows this version: later resumes compare against it.
             adopted = Some(Record::RunbookChanged {
                 hash: fingerprint::files_hash(&current),
                 steps: fingerprint::node_hashes(&current),
+                fingerprint: fingerprint::FINGERPRINT_VERSION,
                 by: run_dir::current_user(),
                 at: journal::now(),
             });

@@ -93,6 +93,9 @@ pub struct RunRecord {
     /// Hash of each compiled node, by id.
     #[serde(skip)]
     pub step_hashes: Map<String, Value>,
+    /// The version of those hashes' canonical form.
+    #[serde(skip)]
+    pub fingerprint: u32,
 }
 
 impl RunRecord {
@@ -111,21 +114,33 @@ impl RunRecord {
             paused: Vec::new(),
             hash: String::new(),
             step_hashes: Map::new(),
+            fingerprint: 0,
         };
         let mut index: HashMap<NodeId, usize> = HashMap::new();
         let mut ended = false;
         for record in records {
             match record {
                 Record::RunStarted {
-                    at, hash, steps, ..
+                    at,
+                    hash,
+                    steps,
+                    fingerprint,
+                    ..
                 } => {
                     run.started_at = Some(at);
                     run.hash = hash;
                     run.step_hashes = steps;
+                    run.fingerprint = fingerprint;
                 }
-                Record::RunbookChanged { hash, steps, .. } => {
+                Record::RunbookChanged {
+                    hash,
+                    steps,
+                    fingerprint,
+                    ..
+                } => {
                     run.hash = hash;
                     run.step_hashes = steps;
+                    run.fingerprint = fingerprint;
                 }
                 Record::Resumed { .. } => {
                     ended = false;

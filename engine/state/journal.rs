@@ -33,6 +33,10 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step, by node id.
         steps: Map<String, Value>,
+        /// The version of the step hashes' canonical form (0: written before it was versioned;
+        /// such hashes cannot be compared with this build's).
+        #[serde(default)]
+        fingerprint: u32,
         /// When (RFC 3339).
         at: String,
         /// The process that drives it.
@@ -55,6 +59,9 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step now, by node id.
         steps: Map<String, Value>,
+        /// The version of the step hashes' canonical form (0: before it was versioned).
+        #[serde(default)]
+        fingerprint: u32,
         /// Who allowed it.
         by: String,
         /// When.

@@ -1,6 +1,7 @@
 //! Stage four: durable runs. Run folders, the append-only journal (fsync, group commit), the
 //! recorder that writes it from the executor's events, run history, and what resume needs.
 
+pub mod canonical;
 pub mod fingerprint;
 pub mod history;
 pub mod journal;

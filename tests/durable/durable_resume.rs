@@ -465,3 +465,43 @@ fn a_rejected_manual_step_fails_the_run_and_runs_finally() {
         "{journaled:#?}"
     );
 }
+
+#[test]
+fn a_run_started_by_an_older_build_is_compared_by_its_files_only() {
+    let sb = Sandbox::new();
+    sb.runbook(V1);
+    sb.run(&["--run-id", "r1"]).expect_code(1);
+    // A journal written before step fingerprints were versioned: its step hashes are of
+    // another form and say nothing about this build's.
+    let path = crate::durable_support::run_dir(&sb, "r1").join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the journal is there");
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    let started = lines[0]
+        .as_object_mut()
+        .expect("the first record is an object");
+    assert!(started.remove("fingerprint").is_some(), "{text}");
+    started.insert(
+        "steps".to_owned(),
+        serde_json::json!({"a": "x", "b": "y", "c": "z"}),
+    );
+    let rewritten: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    std::fs::write(&path, rewritten.join("\n") + "\n").expect("the journal can be written");
+
+    // The file changed: which steps changed cannot be told, so the resume needs --allow-changed.
+    sb.write("fixed", "");
+    sb.runbook(&V1.replace("exit 1", "test -e fixed"));
+    let refused = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("older build") && refused.stderr.contains("--allow-changed"),
+        "says why steps cannot be compared, and the way on: {}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("~ changed"), "{}", refused.stderr);
+    assert_eq!(trace(&sb), ["a1", "b1"], "nothing ran");
+    runbook(&sb, &["resume", "r1", "--allow-changed", "--no-progress"]).expect_code(0);
+    assert_eq!(trace(&sb), ["a1", "b1", "b1", "c1"]);
+}
