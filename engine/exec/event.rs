@@ -320,14 +320,34 @@ pub struct Question {
     pub reply: oneshot::Sender<bool>,
 }
 
+/// An event and the moment it happened (taken as it left the executor, not when a consumer
+/// got to it).
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    /// When it happened.
+    pub at: jiff::Timestamp,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Stamped {
+    /// An event that happens now.
+    pub fn now(event: Event) -> Self {
+        Self {
+            at: jiff::Timestamp::now(),
+            event,
+        }
+    }
+}
+
 /// What the executor sends to its consumers.
 #[derive(Debug)]
 pub enum Message {
     /// Something happened.
-    Event(Event),
+    Event(Stamped),
     /// Something happened that must be durable before the executor goes on: the sender waits
     /// for the acknowledgement (sent once the journal is synced, or at once without one).
-    Checkpoint(Event, oneshot::Sender<()>),
+    Checkpoint(Stamped, oneshot::Sender<()>),
     /// A person must answer.
     Ask(Question),
 }

@@ -10,7 +10,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod step;
 
-pub use event::{Event, Message, RunStatus, StepStatus};
+pub use event::{Event, Message, RunStatus, Stamped, StepStatus};
 pub use runtime::{RunOptions, Runtime};
 pub use scheduler::{Settled, SettledSteps, execute, resume};
 pub use secrets::Secrets;

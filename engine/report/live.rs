@@ -10,7 +10,7 @@ use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::exec::event::{Event, Marks, Message, Question, RunStatus, StepStatus, Stream};
+use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
 
@@ -57,7 +57,7 @@ pub async fn consume(
     let mut this_run = String::new();
     let mut restored = 0usize;
     while let Some(message) = rx.recv().await {
-        let event = match message {
+        let Stamped { at, event } = match message {
             Message::Event(e) => e,
             Message::Checkpoint(e, ack) => {
                 // Without a journal (a rehearsal) nothing needs to be stored first.
@@ -266,7 +266,7 @@ pub async fn consume(
         };
         if let Some(text) = line {
             let stamped = if mode == Mode::Plain {
-                format!("{} {text}", timestamp())
+                format!("{} {text}", clock(at))
             } else {
                 text
             };
@@ -293,8 +293,11 @@ fn ask(q: Question) {
     let _ = q.reply.send(answer);
 }
 
-fn timestamp() -> String {
-    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
+/// The local time of day of a moment (`14:03:59`), for plain lines.
+fn clock(at: jiff::Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M:%S")
+        .to_string()
 }
 
 fn first_line(text: &str) -> String {

@@ -10,9 +10,10 @@ use std::io::{BufWriter, Write as _};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
-use super::journal::{self, JournalError, JournalWriter, Record};
+use super::journal::{JournalError, JournalWriter, Record};
 use super::run_dir::RunDir;
 use crate::exec::event::{Event, Message, Stream};
+use jiff::Timestamp;
 
 /// How long a written record may wait for a checkpoint to share its sync.
 const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(20);
@@ -97,8 +98,8 @@ impl Recorder {
             let mut checkpoint = false;
             for message in &batch {
                 if let Message::Event(e) | Message::Checkpoint(e, _) = message {
-                    self.log(e);
-                    if let Some(r) = to_record(e) {
+                    self.log(&e.event, e.at);
+                    if let Some(r) = to_record(&e.event, e.at) {
                         records.push(r);
                     }
                 }
@@ -146,7 +147,7 @@ impl Recorder {
         }
     }
 
-    fn log(&mut self, event: &Event) {
+    fn log(&mut self, event: &Event, at: Timestamp) {
         let (id, line) = match event {
             Event::Output { id, stream, line } => (
                 id,
@@ -161,10 +162,7 @@ impl Recorder {
                 attempt,
                 description,
                 ..
-            } => (
-                id,
-                format!("--- {} attempt {attempt}: {description}", journal::now()),
-            ),
+            } => (id, format!("--- {at} attempt {attempt}: {description}")),
             Event::Retrying {
                 id, attempt, error, ..
             } => (id, format!("--- attempt {attempt} failed: {error}")),
@@ -178,8 +176,7 @@ impl Recorder {
             } => (
                 id,
                 format!(
-                    "--- {} {}{}",
-                    journal::now(),
+                    "--- {at} {}{}",
                     status.as_str(),
                     reason
                         .as_ref()
@@ -213,13 +210,14 @@ impl Recorder {
     }
 }
 
-/// The journal record an event becomes, if any.
-fn to_record(event: &Event) -> Option<Record> {
+/// The journal record an event that happened at `at` becomes, if any.
+fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
+    let at = at.to_string();
     match event {
         Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
             id: id.clone(),
             attempt: *attempt,
-            at: journal::now(),
+            at: at.clone(),
         }),
         Event::StepFinished {
             id,
@@ -237,20 +235,20 @@ fn to_record(event: &Event) -> Option<Record> {
             items: items.clone(),
             reason: reason.clone(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-            at: journal::now(),
+            at: at.clone(),
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
             id: id.clone(),
             pgid: *pgid,
-            at: journal::now(),
+            at: at.clone(),
         }),
         Event::Paused { id, .. } => Some(Record::Paused {
             id: id.clone(),
-            at: journal::now(),
+            at: at.clone(),
         }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
-            at: journal::now(),
+            at: at.clone(),
         }),
         _ => None,
     }
