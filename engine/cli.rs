@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::diagnostic::{self, Diagnostic};
+use crate::exec::RunStatus;
 use crate::plan::{self, ParamError, ParamInput, PlanError};
 use crate::report::graph::GraphFormat;
 use crate::spec::{self, LoadError};
+use crate::state::{Timeline, journal};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -425,28 +427,30 @@ fn graph(file: &Path, format: GraphFormat, args: &ParamArgs) -> Result<(), CliEr
         .map_err(CliError::Output)
 }
 
+/// A run's folder, its timeline, and its status now (a run nobody drives is not running).
 fn load_run(
     state_dir: &Path,
     id: &str,
-) -> Result<(crate::state::RunDir, crate::state::RunRecord), CliError> {
+) -> Result<(crate::state::RunDir, Timeline, RunStatus), CliError> {
     let dir =
         crate::state::RunDir::open(state_dir, id).map_err(|e| CliError::Refused(e.to_string()))?;
-    let record =
-        crate::state::RunRecord::load(&dir).map_err(|e| CliError::Journal(e.to_string()))?;
-    Ok((dir, record))
+    let records = journal::load(&dir.journal()).map_err(|e| CliError::Journal(e.to_string()))?;
+    let timeline = Timeline::from_records(records);
+    let status = timeline.status(dir.is_locked());
+    Ok((dir, timeline, status))
 }
 
 fn runs(state_dir: &Path, format: RunFormat) -> Result<(), CliError> {
-    let mut records = Vec::new();
+    let mut runs = Vec::new();
     for dir in crate::state::RunDir::list(state_dir) {
-        match crate::state::RunRecord::load(&dir) {
-            Ok(r) => records.push(r),
+        match journal::load(&dir.journal()) {
+            Ok(records) => runs.push(Timeline::from_records(records).summary(dir.is_locked())),
             Err(e) => eprintln!("warning: skipping run {}: {e}", dir.id),
         }
     }
     let text = match format {
-        RunFormat::Text => crate::report::history::runs_table(&records),
-        RunFormat::Json => crate::report::history::runs_json(&records),
+        RunFormat::Text => crate::report::history::runs_table(&runs),
+        RunFormat::Json => crate::report::history::runs_json(&runs),
     };
     std::io::stdout()
         .write_all(text.as_bytes())
@@ -454,10 +458,10 @@ fn runs(state_dir: &Path, format: RunFormat) -> Result<(), CliError> {
 }
 
 fn show(state_dir: &Path, id: &str, format: RunFormat) -> Result<(), CliError> {
-    let (_, record) = load_run(state_dir, id)?;
+    let (_, timeline, status) = load_run(state_dir, id)?;
     let text = match format {
-        RunFormat::Text => crate::report::history::show_text(&record),
-        RunFormat::Json => crate::report::history::show_json(&record),
+        RunFormat::Text => crate::report::history::show_text(&timeline, status),
+        RunFormat::Json => crate::report::history::show_json(&timeline, status),
     };
     std::io::stdout()
         .write_all(text.as_bytes())
@@ -465,8 +469,8 @@ fn show(state_dir: &Path, id: &str, format: RunFormat) -> Result<(), CliError> {
 }
 
 fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<(), CliError> {
-    let (dir, record) = load_run(state_dir, id)?;
-    let text = crate::report::history::logs(&dir, &record, step).map_err(CliError::Refused)?;
+    let (dir, timeline, _) = load_run(state_dir, id)?;
+    let text = crate::report::history::logs(&dir, &timeline, step).map_err(CliError::Refused)?;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(CliError::Output)?;
     if !follow {
@@ -475,7 +479,7 @@ fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<
     // Follow: print what each step's log gains, prefixed with the step, until the run ends.
     let mut offsets: std::collections::HashMap<crate::plan::NodeId, usize> =
         std::collections::HashMap::new();
-    for s in &record.steps {
+    for s in &timeline.steps {
         offsets.insert(
             s.id.clone(),
             std::fs::metadata(dir.log_of(&s.id))
@@ -484,7 +488,7 @@ fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<
     }
     loop {
         let running = dir.is_locked();
-        let (_, fresh) = load_run(state_dir, id)?;
+        let (_, fresh, _) = load_run(state_dir, id)?;
         for s in fresh
             .steps
             .iter()

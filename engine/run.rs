@@ -16,10 +16,11 @@ use crate::plan::{self, ParamInput, Phase, Plan};
 use crate::report::live::{self, Mode};
 use crate::spec;
 use crate::state::fingerprint::{self, Changes};
+use crate::state::identity;
 use crate::state::journal::{self, Record};
 use crate::state::resume::{self, ResumeError, ResumeRequest};
-use crate::state::run_dir::{self, RunDir, RunDirError, RunLock};
-use crate::state::{Recorder, RunRecord};
+use crate::state::run_dir::{RunDir, RunDirError, RunLock};
+use crate::state::{Recorder, Timeline};
 
 /// What `run` asked for.
 #[derive(Debug, Clone, Default)]
@@ -182,7 +183,8 @@ fn create_run(
         fingerprint: fingerprint::FINGERPRINT_VERSION,
         at: journal::now(),
         pid: std::process::id(),
-        user: run_dir::current_user(),
+        user: identity::current_user(),
+        host: identity::host_name(),
     };
     let (dir, lock) = match RunDir::create(
         state_dir,
@@ -353,7 +355,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         .map_or_else(|| meta.source.clone(), |(absolute, _)| absolute.clone());
     // The journal is read while the runbook compiles: for a long run, each takes a while.
     let (record, compiled) = std::thread::scope(|scope| {
-        let reading = scope.spawn(|| RunRecord::load(&dir));
+        let reading = scope.spawn(|| journal::load(&dir.journal()).map(Timeline::from_records));
         let compiled = original
             .is_file()
             .then(|| crate::cli::compile(&original, Some(&input)));
@@ -367,8 +369,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let groups: Vec<i32> = record
         .steps
         .iter()
-        .filter(|s| s.in_flight)
-        .flat_map(|s| s.groups.iter().copied())
+        .flat_map(|s| s.groups().iter().copied())
         .collect();
     let leftovers = crate::state::leftovers::wait(&args.run_id, &groups, LEFTOVER_PATIENCE);
     if !leftovers.is_empty() {
@@ -390,15 +391,12 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
             groups.into_iter().collect::<Vec<_>>().join(" ")
         )));
     }
-    let run_status = if record.status == RunStatus::Running {
-        RunStatus::Interrupted
-    } else {
-        record.status
-    };
+    // This process holds the lease: nobody else drives the run.
+    let run_status = record.status(false);
     if run_status == RunStatus::Succeeded && args.rerun.is_empty() {
         println!(
             "run {} already succeeded; nothing to do (`runbook show {}` has its steps)",
-            record.run_id, record.run_id
+            record.run.run_id, record.run.run_id
         );
         return Ok(());
     }
@@ -408,12 +406,12 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         // Per-step hashes only when the files differ: hashing every step of a long runbook
         // costs more than the rest of a resume. Hashes of another canonical form (a run started
         // by an older build) cannot be compared step by step.
-        let same_files = fingerprint::files_hash(&current) == record.hash;
-        let comparable = record.fingerprint == fingerprint::FINGERPRINT_VERSION;
+        let same_files = fingerprint::files_hash(&current) == record.run.hash;
+        let comparable = record.run.fingerprint == fingerprint::FINGERPRINT_VERSION;
         let changes = if same_files || !comparable {
             Changes::default()
         } else {
-            Changes::between(&record.step_hashes, &fingerprint::node_hashes(&current))
+            Changes::between(&record.run.step_hashes, &fingerprint::node_hashes(&current))
         };
         if !same_files && (!changes.is_empty() || !comparable) {
             let what = if comparable {
@@ -425,7 +423,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                 return Err(CliError::Refused(format!(
                     "{} changed since run {} began:\n{what}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
                     spec::source::display_path(&meta.source),
-                    record.run_id,
+                    record.run.run_id,
                 )));
             }
             eprintln!("continuing with the changed runbook:\n{}", what.trim_end());
@@ -434,7 +432,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                 hash: fingerprint::files_hash(&current),
                 steps: fingerprint::node_hashes(&current),
                 fingerprint: fingerprint::FINGERPRINT_VERSION,
-                by: run_dir::current_user(),
+                by: identity::current_user(),
                 at: journal::now(),
             });
         }
@@ -446,7 +444,8 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         );
         compile_quiet(&copy, &input)?
     };
-    let user = args.approver.clone().unwrap_or_else(run_dir::current_user);
+    let user = args.approver.clone().unwrap_or_else(identity::current_user);
+    let host = identity::host_name();
     let mut request = ResumeRequest {
         rerun: args.rerun.clone(),
         approve: args.approve.clone(),
@@ -487,6 +486,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         at: journal::now(),
         pid: std::process::id(),
         user: user.clone(),
+        host: host.clone(),
     }];
     records.extend(adopted);
     for (ids, approved) in [(&args.approve, true), (&args.reject, false)] {
@@ -497,6 +497,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
                 id: id.clone(),
                 approved,
                 by: user.clone(),
+                host: host.clone(),
                 reason: if approved { None } else { args.reason.clone() },
                 at: journal::now(),
             });
@@ -522,7 +523,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     }
     let options = options(
         &plan,
-        record.run_id.clone(),
+        record.run.run_id.clone(),
         false,
         args.yes,
         args.max_parallel.map(usize::from),

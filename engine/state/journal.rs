@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -38,20 +39,26 @@ pub enum Record {
         #[serde(default)]
         fingerprint: u32,
         /// When (RFC 3339).
-        at: String,
+        at: Timestamp,
         /// The process that drives it.
         pid: u32,
         /// Who started it.
         user: String,
+        /// The machine it runs on (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A later process took the run over (`resume`).
     Resumed {
         /// When.
-        at: String,
+        at: Timestamp,
         /// The process that drives it now.
         pid: u32,
         /// Who resumed it.
         user: String,
+        /// The machine it runs on now (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A resume went on with a changed runbook (`--allow-changed`): the run follows it now.
     RunbookChanged {
@@ -65,7 +72,7 @@ pub enum Record {
         /// Who allowed it.
         by: String,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step's attempt is about to cause its side effect.
     StepStarted {
@@ -74,7 +81,7 @@ pub enum Record {
         /// 1-based attempt.
         attempt: u32,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step's command started in its own process group.
     ProcessStarted {
@@ -83,7 +90,7 @@ pub enum Record {
         /// The process group.
         pgid: i32,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step reached a final status.
     StepFinished {
@@ -104,14 +111,14 @@ pub enum Record {
         /// How long it ran, in milliseconds.
         duration_ms: u64,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A manual step is waiting for approval.
     Paused {
         /// Full step id.
         id: NodeId,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A person approved or rejected a manual step.
     Approval {
@@ -121,18 +128,21 @@ pub enum Record {
         approved: bool,
         /// Who.
         by: String,
+        /// The machine the decision was taken on (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
         /// Why (rejections).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// The run (or this process's part of it) ended.
     RunFinished {
         /// How.
         status: RunStatus,
         /// When.
-        at: String,
+        at: Timestamp,
     },
 }
 
@@ -310,9 +320,9 @@ pub fn load(path: &Path) -> Result<Vec<Record>, JournalError> {
     Ok(records)
 }
 
-/// The current time as journal text.
-pub fn now() -> String {
-    jiff::Timestamp::now().to_string()
+/// The current time, for records written outside the event stream.
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }
 
 #[cfg(test)]
@@ -400,7 +410,14 @@ mod tests {
     fn damage_before_the_last_line_is_an_error_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        std::fs::write(&path, "{\"type\":\"paused\",\"id\":\"a\",\"at\":\"x\"}\nnot json\n{\"type\":\"paused\",\"id\":\"b\",\"at\":\"x\"}\n").unwrap();
+        let at = "2026-11-21T03:00:00Z";
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"type\":\"paused\",\"id\":\"a\",\"at\":\"{at}\"}}\nnot json\n{{\"type\":\"paused\",\"id\":\"b\",\"at\":\"{at}\"}}\n"
+            ),
+        )
+        .unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("journal.jsonl:2:"), "{err}");
     }

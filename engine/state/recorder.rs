@@ -47,6 +47,7 @@ impl Recorder {
                 by,
                 reason,
                 at,
+                ..
             } = record
             {
                 let line = format!(
@@ -212,12 +213,11 @@ impl Recorder {
 
 /// The journal record an event that happened at `at` becomes, if any.
 fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
-    let at = at.to_string();
     match event {
         Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
             id: id.clone(),
             attempt: *attempt,
-            at: at.clone(),
+            at,
         }),
         Event::StepFinished {
             id,
@@ -235,20 +235,17 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             items: items.clone(),
             reason: reason.clone(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-            at: at.clone(),
+            at,
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
             id: id.clone(),
             pgid: *pgid,
-            at: at.clone(),
+            at,
         }),
-        Event::Paused { id, .. } => Some(Record::Paused {
-            id: id.clone(),
-            at: at.clone(),
-        }),
+        Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
-            at: at.clone(),
+            at,
         }),
         _ => None,
     }

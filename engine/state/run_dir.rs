@@ -400,21 +400,6 @@ fn common_parent(files: &[PathBuf]) -> PathBuf {
     base
 }
 
-/// The user name recorded with runs and approvals.
-pub fn current_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,9 +410,10 @@ mod tests {
         let src = state.path().join("r.yaml");
         fs::write(&src, "name: r\n").unwrap();
         let first = Record::Resumed {
-            at: String::new(),
+            at: jiff::Timestamp::now(),
             pid: 0,
             user: String::new(),
+            host: None,
         };
         let create = || {
             RunDir::create(

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::durable_support::{
     Background, group_alive, in_flight, journal, kill_group, kind, runbook, show, step, wait_until,
 };
@@ -504,4 +506,62 @@ fn a_run_started_by_an_older_build_is_compared_by_its_files_only() {
     assert_eq!(trace(&sb), ["a1", "b1"], "nothing ran");
     runbook(&sb, &["resume", "r1", "--allow-changed", "--no-progress"]).expect_code(0);
     assert_eq!(trace(&sb), ["a1", "b1", "b1", "c1"]);
+}
+
+#[test]
+fn show_counts_attempts_across_the_processes_that_made_them() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: counted
+steps:
+  - id: first
+    run: "echo first >> trace"
+  - id: slow
+    run: "echo slow >> trace; echo $$ > slow.pid; test -e fast || sleep 30"
+"#,
+    );
+    killed_mid_step(&sb, "r1", "slow");
+    sb.write("fast", "");
+    runbook(&sb, &["resume", "r1", "--no-progress"]).expect_code(0);
+    let shown = show(&sb, "r1");
+    let slow = step(&shown, "slow");
+    assert_eq!(
+        slow["attempts"], 2,
+        "one before the kill, one after: {slow:#}"
+    );
+    let history = slow["history"].as_array().expect("each attempt is listed");
+    let outcomes: Vec<(&Value, &Value, &Value)> = history
+        .iter()
+        .map(|a| (&a["attempt"], &a["process"], &a["outcome"]))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (&1.into(), &0.into(), &"died".into()),
+            (&2.into(), &1.into(), &"succeeded".into())
+        ],
+        "{slow:#}"
+    );
+    assert_eq!(
+        slow["started_at"], history[0]["started_at"],
+        "the first start"
+    );
+    assert_eq!(
+        slow["finished_at"], history[1]["finished_at"],
+        "the last finish"
+    );
+    assert_eq!(step(&shown, "first")["attempts"], 1);
+    let processes = shown["processes"]
+        .as_array()
+        .expect("the processes are listed");
+    assert_eq!(processes.len(), 2, "{shown:#}");
+    assert_eq!(processes[0]["kind"], "started");
+    assert_eq!(
+        processes[0]["status"],
+        Value::Null,
+        "the first process was killed"
+    );
+    assert_eq!(processes[1]["kind"], "resumed");
+    assert_eq!(processes[1]["status"], "succeeded");
 }
