@@ -10,7 +10,7 @@ use crate::exec::RunStatus;
 use crate::plan::{self, ParamError, ParamInput, PlanError};
 use crate::report::graph::GraphFormat;
 use crate::spec::{self, LoadError};
-use crate::state::{Timeline, journal};
+use crate::state::{LocalStore, Store, StoreError, Timeline};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -39,10 +39,17 @@ pub struct StateArgs {
     #[arg(
         long,
         env = "RUNBOOK_STATE_DIR",
-        default_value = ".runbook",
+        default_value = crate::state::local::DEFAULT_STATE_DIR,
         value_name = "DIR"
     )]
     pub state_dir: PathBuf,
+}
+
+impl StateArgs {
+    /// The store these options name.
+    pub fn store(&self) -> LocalStore {
+        LocalStore::new(&self.state_dir)
+    }
 }
 
 /// Values for the runbook's params.
@@ -244,18 +251,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             crate::run::start(plan, &request)
         }
         Command::Resume(args) => crate::run::resume(&args),
-        Command::Runs { format, state } => runs(&state.state_dir, format),
+        Command::Runs { format, state } => runs(&state.store(), format),
         Command::Show {
             run_id,
             format,
             state,
-        } => show(&state.state_dir, &run_id, format),
+        } => show(&state.store(), &run_id, format),
         Command::Logs {
             run_id,
             step,
             follow,
             state,
-        } => logs(&state.state_dir, &run_id, step.as_deref(), follow),
+        } => logs(&state.store(), &run_id, step.as_deref(), follow),
         Command::Schema => std::io::stdout()
             .write_all(crate::spec::schema::schema_json().as_bytes())
             .map_err(CliError::Output),
@@ -427,25 +434,31 @@ fn graph(file: &Path, format: GraphFormat, args: &ParamArgs) -> Result<(), CliEr
         .map_err(CliError::Output)
 }
 
-/// A run's folder, its timeline, and its status now (a run nobody drives is not running).
-fn load_run(
-    state_dir: &Path,
-    id: &str,
-) -> Result<(crate::state::RunDir, Timeline, RunStatus), CliError> {
-    let dir =
-        crate::state::RunDir::open(state_dir, id).map_err(|e| CliError::Refused(e.to_string()))?;
-    let records = journal::load(&dir.journal()).map_err(|e| CliError::Journal(e.to_string()))?;
-    let timeline = Timeline::from_records(records);
-    let status = timeline.status(dir.is_locked());
-    Ok((dir, timeline, status))
+/// The exit code a store's refusal or failure gives.
+pub(crate) fn store_error(err: StoreError) -> CliError {
+    match err {
+        StoreError::Locked { .. } => CliError::Locked(err.to_string()),
+        StoreError::Missing { .. } | StoreError::Exists(_) | StoreError::BadId(_) => {
+            CliError::Refused(err.to_string())
+        }
+        other => CliError::Journal(other.to_string()),
+    }
 }
 
-fn runs(state_dir: &Path, format: RunFormat) -> Result<(), CliError> {
+/// A run's timeline, and its status now (a run nobody drives is not running).
+fn load_run(store: &dyn Store, id: &str) -> Result<(Timeline, RunStatus), CliError> {
+    let timeline = store.timeline(id).map_err(store_error)?;
+    let driven = store.holder(id).map_err(store_error)?.is_some();
+    let status = timeline.status(driven);
+    Ok((timeline, status))
+}
+
+fn runs(store: &dyn Store, format: RunFormat) -> Result<(), CliError> {
     let mut runs = Vec::new();
-    for dir in crate::state::RunDir::list(state_dir) {
-        match journal::load(&dir.journal()) {
-            Ok(records) => runs.push(Timeline::from_records(records).summary(dir.is_locked())),
-            Err(e) => eprintln!("warning: skipping run {}: {e}", dir.id),
+    for listed in store.list().map_err(store_error)? {
+        match listed.summary {
+            Ok(summary) => runs.push(summary),
+            Err(e) => eprintln!("warning: skipping run {}: {e}", listed.run_id),
         }
     }
     let text = match format {
@@ -457,8 +470,8 @@ fn runs(state_dir: &Path, format: RunFormat) -> Result<(), CliError> {
         .map_err(CliError::Output)
 }
 
-fn show(state_dir: &Path, id: &str, format: RunFormat) -> Result<(), CliError> {
-    let (_, timeline, status) = load_run(state_dir, id)?;
+fn show(store: &dyn Store, id: &str, format: RunFormat) -> Result<(), CliError> {
+    let (timeline, status) = load_run(store, id)?;
     let text = match format {
         RunFormat::Text => crate::report::history::show_text(&timeline, status),
         RunFormat::Json => crate::report::history::show_json(&timeline, status),
@@ -468,45 +481,52 @@ fn show(state_dir: &Path, id: &str, format: RunFormat) -> Result<(), CliError> {
         .map_err(CliError::Output)
 }
 
-fn logs(state_dir: &Path, id: &str, step: Option<&str>, follow: bool) -> Result<(), CliError> {
-    let (dir, timeline, _) = load_run(state_dir, id)?;
-    let text = crate::report::history::logs(&dir, &timeline, step).map_err(CliError::Refused)?;
+fn logs(store: &dyn Store, id: &str, step: Option<&str>, follow: bool) -> Result<(), CliError> {
+    let (timeline, _) = load_run(store, id)?;
+    let shown = crate::report::history::logs(store, &timeline, step).map_err(|e| match e {
+        crate::report::history::LogsError::Store(e) => store_error(e),
+        other @ crate::report::history::LogsError::UnknownStep { .. } => {
+            CliError::Refused(other.to_string())
+        }
+    })?;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    out.write_all(shown.text.as_bytes())
+        .map_err(CliError::Output)?;
     if !follow {
         return Ok(());
     }
     // Follow: print what each step's log gains, prefixed with the step, until the run ends.
-    let mut offsets: std::collections::HashMap<crate::plan::NodeId, usize> =
-        std::collections::HashMap::new();
-    for s in &timeline.steps {
-        offsets.insert(
-            s.id.clone(),
-            std::fs::metadata(dir.log_of(&s.id))
-                .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0)),
-        );
-    }
+    let mut offsets: std::collections::HashMap<crate::plan::NodeId, u64> =
+        shown.read.into_iter().collect();
     loop {
-        let running = dir.is_locked();
-        let (_, fresh, _) = load_run(state_dir, id)?;
+        let driven = store.holder(id).map_err(store_error)?.is_some();
+        let fresh = store.timeline(id).map_err(store_error)?;
         for s in fresh
             .steps
             .iter()
             .filter(|s| step.is_none_or(|only| s.id == only))
         {
-            let Ok(text) = std::fs::read_to_string(dir.log_of(&s.id)) else {
+            let from = offsets.get(&s.id).copied().unwrap_or(0);
+            let Some(chunk) = store.read_log(id, &s.id, from).map_err(store_error)? else {
                 continue;
             };
-            let seen = offsets.entry(s.id.clone()).or_insert(0);
-            if text.len() > *seen {
-                for line in text[*seen..].lines() {
-                    writeln!(out, "{} | {line}", s.id).map_err(CliError::Output)?;
-                }
-                *seen = text.len();
+            // While the run goes on, a line is printed once it is whole.
+            let whole = if driven {
+                chunk
+                    .bytes
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)
+            } else {
+                chunk.bytes.len()
+            };
+            for line in String::from_utf8_lossy(&chunk.bytes[..whole]).lines() {
+                writeln!(out, "{} | {line}", s.id).map_err(CliError::Output)?;
             }
+            offsets.insert(s.id.clone(), from + whole as u64);
         }
         out.flush().map_err(CliError::Output)?;
-        if !running {
+        if !driven {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(250));

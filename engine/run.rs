@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, store_error};
 use crate::exec::{self, RunOptions, RunStatus, Runtime, Secrets, SettledSteps, StepStatus};
 use crate::plan::{self, ParamInput, Phase, Plan};
 use crate::report::live::{self, Mode};
@@ -19,8 +19,8 @@ use crate::state::fingerprint::{self, Changes};
 use crate::state::identity;
 use crate::state::journal::{self, Record};
 use crate::state::resume::{self, ResumeError, ResumeRequest};
-use crate::state::run_dir::{RunDir, RunDirError, RunLock};
-use crate::state::{Recorder, Timeline};
+use crate::state::store::NewRun;
+use crate::state::{Lease, LocalStore, Recorder, RunbookCopy, Store};
 
 /// What `run` asked for.
 #[derive(Debug, Clone, Default)]
@@ -115,13 +115,6 @@ fn check_destructive(plan: &Plan, settled: &SettledSteps, yes: bool) -> Result<(
     )))
 }
 
-fn state_error(err: RunDirError) -> CliError {
-    match err {
-        RunDirError::Locked { .. } => CliError::Locked(err.to_string()),
-        other => CliError::Refused(other.to_string()),
-    }
-}
-
 /// Runs (or rehearses) a compiled plan.
 pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     if request.json && !request.dry_run {
@@ -140,7 +133,11 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     let recording = if request.dry_run {
         None
     } else {
-        Some(create_run(&plan, &run_id, &request.state_dir)?)
+        Some(create_run(
+            &plan,
+            &run_id,
+            &LocalStore::new(&request.state_dir),
+        )?)
     };
     let options = options(
         &plan,
@@ -166,13 +163,8 @@ pub fn start(plan: Plan, request: &Request) -> Result<(), CliError> {
     outcome(status)
 }
 
-/// Creates the run folder, takes its lock and journals the run's start.
-fn create_run(
-    plan: &Plan,
-    run_id: &str,
-    state_dir: &Path,
-) -> Result<(Recorder, RunLock), CliError> {
-    let files: Vec<PathBuf> = plan.runbooks.iter().map(|r| r.file.path.clone()).collect();
+/// Creates the run in the store (which gives this process its lease) and journals its start.
+fn create_run(plan: &Plan, run_id: &str, store: &dyn Store) -> Result<(Recorder, Lease), CliError> {
     let started = Record::RunStarted {
         v: journal::FORMAT_VERSION,
         run_id: run_id.to_owned(),
@@ -186,27 +178,17 @@ fn create_run(
         user: identity::current_user(),
         host: identity::host_name(),
     };
-    let (dir, lock) = match RunDir::create(
-        state_dir,
-        run_id,
-        &plan.root().name,
-        &plan.root().file.path,
-        &files,
-        &plan.params,
-        &started,
-    ) {
-        Ok(created) => created,
-        Err(RunDirError::Exists(id)) => {
-            // A second `run --run-id` of a run that is being driven: say who drives it.
-            let existing = RunDir::open(state_dir, &id).map_err(state_error)?;
-            let lock = existing.lock().map_err(state_error)?;
-            drop(lock);
-            return Err(CliError::Refused(RunDirError::Exists(id).to_string()));
-        }
-        Err(e) => return Err(state_error(e)),
-    };
-    let recorder = Recorder::open(dir).map_err(|e| CliError::Journal(e.to_string()))?;
-    Ok((recorder, lock))
+    let lease = store
+        .create(&NewRun {
+            run_id,
+            runbook: &plan.root().name,
+            files: &RunbookCopy::of_plan(plan),
+            params: &plan.params,
+            first: &started,
+        })
+        .map_err(store_error)?;
+    let recorder = Recorder::new(store.journal(&lease).map_err(store_error)?);
+    Ok((recorder, lease))
 }
 
 fn options(
@@ -262,7 +244,7 @@ fn drive(
     secrets: &Secrets,
     options: RunOptions,
     mode: Mode,
-    recording: Option<(Recorder, RunLock)>,
+    recording: Option<(Recorder, Lease)>,
     settled: SettledSteps,
 ) -> Result<(RunStatus, Vec<serde_json::Value>), CliError> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -337,25 +319,20 @@ const LEFTOVER_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Continues a run from its journal.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
-    let dir = RunDir::open(&args.state.state_dir, &args.run_id).map_err(state_error)?;
-    let lock = dir.lock().map_err(state_error)?;
-    let params = dir.params().map_err(state_error)?;
+    let store = args.state.store();
+    let lease = store.take(&args.run_id).map_err(store_error)?;
+    let params = store.params(&args.run_id).map_err(store_error)?;
     let input = ParamInput {
         files: vec![params],
         sets: Vec::new(),
     };
-    let meta = dir.meta().map_err(state_error)?;
-    let copy = dir.runbook_copy().map_err(state_error)?;
+    let copy = store.runbook(&args.run_id).map_err(store_error)?;
     // The runbook where it lives now (secret files resolve next to it); the run's own copy
     // only when the original is gone.
-    let original = meta
-        .files
-        .iter()
-        .find(|(_, copied)| copied == &meta.copy)
-        .map_or_else(|| meta.source.clone(), |(absolute, _)| absolute.clone());
+    let original = copy.original_root().to_owned();
     // The journal is read while the runbook compiles: for a long run, each takes a while.
     let (record, compiled) = std::thread::scope(|scope| {
-        let reading = scope.spawn(|| journal::load(&dir.journal()).map(Timeline::from_records));
+        let reading = scope.spawn(|| store.timeline(&args.run_id));
         let compiled = original
             .is_file()
             .then(|| crate::cli::compile(&original, Some(&input)));
@@ -363,7 +340,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     });
     let record = record
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        .map_err(|e| CliError::Journal(e.to_string()))?;
+        .map_err(store_error)?;
     // Steps in flight when the engine stopped may still be running: never start them beside
     // themselves.
     let groups: Vec<i32> = record
@@ -422,7 +399,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
             if !args.allow_changed {
                 return Err(CliError::Refused(format!(
                     "{} changed since run {} began:\n{what}resume with --allow-changed to continue with the new version (steps that succeeded stay done unless --rerun STEP)",
-                    spec::source::display_path(&meta.source),
+                    spec::source::display_path(&copy.source),
                     record.run.run_id,
                 )));
             }
@@ -440,9 +417,14 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     } else {
         eprintln!(
             "{} is gone; resuming with the run's own copy of it",
-            spec::source::display_path(&meta.source)
+            spec::source::display_path(&copy.source)
         );
-        compile_quiet(&copy, &input)?
+        let written = copy.materialise().map_err(|e| {
+            CliError::Refused(format!(
+                "failed to write the run's copy of its runbook to a temporary folder: {e}"
+            ))
+        })?;
+        compile_quiet(&written.root, &input)?
     };
     let user = args.approver.clone().unwrap_or_else(identity::current_user);
     let host = identity::host_name();
@@ -481,7 +463,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let secrets = resolve_secrets(&plan)?;
     check_destructive(&plan, &decision.settled, args.yes)?;
 
-    let mut recorder = Recorder::open(dir.clone()).map_err(|e| CliError::Journal(e.to_string()))?;
+    let mut recorder = Recorder::new(store.journal(&lease).map_err(store_error)?);
     let mut records = vec![Record::Resumed {
         at: journal::now(),
         pid: std::process::id(),
@@ -534,7 +516,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         &secrets,
         options,
         mode,
-        Some((recorder, lock)),
+        Some((recorder, lease)),
         decision.settled,
     )?;
     outcome(status)

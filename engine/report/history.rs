@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
-use crate::state::RunDir;
+use crate::state::store::{Store, StoreError};
 use crate::state::timeline::{RunSummary, SegmentKind, StepHistory, Timeline};
 
 /// One line per run: id, runbook, status, started, duration.
@@ -291,30 +291,72 @@ fn step_view(step: &StepHistory, run: RunStatus) -> StepView<'_> {
     }
 }
 
-/// A step's log, or every step's log in journal order.
-pub fn logs(dir: &RunDir, run: &Timeline, step: Option<&str>) -> Result<String, String> {
-    let ids: Vec<&str> = match step {
-        Some(id) => {
-            if run.step(id).is_none() && !dir.log_of(id).is_file() {
-                let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
-                let hint = crate::spec::suggest::did_you_mean(id, known.iter().copied())
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                return Err(format!("run {} has no step `{id}`{hint}", run.run.run_id));
-            }
-            vec![id]
-        }
-        None => run.steps.iter().map(|s| s.id.as_str()).collect(),
+/// Why `logs` could not show a run's logs.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    /// The step asked for is not one of the run's.
+    #[error("run {run_id} has no step `{id}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownStep {
+        /// The run.
+        run_id: String,
+        /// The step as given.
+        id: String,
+        /// Did you mean.
+        hint: Option<String>,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `logs` prints, and how far each step's log was read.
+#[derive(Debug, Default)]
+pub struct Logs {
+    /// The text: one step's log, or every step's under a `=== ID` line.
+    pub text: String,
+    /// The steps shown, and the offset their logs were read to.
+    pub read: Vec<(NodeId, u64)>,
+}
+
+/// The steps `logs` shows: the one asked for (by id), or every step in journal order.
+pub fn log_steps(
+    store: &dyn Store,
+    run: &Timeline,
+    step: Option<&str>,
+) -> Result<Vec<NodeId>, LogsError> {
+    let Some(asked) = step else {
+        return Ok(run.steps.iter().map(|s| s.id.clone()).collect());
     };
-    let mut out = String::new();
-    for id in ids {
-        let text = std::fs::read_to_string(dir.log_of(id)).unwrap_or_default();
-        if step.is_none() {
-            let _ = writeln!(out, "=== {id}");
+    let unknown = || {
+        let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
+        LogsError::UnknownStep {
+            run_id: run.run.run_id.clone(),
+            id: asked.to_owned(),
+            hint: crate::spec::suggest::did_you_mean(asked, known.iter().copied()),
         }
-        out.push_str(&text);
+    };
+    let id = NodeId::parse(asked).map_err(|_| unknown())?;
+    if run.step(&id).is_none() && store.read_log(&run.run.run_id, &id, 0)?.is_none() {
+        return Err(unknown());
     }
-    Ok(out)
+    Ok(vec![id])
+}
+
+/// A step's log, or every step's log in journal order.
+pub fn logs(store: &dyn Store, run: &Timeline, step: Option<&str>) -> Result<Logs, LogsError> {
+    let mut logs = Logs::default();
+    for id in log_steps(store, run, step)? {
+        let chunk = store.read_log(&run.run.run_id, &id, 0)?;
+        if step.is_none() {
+            let _ = writeln!(logs.text, "=== {id}");
+        }
+        let next = chunk.map_or(0, |c| {
+            logs.text.push_str(&String::from_utf8_lossy(&c.bytes));
+            c.next
+        });
+        logs.read.push((id, next));
+    }
+    Ok(logs)
 }
 
 fn short_time(at: Timestamp) -> String {
