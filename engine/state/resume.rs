@@ -53,6 +53,19 @@ pub struct Decision {
     pub settled: SettledSteps,
     /// In-flight steps that will run again, and why that is safe.
     pub rerun_in_flight: Vec<(NodeId, &'static str)>,
+    /// Manual steps approved or rejected now, to be journaled.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// A manual step approved or rejected by this resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The step.
+    pub id: NodeId,
+    /// Approved (true) or rejected.
+    pub approved: bool,
+    /// Why (rejections).
+    pub reason: Option<String>,
 }
 
 /// Decides what a resume does, from the run's timeline and the plan it continues with.
@@ -119,6 +132,12 @@ pub fn decide(
             if !matches!(node.step.kind, StepKind::Manual(_)) || !waiting {
                 return Err(ResumeError::NotPaused(id.clone()));
             }
+            let reason = request.reason.clone().filter(|_| !approved);
+            decision.verdicts.push(Verdict {
+                id: id.clone(),
+                approved,
+                reason: reason.clone(),
+            });
             decision.settled.insert(
                 id.clone(),
                 Settled {
@@ -132,12 +151,7 @@ pub fn decide(
                     reason: format!(
                         "{} by {user}{}",
                         if approved { "approved" } else { "rejected" },
-                        request
-                            .reason
-                            .as_ref()
-                            .filter(|_| !approved)
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
+                        reason.map(|r| format!(": {r}")).unwrap_or_default()
                     ),
                 },
             );
@@ -369,6 +383,14 @@ steps:
         let gate = &decision.settled[&id("gate")];
         assert_eq!(gate.status, StepStatus::Failed);
         assert_eq!(gate.reason, "rejected by dave: wrong snapshot");
+        assert_eq!(
+            decision.verdicts,
+            [Verdict {
+                id: id("gate"),
+                approved: false,
+                reason: Some("wrong snapshot".to_owned()),
+            }]
+        );
 
         let not_manual = ResumeRequest {
             approve: vec!["last".to_owned()],

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::store::StoreError;
 use crate::plan::Plan;
 
 /// The runbook files of a run, as they ran.
@@ -65,13 +66,17 @@ impl RunbookCopy {
     }
 
     /// Writes the files to a new temporary folder, removed when the result is dropped.
-    pub fn materialise(&self) -> Result<Materialised, std::io::Error> {
+    pub fn materialise(&self) -> Result<Materialised, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
         let dir = std::env::temp_dir().join(format!(
             "runbook-copy-{}-{}",
             std::process::id(),
             jiff::Timestamp::now().as_nanosecond()
         ));
-        std::fs::create_dir(&dir)?;
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
         let made = Materialised {
             root: dir.join(&self.root),
             dir,
@@ -79,9 +84,9 @@ impl RunbookCopy {
         for file in &self.files {
             let path = made.dir.join(&file.relative);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
-            std::fs::write(&path, &file.bytes)?;
+            std::fs::write(&path, &file.bytes).map_err(io(&path))?;
         }
         Ok(made)
     }
