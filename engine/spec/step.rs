@@ -90,6 +90,10 @@ struct Taken<'n> {
 
 impl Decoder {
     /// Decodes one step. `None` when it is too broken to take part in later checks.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a step's fields decoded one after the other, a few lines each"
+    )]
     pub fn step(&mut self, node: &Node, is_finally: bool) -> Option<Step> {
         let fields = self.fields(node, "a step")?;
         let mut t = Taken { fields };
@@ -603,6 +607,10 @@ impl Spans {
 
 impl Decoder {
     /// Rules between a step's fields.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one rule between fields per paragraph, each with its diagnostic"
+    )]
     fn step_rules(&mut self, step: &Step, spans: &Spans, has_interval: bool) {
         let id = &step.id;
         let kind = step.kind.key();

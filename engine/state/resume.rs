@@ -68,29 +68,50 @@ pub struct Verdict {
     pub reason: Option<String>,
 }
 
-/// Decides what a resume does, from the run's timeline and the plan it continues with.
+/// Decides what a resume does, from the run's timeline and the plan it continues with: steps
+/// done before are settled (unless run again on request), manual steps are approved or
+/// rejected, and steps in flight when the run stopped run again where that is safe.
 pub fn decide(
     timeline: &Timeline,
     plan: &Plan,
     request: &ResumeRequest,
     user: &str,
 ) -> Result<Decision, ResumeError> {
-    let known: Vec<&str> = plan.graph.node_weights().map(|n| n.id.as_str()).collect();
-    let unknown = |id: &str| ResumeError::UnknownStep {
+    let rerun = rerun(plan, &request.rerun)?;
+    let mut decision = Decision::default();
+    settle_done(timeline, &rerun, &mut decision);
+    for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
+        for id in ids {
+            let reason = request.reason.clone().filter(|_| !approved);
+            judge(timeline, plan, id, approved, reason, user, &mut decision)?;
+        }
+    }
+    rerun_in_flight(timeline, plan, request.confirmed, &mut decision)?;
+    Ok(decision)
+}
+
+/// A step named by the operator that the plan does not have.
+fn unknown(plan: &Plan, id: &str) -> ResumeError {
+    let known = plan.graph.node_weights().map(|n| n.id.as_str());
+    ResumeError::UnknownStep {
         id: id.to_owned(),
-        hint: crate::spec::suggest::did_you_mean(id, known.iter().copied()),
-    };
-    let mut rerun: BTreeSet<NodeId> = BTreeSet::new();
-    for id in &request.rerun {
-        let asked = NodeId::parse(id).map_err(|_| unknown(id))?;
-        // The step, its items, and the steps inside it (a call).
+        hint: crate::spec::suggest::did_you_mean(id, known),
+    }
+}
+
+/// The nodes `--rerun` asks for: each step named, its items, the steps inside it (a call), and
+/// everything after them that depends on them.
+fn rerun(plan: &Plan, asked: &[String]) -> Result<BTreeSet<NodeId>, ResumeError> {
+    let mut rerun = BTreeSet::new();
+    for id in asked {
+        let step = NodeId::parse(id).map_err(|_| unknown(plan, id))?;
         let starts: Vec<_> = plan
             .graph
             .node_indices()
-            .filter(|&n| plan.graph[n].id.is_within(&asked))
+            .filter(|&n| plan.graph[n].id.is_within(&step))
             .collect();
         if starts.is_empty() {
-            return Err(unknown(id));
+            return Err(unknown(plan, id));
         }
         for start in starts {
             let mut dfs = Dfs::new(&plan.graph, start);
@@ -99,7 +120,12 @@ pub fn decide(
             }
         }
     }
-    let mut decision = Decision::default();
+    Ok(rerun)
+}
+
+/// Steps that succeeded or were skipped are settled, with their outputs: never run again
+/// unless `--rerun` asks for them.
+fn settle_done(timeline: &Timeline, rerun: &BTreeSet<NodeId>, decision: &mut Decision) {
     for step in &timeline.steps {
         let rerun_it =
             rerun.contains(&step.id) || step.id.fan_out().is_some_and(|f| rerun.contains(&f));
@@ -118,68 +144,88 @@ pub fn decide(
             );
         }
     }
-    for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
-        for id in ids {
-            let node = plan
-                .graph
-                .node_weights()
-                .find(|n| n.id == id.as_str())
-                .ok_or_else(|| unknown(id))?;
-            let id = &node.id;
-            let waiting = timeline.paused.contains(id)
-                || (matches!(node.step.kind, StepKind::Manual(_))
-                    && !decision.settled.contains_key(id));
-            if !matches!(node.step.kind, StepKind::Manual(_)) || !waiting {
-                return Err(ResumeError::NotPaused(id.clone()));
-            }
-            let reason = request.reason.clone().filter(|_| !approved);
-            decision.verdicts.push(Verdict {
-                id: id.clone(),
-                approved,
-                reason: reason.clone(),
-            });
-            decision.settled.insert(
-                id.clone(),
-                Settled {
-                    status: if approved {
-                        StepStatus::Succeeded
-                    } else {
-                        StepStatus::Failed
-                    },
-                    outputs: Map::new(),
-                    items: Vec::new(),
-                    reason: format!(
-                        "{} by {user}{}",
-                        if approved { "approved" } else { "rejected" },
-                        reason.map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
-                },
-            );
-        }
+}
+
+/// Approves or rejects a manual step waiting for a decision.
+fn judge(
+    timeline: &Timeline,
+    plan: &Plan,
+    id: &str,
+    approved: bool,
+    reason: Option<String>,
+    user: &str,
+    decision: &mut Decision,
+) -> Result<(), ResumeError> {
+    let node = plan
+        .graph
+        .node_weights()
+        .find(|n| n.id == id)
+        .ok_or_else(|| unknown(plan, id))?;
+    let manual = matches!(node.step.kind, StepKind::Manual(_));
+    let waiting =
+        timeline.paused.contains(&node.id) || (manual && !decision.settled.contains_key(&node.id));
+    if !manual || !waiting {
+        return Err(ResumeError::NotPaused(node.id.clone()));
     }
+    decision.settled.insert(
+        node.id.clone(),
+        Settled {
+            status: if approved {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            },
+            outputs: Map::new(),
+            items: Vec::new(),
+            reason: format!(
+                "{} by {user}{}",
+                if approved { "approved" } else { "rejected" },
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        },
+    );
+    decision.verdicts.push(Verdict {
+        id: node.id.clone(),
+        approved,
+        reason,
+    });
+    Ok(())
+}
+
+/// Steps in flight when the run stopped run again when that is safe: their check decides, or
+/// they are idempotent, or the operator confirmed it. Otherwise the resume needs confirmation.
+fn rerun_in_flight(
+    timeline: &Timeline,
+    plan: &Plan,
+    confirmed: bool,
+    decision: &mut Decision,
+) -> Result<(), ResumeError> {
     // Steps in flight, and the fan-outs with an item in flight (`fan[2]` → `fan`): looked up
     // once per node, never searched for (a run has as many records as steps).
-    let mut in_flight_ids: HashSet<NodeId> = HashSet::new();
+    let mut in_flight: HashSet<NodeId> = HashSet::new();
     for s in timeline.steps.iter().filter(|s| s.in_flight) {
-        in_flight_ids.insert(s.id.clone());
+        in_flight.insert(s.id.clone());
         if let Some(fan_out) = s.id.fan_out() {
-            in_flight_ids.insert(fan_out);
+            in_flight.insert(fan_out);
         }
     }
     let mut blind = Vec::new();
     for node in plan.graph.node_weights() {
-        if node.phase != Phase::Main || matches!(node.role, Role::CallEntry { .. }) {
-            continue;
-        }
-        let in_flight = in_flight_ids.contains(&node.id);
-        if !in_flight || decision.settled.contains_key(&node.id) {
+        if node.phase != Phase::Main
+            || matches!(node.role, Role::CallEntry { .. })
+            || !in_flight.contains(&node.id)
+            || decision.settled.contains_key(&node.id)
+        {
             continue;
         }
         let why = if node.step.check.is_some() {
             "its check decides whether it already took effect"
         } else if node.step.idempotent {
             "idempotent: safe to repeat"
-        } else if request.confirmed {
+        } else if confirmed {
             "not idempotent, re-run as confirmed"
         } else {
             blind.push(node.id.clone());
@@ -187,10 +233,11 @@ pub fn decide(
         };
         decision.rerun_in_flight.push((node.id.clone(), why));
     }
-    if !blind.is_empty() {
-        return Err(ResumeError::NeedsConfirmation(blind));
+    if blind.is_empty() {
+        Ok(())
+    } else {
+        Err(ResumeError::NeedsConfirmation(blind))
     }
-    Ok(decision)
 }
 
 #[cfg(test)]

@@ -409,19 +409,21 @@ impl Fold {
                     reason,
                 });
             }
-            Record::RunFinished { status, at } => {
-                // Attempts still open when their process ended the run were stopped by it: they
-                // stay in flight, and a resume applies the in-flight rules to them.
-                for i in std::mem::take(&mut self.open) {
-                    if let Some(attempt) = self.timeline.steps[i].attempts.last_mut() {
-                        attempt.end = AttemptEnd::Interrupted;
-                        attempt.ended_at = Some(at);
-                    }
-                }
-                if let Some(segment) = self.timeline.segments.last_mut() {
-                    segment.end = Some(SegmentEnd { status, at });
-                }
+            Record::RunFinished { status, at } => self.ended(status, at),
+        }
+    }
+
+    /// The process that drove the run ended its part. Attempts still open were stopped by it:
+    /// they stay in flight, and a resume applies the in-flight rules to them.
+    fn ended(&mut self, status: RunStatus, at: Timestamp) {
+        for i in std::mem::take(&mut self.open) {
+            if let Some(attempt) = self.timeline.steps[i].attempts.last_mut() {
+                attempt.end = AttemptEnd::Interrupted;
+                attempt.ended_at = Some(at);
             }
+        }
+        if let Some(segment) = self.timeline.segments.last_mut() {
+            segment.end = Some(SegmentEnd { status, at });
         }
     }
 
