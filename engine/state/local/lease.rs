@@ -135,3 +135,36 @@ fn alive(pid: u32) -> bool {
             Err(nix::errno::Errno::ESRCH)
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_names_itself_and_a_stale_name_is_not_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path()).unwrap(), None, "no lock file yet");
+        let (lock, me) = take(dir.path(), "r").unwrap();
+        assert_eq!(me.pid, std::process::id());
+        assert_eq!(holder(dir.path()).unwrap(), Some(me.clone()));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("lock")).unwrap(),
+            me.pid.to_string(),
+            "the lock file holds the pid, for people"
+        );
+
+        // A name left by a holder that died (no such pid): the lock file's pid is named instead.
+        let stale = Holder {
+            pid: u32::try_from(i32::MAX).unwrap(),
+            ..me.clone()
+        };
+        write_holder(dir.path(), &stale).unwrap();
+        let named = holder(dir.path()).unwrap().expect("still held");
+        assert_eq!((named.pid, named.user), (me.pid, None));
+
+        drop(lock);
+        assert_eq!(holder(dir.path()).unwrap(), None);
+        let (_again, next) = take(dir.path(), "r").unwrap();
+        assert_eq!(holder(dir.path()).unwrap(), Some(next));
+    }
+}
