@@ -19,6 +19,8 @@ pub struct FolderJournal {
     /// Open step logs; `None` for a log that could not be opened (its lines are dropped: the
     /// journal, not the logs, is what a resume relies on).
     logs: HashMap<NodeId, Option<BufWriter<File>>>,
+    /// Logs written since they were last flushed (a long run has thousands open).
+    unflushed: Vec<NodeId>,
 }
 
 impl FolderJournal {
@@ -29,6 +31,7 @@ impl FolderJournal {
             dir,
             journal,
             logs: HashMap::new(),
+            unflushed: Vec::new(),
         })
     }
 }
@@ -55,18 +58,24 @@ impl RunJournal for FolderJournal {
                 }
             }
         }
-        match self.logs.get_mut(step) {
-            Some(Some(log)) => writeln!(log, "{line}").map_err(io_error(&self.dir.log_of(step))),
-            _ => Ok(()),
+        let Some(Some(log)) = self.logs.get_mut(step) else {
+            return Ok(());
+        };
+        if log.buffer().is_empty() {
+            self.unflushed.push(step.clone());
         }
+        writeln!(log, "{line}").map_err(|e| io_error(&self.dir.log_of(step))(e))
     }
 
     fn flush_logs(&mut self) -> Result<(), StoreError> {
-        for (step, writer) in &mut self.logs {
-            if let Some(w) = writer {
-                w.flush().map_err(io_error(&self.dir.log_of(step)))?;
+        let mut failure = None;
+        for step in self.unflushed.drain(..) {
+            if let Some(Some(log)) = self.logs.get_mut(&step)
+                && let Err(e) = log.flush()
+            {
+                failure.get_or_insert_with(|| io_error(&self.dir.log_of(&step))(e));
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 }
