@@ -20,9 +20,6 @@ use crate::plan::NodeId;
 
 /// Where runs are kept.
 pub trait Store: Send + Sync {
-    /// Where the runs are, for messages (`.runbook`).
-    fn location(&self) -> String;
-
     /// Creates a run from its runbook files, params and first record (the run's start), and
     /// returns its lease: this process drives the new run. A run that exists is not touched.
     fn create(&self, run: &NewRun<'_>) -> Result<Lease, StoreError>;

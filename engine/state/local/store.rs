@@ -1,7 +1,7 @@
 //! Runs kept in folders under a state dir (`--state-dir`, `RUNBOOK_STATE_DIR`, `.runbook/`):
 //! one folder per run ([`super::run_dir`]), locked with `flock` ([`super::lease`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
@@ -32,11 +32,6 @@ impl LocalStore {
         }
     }
 
-    /// The state dir.
-    pub fn state_dir(&self) -> &Path {
-        &self.state_dir
-    }
-
     fn open(&self, run_id: &str) -> Result<RunDir, StoreError> {
         RunDir::open(&self.state_dir, run_id)
     }
@@ -47,10 +42,6 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    fn location(&self) -> String {
-        self.state_dir.display().to_string()
-    }
-
     fn create(&self, run: &NewRun<'_>) -> Result<Lease, StoreError> {
         match RunDir::create(&self.state_dir, run) {
             Ok((dir, lock, holder)) => Ok(Self::lease(&dir, (lock, holder))),
