@@ -255,6 +255,10 @@ pub enum Event {
 impl Event {
     /// The event with every secret value in its texts, outputs and items replaced by `***`.
     #[must_use]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per event, each the same event with its texts masked: it reads best whole"
+    )]
     pub fn masked(self, masker: &Masker) -> Self {
         let text = |s: String| masker.mask(&s);
         let map = |m: Map<String, Value>| match masker.mask_value(&Value::Object(m)) {
@@ -380,14 +384,34 @@ pub struct Question {
     pub reply: oneshot::Sender<bool>,
 }
 
+/// An event and the moment it happened (taken as it left the executor, not when a consumer
+/// got to it).
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    /// When it happened.
+    pub at: jiff::Timestamp,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Stamped {
+    /// An event that happens now.
+    pub fn now(event: Event) -> Self {
+        Self {
+            at: jiff::Timestamp::now(),
+            event,
+        }
+    }
+}
+
 /// What the executor sends to its consumers.
 #[derive(Debug)]
 pub enum Message {
     /// Something happened.
-    Event(Event),
+    Event(Stamped),
     /// Something happened that must be durable before the executor goes on: the sender waits
     /// for the acknowledgement (sent once the journal is synced, or at once without one).
-    Checkpoint(Event, oneshot::Sender<()>),
+    Checkpoint(Stamped, oneshot::Sender<()>),
     /// A person must answer.
     Ask(Question),
 }

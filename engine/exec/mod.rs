@@ -15,7 +15,7 @@ pub mod settings;
 pub mod step;
 pub mod walk;
 
-pub use event::{Event, Message, RunStatus, StepStatus};
+pub use event::{Event, Message, RunStatus, Stamped, StepStatus};
 pub use runtime::{RunOptions, Runtime};
 pub use scheduler::{Settled, SettledSteps, execute, resume};
 pub use secrets::Secrets;

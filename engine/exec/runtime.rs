@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, Message, Question};
+use super::event::{Event, Message, Question, Stamped};
 use super::secrets::Masker;
 use crate::plan::NodeId;
 
@@ -94,7 +94,9 @@ impl Runtime {
 
     /// Sends an event (consumers that went away are not an error: the run goes on).
     pub fn emit(&self, event: Event) {
-        let _ = self.tx.send(Message::Event(event.masked(&self.masker)));
+        let _ = self
+            .tx
+            .send(Message::Event(Stamped::now(event.masked(&self.masker))));
     }
 
     /// Sends an event and waits until it is durable (the journal synced it). `false`: it could
@@ -103,7 +105,10 @@ impl Runtime {
         let (ack, done) = tokio::sync::oneshot::channel();
         if self
             .tx
-            .send(Message::Checkpoint(event.masked(&self.masker), ack))
+            .send(Message::Checkpoint(
+                Stamped::now(event.masked(&self.masker)),
+                ack,
+            ))
             .is_err()
         {
             return false;

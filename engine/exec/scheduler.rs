@@ -865,26 +865,61 @@ impl Scheduler {
         self.began.insert(id.clone(), Instant::now());
         self.nodes[n.index()].status = StepStatus::Running;
         self.show(n);
-        if let Some(when) = &step.when {
-            match ctx.eval(when, "when") {
-                Ok(v)
-                    if !v.is_true()
-                        && (!self.rt.options.dry_run || !ctx.reads_unknown(&when.text)) =>
-                {
-                    self.walk.enter_group(&self.plan, scope, true);
-                    return;
-                }
-                Err(e) => {
-                    self.call_failed_to_enter(n, scope, e.message);
-                    return;
-                }
-                Ok(_) => {}
+        let entered = match self.call_skipped(&step, &ctx) {
+            Ok(true) => {
+                self.walk.enter_group(&self.plan, scope, true);
+                return;
             }
+            Ok(false) => self.call_settings(&step, scope, &ctx),
+            Err(e) => Err(e),
+        };
+        let (params, description) = match entered {
+            Ok(entered) => entered,
+            Err(failure) => {
+                self.call_failed_to_enter(n, scope, failure.message);
+                return;
+            }
+        };
+        if !self.announce_call(n, &step, description).await {
+            self.call_failed_to_enter(
+                n,
+                scope,
+                "destructive step not confirmed (answer yes at the prompt, or pass --yes)"
+                    .to_owned(),
+            );
+            return;
         }
+        self.param_values[scope] = template::to_value(&params);
+        self.scope_params[scope] = Some(params);
+        self.set_policies(scope);
+        self.walk.enter_group(&self.plan, scope, false);
+    }
+
+    /// Whether a call's `when` is false (a rehearsal does not skip on values it does not know).
+    fn call_skipped(
+        &self,
+        step: &crate::spec::Step,
+        ctx: &Scope,
+    ) -> Result<bool, super::step::Failure> {
+        let Some(when) = &step.when else {
+            return Ok(false);
+        };
+        let value = ctx.eval(when, "when")?;
+        Ok(!value.is_true() && (!self.rt.options.dry_run || !ctx.reads_unknown(&when.text)))
+    }
+
+    /// What a call starts with: its group's params (a call's `with:` over the called runbook's
+    /// defaults; a block's, those of the steps around it), its deadline and retries set; and
+    /// how it reads.
+    fn call_settings(
+        &mut self,
+        step: &crate::spec::Step,
+        scope: usize,
+        ctx: &Scope,
+    ) -> Result<(Map<String, Value>, String), super::step::Failure> {
         let callee = Arc::clone(self.plan.runbook_of_scope(scope));
         let block = self.plan.scopes[scope].block;
         let mut params: Map<String, Value> = if block {
-            // A block shares the params of the steps around it.
             let caller = self.plan.scopes[scope].caller.unwrap_or(0);
             self.scope_params[caller].clone().unwrap_or_default()
         } else {
@@ -896,28 +931,18 @@ impl Scheduler {
         };
         let mut given = Map::new();
         for (name, value) in &self.plan.scopes[scope].with {
-            match ctx.value(value, &format!("with.{name}")) {
-                Ok(v) => {
-                    given.insert(name.clone(), v.clone());
-                    params.insert(name.clone(), v);
-                }
-                Err(e) => {
-                    self.call_failed_to_enter(n, scope, e.message);
-                    return;
-                }
-            }
+            let v = ctx.value(value, &format!("with.{name}"))?;
+            given.insert(name.clone(), v.clone());
+            params.insert(name.clone(), v);
         }
         if let Some(setting) = &step.timeout {
-            match settings::render_duration(setting, &ctx, "timeout") {
-                Ok(limit) => {
-                    self.deadlines
-                        .insert(scope, (Instant::now() + limit, limit));
-                }
-                Err(e) => {
-                    self.call_failed_to_enter(n, scope, e.message);
-                    return;
-                }
-            }
+            let limit = settings::render_duration(setting, ctx, "timeout")?;
+            self.deadlines
+                .insert(scope, (Instant::now() + limit, limit));
+        }
+        if let Some(retry) = &step.retry {
+            let attempts = settings::render_attempts(&retry.attempts, ctx)?;
+            self.walk.set_retries(scope, attempts.saturating_sub(1));
         }
         let mut description = if block {
             format!("block of {} steps", callee.steps.len())
@@ -927,9 +952,21 @@ impl Scheduler {
         if !given.is_empty() {
             let _ = write!(description, "\nwith {}", Value::Object(given));
         }
+        Ok((params, description))
+    }
+
+    /// Shows a call in a rehearsal, or starts it (a destructive call on a terminal asks
+    /// first); `false`: nobody confirmed it.
+    async fn announce_call(
+        &mut self,
+        n: NodeIndex,
+        step: &crate::spec::Step,
+        description: String,
+    ) -> bool {
+        let id = self.plan.graph[n].id.clone();
         if self.rt.options.dry_run {
             self.rt.emit(Event::Rehearsed {
-                id: id.clone(),
+                id,
                 name: step.name.clone(),
                 description,
                 marks: Marks {
@@ -938,43 +975,25 @@ impl Scheduler {
                 },
                 notes: Vec::new(),
             });
-        } else {
-            if step.destructive && !self.rt.options.yes {
-                let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
-                let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
-                if !approved {
-                    self.call_failed_to_enter(
-                        n,
-                        scope,
-                        "destructive step not confirmed (answer yes at the prompt, or pass --yes)"
-                            .to_owned(),
-                    );
-                    return;
-                }
-            }
-            if !self.settled.contains_key(&id) {
-                self.rt.emit(Event::StepStarted {
-                    id: id.clone(),
-                    name: step.name.clone(),
-                    attempt: 1,
-                    description,
-                    polling: false,
-                });
+            return true;
+        }
+        if step.destructive && !self.rt.options.yes {
+            let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
+            let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
+            if !approved {
+                return false;
             }
         }
-        if let Some(retry) = &step.retry {
-            match settings::render_attempts(&retry.attempts, &ctx) {
-                Ok(attempts) => self.walk.set_retries(scope, attempts.saturating_sub(1)),
-                Err(e) => {
-                    self.call_failed_to_enter(n, scope, e.message);
-                    return;
-                }
-            }
+        if !self.settled.contains_key(&id) {
+            self.rt.emit(Event::StepStarted {
+                id,
+                name: step.name.clone(),
+                attempt: 1,
+                description,
+                polling: false,
+            });
         }
-        self.param_values[scope] = template::to_value(&params);
-        self.scope_params[scope] = Some(params);
-        self.set_policies(scope);
-        self.walk.enter_group(&self.plan, scope, false);
+        true
     }
 
     fn call_failed_to_enter(&mut self, n: NodeIndex, scope: usize, reason: String) {

@@ -277,65 +277,7 @@ impl Builder {
             _ => None,
         };
         if let Some(group) = group {
-            let Some(fan) = &step.for_each else {
-                let entry = self.link(
-                    node(Role::CallEntry { scope: usize::MAX }, id.clone()),
-                    deps,
-                );
-                return self.add_group(scope, step, group, entry, id, None, stack);
-            };
-            let items = self.static_items(scope, &fan.items);
-            if items.is_none() && !self.complete && reads_only_params(&fan.items) {
-                // Without param values the list is unknown: check the group once, as item `*`.
-                let item_id = id.item(ItemKey::Any);
-                let entry = self.link(
-                    node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
-                    deps,
-                );
-                return self.add_group(
-                    scope,
-                    step,
-                    group,
-                    entry,
-                    &item_id,
-                    Some((fan.as_name.clone(), Value::Null)),
-                    stack,
-                );
-            }
-            let Some(items) = items else {
-                // Known only at run time: one node expands when it becomes ready. A called
-                // runbook is read and checked now.
-                let Some((callee, pushed)) = self.open_group(scope, step, group, stack) else {
-                    return Vec::new();
-                };
-                if pushed {
-                    stack.pop();
-                }
-                let fan_out = self.link(node(Role::DynamicFanOut, id.clone()), deps);
-                self.callees.insert(fan_out, callee);
-                return vec![fan_out];
-            };
-            // How many items run at once is the scheduler's to decide (`max_parallel`,
-            // batches): here every item waits for the step's dependencies only.
-            let mut per_item: Vec<Vec<NodeIndex>> = Vec::new();
-            for (index, value) in items.into_iter().enumerate() {
-                let item_id = id.item(ItemKey::Index(index));
-                let entry = self.link(
-                    node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
-                    deps,
-                );
-                let exits = self.add_group(
-                    scope,
-                    step,
-                    group,
-                    entry,
-                    &item_id,
-                    Some((fan.as_name.clone(), value)),
-                    stack,
-                );
-                per_item.push(exits);
-            }
-            return per_item.into_iter().flatten().collect();
+            return self.add_group_step(scope, step, group, id, deps, phase, stack);
         }
         if let Some(fe) = &step.for_each {
             return match self.static_items(scope, &fe.items) {
@@ -384,6 +326,91 @@ impl Builder {
                 vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)]
             }
         }
+    }
+
+    /// Adds a call or a block: one group, one per item of a `for_each` known now, or one node
+    /// that expands into them at run time; returns the nodes its dependents wait for.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the same shape as add_step, which it serves"
+    )]
+    fn add_group_step(
+        &mut self,
+        scope: usize,
+        step: &Arc<Step>,
+        group: GroupSource<'_>,
+        id: &NodeId,
+        deps: &[NodeIndex],
+        phase: Phase,
+        stack: &mut Vec<PathBuf>,
+    ) -> Vec<NodeIndex> {
+        let node = |role: Role, id: NodeId| PlanNode {
+            id,
+            local_id: step.id.0.clone(),
+            scope,
+            step: Arc::clone(step),
+            role,
+            phase,
+        };
+        let Some(fan) = &step.for_each else {
+            let entry = self.link(
+                node(Role::CallEntry { scope: usize::MAX }, id.clone()),
+                deps,
+            );
+            return self.add_group(scope, step, group, entry, id, None, stack);
+        };
+        let items = self.static_items(scope, &fan.items);
+        if items.is_none() && !self.complete && reads_only_params(&fan.items) {
+            // Without param values the list is unknown: check the group once, as item `*`.
+            let item_id = id.item(ItemKey::Any);
+            let entry = self.link(
+                node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
+                deps,
+            );
+            return self.add_group(
+                scope,
+                step,
+                group,
+                entry,
+                &item_id,
+                Some((fan.as_name.clone(), Value::Null)),
+                stack,
+            );
+        }
+        let Some(items) = items else {
+            // Known only at run time: one node expands when it becomes ready. A called
+            // runbook is read and checked now.
+            let Some((callee, pushed)) = self.open_group(scope, step, group, stack) else {
+                return Vec::new();
+            };
+            if pushed {
+                stack.pop();
+            }
+            let fan_out = self.link(node(Role::DynamicFanOut, id.clone()), deps);
+            self.callees.insert(fan_out, callee);
+            return vec![fan_out];
+        };
+        // How many items run at once is the scheduler's to decide (`max_parallel`,
+        // batches): here every item waits for the step's dependencies only.
+        let mut per_item: Vec<Vec<NodeIndex>> = Vec::new();
+        for (index, value) in items.into_iter().enumerate() {
+            let item_id = id.item(ItemKey::Index(index));
+            let entry = self.link(
+                node(Role::CallEntry { scope: usize::MAX }, item_id.clone()),
+                deps,
+            );
+            let exits = self.add_group(
+                scope,
+                step,
+                group,
+                entry,
+                &item_id,
+                Some((fan.as_name.clone(), value)),
+                stack,
+            );
+            per_item.push(exits);
+        }
+        per_item.into_iter().flatten().collect()
     }
 
     /// How a step's `on:` fans out, when it can be known before the run: a list of literals

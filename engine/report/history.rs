@@ -1,12 +1,20 @@
-//! `runbook runs`, `show` and `logs`: a run's history for people (tables) and machines (JSON).
+//! `runbook runs`, `show` and `logs`: a run's history for people (tables) and machines (JSON),
+//! read from its timeline.
 
 use std::fmt::Write as _;
 
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::exec::{RunStatus, StepStatus};
+use crate::plan::NodeId;
 use crate::spec::duration::Human;
-use crate::state::{RunDir, RunRecord};
+use crate::state::store::{Store, StoreError};
+use crate::state::timeline::{RunSummary, SegmentKind, StepHistory, Timeline};
 
 /// One line per run: id, runbook, status, started, duration.
-pub fn runs_table(runs: &[RunRecord]) -> String {
+pub fn runs_table(runs: &[RunSummary]) -> String {
     if runs.is_empty() {
         return "no runs yet (runbook run FILE starts one)\n".to_owned();
     }
@@ -27,7 +35,7 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
         "run", "runbook", "status", "started", "duration"
     );
     for r in runs {
-        let started = r.started_at.as_deref().map(short_time).unwrap_or_default();
+        let started = r.started_at.map(short_time).unwrap_or_default();
         let duration = r
             .duration()
             .map_or_else(|| "-".to_owned(), |d| Human(d).to_string());
@@ -45,7 +53,7 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
 }
 
 /// The runs as JSON.
-pub fn runs_json(runs: &[RunRecord]) -> String {
+pub fn runs_json(runs: &[RunSummary]) -> String {
     let list: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| {
@@ -62,21 +70,33 @@ pub fn runs_json(runs: &[RunRecord]) -> String {
     serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"
 }
 
-/// A run's steps as a table, with approvals and failures.
-pub fn show_text(run: &RunRecord) -> String {
+/// What a step left in flight by a run that stopped reads as.
+const STOPPED_IN_FLIGHT: &str = "in flight when the run stopped";
+
+/// How a step reads now: nothing runs in a run that stopped, so a step it left in flight is
+/// pending again (to be run, or decided, by a resume).
+fn shown(step: &StepHistory, run: RunStatus) -> (StepStatus, Option<&str>) {
+    if step.in_flight && run != RunStatus::Running {
+        (StepStatus::Pending, Some(STOPPED_IN_FLIGHT))
+    } else {
+        (step.status, step.reason.as_deref())
+    }
+}
+
+/// A run's steps as a table, with approvals and failures; `status` is the run's status now.
+pub fn show_text(run: &Timeline, status: RunStatus) -> String {
     let mut out = format!(
         "run {} of {}: {}\n",
-        run.run_id,
-        run.runbook,
-        run.status.as_str()
+        run.run.run_id,
+        run.run.runbook,
+        status.as_str()
     );
-    if let Some(s) = &run.started_at {
+    if let Some(s) = run.started_at() {
         let _ = writeln!(
             out,
             "started {}{}",
             short_time(s),
-            run.finished_at
-                .as_deref()
+            run.finished_at()
                 .map(|f| format!(", ended {}", short_time(f)))
                 .unwrap_or_default()
         );
@@ -94,21 +114,22 @@ pub fn show_text(run: &RunRecord) -> String {
         "step", "status", "attempts", "finished"
     );
     for s in &run.steps {
+        let (step_status, reason) = shown(s, status);
         let outputs = if s.outputs.is_empty() {
             String::new()
         } else {
             serde_json::to_string(&s.outputs).unwrap_or_default()
         };
-        let finished = s.finished_at.as_deref().map(short_time).unwrap_or_default();
+        let finished = s.finished_at.map(short_time).unwrap_or_default();
         let _ = writeln!(
             out,
             "{:width$}  {:9}  {:>8}  {:20}  {outputs}",
             s.id,
-            s.status.as_str(),
-            s.attempts,
+            step_status.as_str(),
+            s.attempt_count(),
             finished
         );
-        if let Some(reason) = &s.reason {
+        if let Some(reason) = reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
     }
@@ -119,7 +140,7 @@ pub fn show_text(run: &RunRecord) -> String {
             "\n{} {verb} by {} at {}{}",
             a.id,
             a.by,
-            short_time(&a.at),
+            short_time(a.at),
             a.reason
                 .as_ref()
                 .map(|r| format!(": {r}"))
@@ -130,46 +151,214 @@ pub fn show_text(run: &RunRecord) -> String {
         let _ = writeln!(
             out,
             "\nwaiting for approval: {p}\n  runbook resume {} --approve {p}",
-            run.run_id
+            run.run.run_id
         );
     }
     out
 }
 
-/// SPEC §5's JSON shape, plus approvals.
-pub fn show_json(run: &RunRecord) -> String {
-    serde_json::to_string_pretty(run).unwrap_or_default() + "\n"
+/// `show --format json`: SPEC §5's shape, plus approvals, each step's attempts (`history`) and
+/// the processes that drove the run.
+#[derive(Serialize)]
+struct RunView<'a> {
+    run_id: &'a str,
+    runbook: &'a str,
+    status: RunStatus,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    steps: Vec<StepView<'a>>,
+    approvals: Vec<ApprovalView<'a>>,
+    processes: Vec<ProcessView<'a>>,
+}
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    id: &'a NodeId,
+    status: StepStatus,
+    /// Counted across every process of the run.
+    attempts: u32,
+    /// First start.
+    started_at: Option<Timestamp>,
+    /// Last finish.
+    finished_at: Option<Timestamp>,
+    outputs: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    items: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    history: Vec<AttemptView>,
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    attempt: u32,
+    /// Index in `processes`.
+    process: usize,
+    started_at: Timestamp,
+    finished_at: Option<Timestamp>,
+    outcome: &'static str,
+}
+
+#[derive(Serialize)]
+struct ApprovalView<'a> {
+    id: &'a NodeId,
+    approved: bool,
+    by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ProcessView<'a> {
+    /// `started` (the run) or `resumed`.
+    kind: &'static str,
+    pid: u32,
+    user: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    started_at: Timestamp,
+    finished_at: Option<Timestamp>,
+    /// How its part ended (none: it still runs, or died).
+    status: Option<RunStatus>,
+}
+
+/// The run as JSON; `status` is the run's status now.
+pub fn show_json(run: &Timeline, status: RunStatus) -> String {
+    let view = RunView {
+        run_id: &run.run.run_id,
+        runbook: &run.run.runbook,
+        status,
+        started_at: run.started_at(),
+        finished_at: run.finished_at(),
+        steps: run.steps.iter().map(|s| step_view(s, status)).collect(),
+        approvals: run
+            .approvals
+            .iter()
+            .map(|a| ApprovalView {
+                id: &a.id,
+                approved: a.approved,
+                by: &a.by,
+                host: a.host.as_deref(),
+                at: a.at,
+                reason: a.reason.as_deref(),
+            })
+            .collect(),
+        processes: run
+            .segments
+            .iter()
+            .map(|s| ProcessView {
+                kind: match s.kind {
+                    SegmentKind::Started => "started",
+                    SegmentKind::Resumed => "resumed",
+                },
+                pid: s.pid,
+                user: &s.user,
+                host: s.host.as_deref(),
+                started_at: s.started_at,
+                finished_at: s.end.map(|e| e.at),
+                status: s.end.map(|e| e.status),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+}
+
+fn step_view(step: &StepHistory, run: RunStatus) -> StepView<'_> {
+    let (status, reason) = shown(step, run);
+    StepView {
+        id: &step.id,
+        status,
+        attempts: step.attempt_count(),
+        started_at: step.started_at,
+        finished_at: step.finished_at,
+        outputs: &step.outputs,
+        items: &step.items,
+        reason,
+        history: step
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                attempt: a.number,
+                process: a.segment,
+                started_at: a.started_at,
+                finished_at: a.ended_at,
+                outcome: a.end.as_str(),
+            })
+            .collect(),
+    }
+}
+
+/// Why `logs` could not show a run's logs.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    /// The step asked for is not one of the run's.
+    #[error("run {run_id} has no step `{id}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownStep {
+        /// The run.
+        run_id: String,
+        /// The step as given.
+        id: String,
+        /// Did you mean.
+        hint: Option<String>,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `logs` prints, and how far each step's log was read.
+#[derive(Debug, Default)]
+pub struct Logs {
+    /// The text: one step's log, or every step's under a `=== ID` line.
+    pub text: String,
+    /// The steps shown, and the offset their logs were read to.
+    pub read: Vec<(NodeId, u64)>,
+}
+
+/// The steps `logs` shows: the one asked for (by id), or every step in journal order.
+pub fn log_steps(
+    store: &dyn Store,
+    run: &Timeline,
+    step: Option<&str>,
+) -> Result<Vec<NodeId>, LogsError> {
+    let Some(asked) = step else {
+        return Ok(run.steps.iter().map(|s| s.id.clone()).collect());
+    };
+    let unknown = || {
+        let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
+        LogsError::UnknownStep {
+            run_id: run.run.run_id.clone(),
+            id: asked.to_owned(),
+            hint: crate::spec::suggest::did_you_mean(asked, known.iter().copied()),
+        }
+    };
+    let id = NodeId::parse(asked).map_err(|_| unknown())?;
+    if run.step(&id).is_none() && store.read_log(&run.run.run_id, &id, 0)?.is_none() {
+        return Err(unknown());
+    }
+    Ok(vec![id])
 }
 
 /// A step's log, or every step's log in journal order.
-pub fn logs(dir: &RunDir, run: &RunRecord, step: Option<&str>) -> Result<String, String> {
-    let ids: Vec<&str> = match step {
-        Some(id) => {
-            if run.get(id).is_none() && !dir.log_of(id).is_file() {
-                let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
-                let hint = crate::spec::suggest::did_you_mean(id, known.iter().copied())
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                return Err(format!("run {} has no step `{id}`{hint}", run.run_id));
-            }
-            vec![id]
-        }
-        None => run.steps.iter().map(|s| s.id.as_str()).collect(),
-    };
-    let mut out = String::new();
-    for id in ids {
-        let text = std::fs::read_to_string(dir.log_of(id)).unwrap_or_default();
+pub fn logs(store: &dyn Store, run: &Timeline, step: Option<&str>) -> Result<Logs, LogsError> {
+    let mut logs = Logs::default();
+    for id in log_steps(store, run, step)? {
+        let chunk = store.read_log(&run.run.run_id, &id, 0)?;
         if step.is_none() {
-            let _ = writeln!(out, "=== {id}");
+            let _ = writeln!(logs.text, "=== {id}");
         }
-        out.push_str(&text);
+        let next = chunk.map_or(0, |c| {
+            logs.text.push_str(&String::from_utf8_lossy(&c.bytes));
+            c.next
+        });
+        logs.read.push((id, next));
     }
-    Ok(out)
+    Ok(logs)
 }
 
-fn short_time(rfc3339: &str) -> String {
-    rfc3339.parse::<jiff::Timestamp>().map_or_else(
-        |_| rfc3339.to_owned(),
-        |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-    )
+fn short_time(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }

@@ -10,7 +10,7 @@ use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::exec::event::{Event, Marks, Message, Question, RunStatus, StepStatus, Stream};
+use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
 
@@ -45,83 +45,75 @@ pub async fn consume(
 ) -> Vec<serde_json::Value> {
     console::set_colors_enabled(color);
     console::set_colors_enabled_stderr(color);
-    let multi = MultiProgress::with_draw_target(if mode == Mode::Progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let mut bars: HashMap<NodeId, ProgressBar> = HashMap::new();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut rehearsal: Vec<serde_json::Value> = Vec::new();
-    let mut dry_run = false;
-    let mut this_run = String::new();
-    let mut restored = 0usize;
+    let mut live = Live::new(mode);
     while let Some(message) = rx.recv().await {
-        let event = match message {
-            Message::Event(e) => e,
-            Message::Checkpoint(e, ack) => {
+        match message {
+            Message::Event(stamped) => live.show(stamped),
+            Message::Checkpoint(stamped, ack) => {
                 // Without a journal (a rehearsal) nothing needs to be stored first.
                 let _ = ack.send(());
-                e
+                live.show(stamped);
             }
-            Message::Ask(q) => {
-                let () = multi.suspend(|| ask(q));
-                continue;
-            }
-        };
-        let line = match &event {
+            Message::Ask(q) => live.multi.suspend(|| ask(q)),
+        }
+    }
+    live.rehearsal
+}
+
+/// What the live view keeps while a run goes: the progress bars, the rows of the summary, the
+/// rehearsal, and what earlier events said.
+struct Live {
+    mode: Mode,
+    multi: MultiProgress,
+    bars: HashMap<NodeId, ProgressBar>,
+    rows: Vec<Row>,
+    rehearsal: Vec<serde_json::Value>,
+    dry_run: bool,
+    this_run: String,
+    restored: usize,
+}
+
+impl Live {
+    fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            multi: MultiProgress::with_draw_target(if mode == Mode::Progress {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
+            bars: HashMap::new(),
+            rows: Vec::new(),
+            rehearsal: Vec::new(),
+            dry_run: false,
+            this_run: String::new(),
+            restored: 0,
+        }
+    }
+
+    /// Shows one event (some only update a progress bar or the summary).
+    fn show(&mut self, Stamped { at, event }: Stamped) {
+        if let Some(text) = self.line(&event) {
+            self.print(at, &text);
+        }
+    }
+
+    /// The line an event prints, if any.
+    fn line(&mut self, event: &Event) -> Option<String> {
+        match event {
             Event::RunStarted {
                 run_id,
                 runbook,
                 steps,
-                dry_run: d,
-            } => {
-                dry_run = *d;
-                this_run.clone_from(run_id);
-                if mode == Mode::Json {
-                    None
-                } else if *d {
-                    Some(format!(
-                        "rehearsal of {runbook} ({steps} steps): nothing below is executed except steps marked `safe`"
-                    ))
-                } else {
-                    Some(format!("run {run_id} of {runbook}: {steps} steps"))
-                }
-            }
+                dry_run,
+            } => self.run_started(run_id, runbook, *steps, *dry_run),
             Event::StepStarted {
                 id,
                 name,
                 attempt,
                 description,
                 polling,
-            } => {
-                if mode == Mode::Progress {
-                    let bar = multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    bar.set_prefix(id.to_string());
-                    bar.set_message(if *polling {
-                        "polling".to_owned()
-                    } else {
-                        first_line(description)
-                    });
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bars.insert(id.clone(), bar);
-                }
-                let title = name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-                let again = if *attempt > 1 {
-                    format!(" attempt {attempt}")
-                } else {
-                    String::new()
-                };
-                Some(format!(
-                    "{} {id}{title}{again}: {}",
-                    style("start").cyan(),
-                    indent(description)
-                ))
-            }
+            } => Some(self.step_started(id, name.as_deref(), *attempt, description, *polling)),
             Event::ProcessStarted { .. } => None,
             Event::Output { id, stream, line } => {
                 let mark = if *stream == Stream::Stderr { "!" } else { "|" };
@@ -141,65 +133,25 @@ pub async fn consume(
                 id,
                 attempt,
                 detail,
-            } => {
-                if let Some(bar) = bars.get(id) {
-                    bar.set_message(format!("poll {attempt}: {detail}"));
-                    None
-                } else {
-                    Some(format!(
-                        "{} {id}: poll {attempt}: {detail}",
-                        style("wait").dim()
-                    ))
-                }
-            }
+            } => self.polling(id, *attempt, detail),
             Event::Rehearsed {
                 id,
                 name,
                 description,
                 marks,
                 notes,
-            } => {
-                rehearsal.push(serde_json::json!({ "id": id, "name": name, "would_run": description, "destructive": marks.destructive, "manual": marks.manual, "safe": marks.safe, "notes": notes }));
-                (mode != Mode::Json).then(|| {
-                    rehearsed_line(
-                        rehearsal.len(),
-                        id.as_str(),
-                        name.as_deref(),
-                        description,
-                        marks,
-                        notes,
-                    )
-                })
-            }
+            } => self.rehearsed(id, name.as_deref(), description, marks, notes),
             Event::Restored { id, status, reason } => {
-                restored += 1;
+                self.restored += 1;
                 // A handful are worth naming; a long run's thousands are summed up.
-                (restored <= RESTORED_SHOWN).then(|| {
+                (self.restored <= RESTORED_SHOWN).then(|| {
                     format!(
                         "{} {id}: {reason}",
                         style(format!("{} before", status.as_str())).dim()
                     )
                 })
             }
-            Event::StepInterrupted { id, duration } => {
-                if let Some(bar) = bars.remove(id) {
-                    bar.finish_and_clear();
-                    multi.remove(&bar);
-                }
-                rows.push(Row {
-                    id: id.clone(),
-                    label: "interrupted",
-                    status: StepStatus::Pending,
-                    attempts: 0,
-                    duration: *duration,
-                    reason: None,
-                });
-                Some(format!(
-                    "{} {id} after {}: its processes were stopped",
-                    style("interrupted").yellow(),
-                    Human(*duration)
-                ))
-            }
+            Event::StepInterrupted { id, duration } => Some(self.interrupted(id, *duration)),
             Event::StepFinished {
                 id,
                 status,
@@ -207,33 +159,7 @@ pub async fn consume(
                 duration,
                 reason,
                 ..
-            } => {
-                if let Some(bar) = bars.remove(id) {
-                    bar.finish_and_clear();
-                    multi.remove(&bar);
-                }
-                rows.push(Row {
-                    id: id.clone(),
-                    label: status.as_str(),
-                    status: *status,
-                    attempts: *attempts,
-                    duration: *duration,
-                    reason: reason.clone(),
-                });
-                let text = reason
-                    .as_ref()
-                    .map(|r| format!(": {}", first_line_inline(r)))
-                    .unwrap_or_default();
-                if dry_run && reason.as_deref() == Some("rehearsed") {
-                    None
-                } else {
-                    Some(format!(
-                        "{} {id} in {}{text}",
-                        status_word(*status),
-                        Human(*duration)
-                    ))
-                }
-            }
+            } => self.finished(id, *status, *attempts, *duration, reason.as_deref()),
             Event::BatchStarted {
                 id,
                 batch,
@@ -248,85 +174,229 @@ pub async fn consume(
                 id,
                 batch,
                 description,
-            } => Some(format!(
-                "{} of {id} after batch {batch}: {}{}",
-                style("gate").cyan(),
-                indent(description),
-                if dry_run {
-                    "\n    (checked at run time: the next batch starts once it holds)"
-                } else {
-                    ""
-                }
-            )),
+            } => Some(self.gate_started(id, *batch, description)),
             Event::GateEnded {
                 id,
                 batch,
                 held,
                 detail,
-            } => Some(if *held {
-                format!(
-                    "{} gate of {id} after batch {batch}: {detail}",
-                    style("ok").green()
-                )
-            } else {
-                format!(
-                    "{} gate of {id} after batch {batch}: {detail}",
-                    style("FAILED").red().bold()
-                )
-            }),
+            } => Some(format!(
+                "{} gate of {id} after batch {batch}: {detail}",
+                if *held {
+                    style("ok").green().to_string()
+                } else {
+                    style("FAILED").red().bold().to_string()
+                }
+            )),
             Event::Delaying { id, delay } => Some(format!(
                 "{} {id}: waiting {} before the first attempt",
                 style("wait").dim(),
                 Human(*delay)
             )),
             Event::Paused { id, instructions } => Some(format!(
-                "{} at manual step {id}:\n{}\n  approve with: runbook resume {this_run} --approve {id}\n  reject with:  runbook resume {this_run} --reject {id} --reason \"…\"",
+                "{} at manual step {id}:\n{}\n  approve with: runbook resume {run} --approve {id}\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
                 style("paused").yellow().bold(),
-                indent_all(instructions)
+                indent_all(instructions),
+                run = self.this_run,
             )),
-            Event::RunFinished { status, duration } => {
-                if mode == Mode::Json {
-                    None
-                } else {
-                    let next = match status {
-                        RunStatus::Failed | RunStatus::Interrupted if !dry_run => {
-                            format!(
-                                "\ncontinue with: runbook resume {this_run}   (succeeded steps are not run again)"
-                            )
-                        }
-                        _ => String::new(),
-                    };
-                    let earlier = if restored > 0 {
-                        format!(
-                            "\n{restored} step{} done before this resume {} not run again",
-                            if restored == 1 { "" } else { "s" },
-                            if restored == 1 { "was" } else { "were" }
-                        )
-                    } else {
-                        String::new()
-                    };
-                    Some(summary(&rows, *status, *duration, dry_run) + &earlier + &next)
-                }
-            }
+            Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
+        }
+    }
+
+    fn run_started(
+        &mut self,
+        run_id: &str,
+        runbook: &str,
+        steps: usize,
+        dry_run: bool,
+    ) -> Option<String> {
+        self.dry_run = dry_run;
+        run_id.clone_into(&mut self.this_run);
+        if self.mode == Mode::Json {
+            None
+        } else if dry_run {
+            Some(format!(
+                "rehearsal of {runbook} ({steps} steps): nothing below is executed except steps marked `safe`"
+            ))
+        } else {
+            Some(format!("run {run_id} of {runbook}: {steps} steps"))
+        }
+    }
+
+    fn step_started(
+        &mut self,
+        id: &NodeId,
+        name: Option<&str>,
+        attempt: u32,
+        description: &str,
+        polling: bool,
+    ) -> String {
+        if self.mode == Mode::Progress {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(id.to_string());
+            bar.set_message(if polling {
+                "polling".to_owned()
+            } else {
+                first_line(description)
+            });
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bars.insert(id.clone(), bar);
+        }
+        let title = name.map(|n| format!(" ({n})")).unwrap_or_default();
+        let again = if attempt > 1 {
+            format!(" attempt {attempt}")
+        } else {
+            String::new()
         };
-        if let Some(text) = line {
-            let stamped = if mode == Mode::Plain {
-                format!("{} {text}", timestamp())
+        format!(
+            "{} {id}{title}{again}: {}",
+            style("start").cyan(),
+            indent(description)
+        )
+    }
+
+    fn polling(&self, id: &NodeId, attempt: u32, detail: &str) -> Option<String> {
+        if let Some(bar) = self.bars.get(id) {
+            bar.set_message(format!("poll {attempt}: {detail}"));
+            None
+        } else {
+            Some(format!(
+                "{} {id}: poll {attempt}: {detail}",
+                style("wait").dim()
+            ))
+        }
+    }
+
+    fn rehearsed(
+        &mut self,
+        id: &NodeId,
+        name: Option<&str>,
+        description: &str,
+        marks: &Marks,
+        notes: &[String],
+    ) -> Option<String> {
+        self.rehearsal.push(serde_json::json!({ "id": id, "name": name, "would_run": description, "destructive": marks.destructive, "manual": marks.manual, "safe": marks.safe, "notes": notes }));
+        (self.mode != Mode::Json).then(|| {
+            rehearsed_line(
+                self.rehearsal.len(),
+                id.as_str(),
+                name,
+                description,
+                marks,
+                notes,
+            )
+        })
+    }
+
+    /// A step's bar is done.
+    fn clear_bar(&mut self, id: &NodeId) {
+        if let Some(bar) = self.bars.remove(id) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    fn interrupted(&mut self, id: &NodeId, duration: Duration) -> String {
+        self.clear_bar(id);
+        self.rows.push(Row {
+            id: id.clone(),
+            label: "interrupted",
+            status: StepStatus::Pending,
+            attempts: 0,
+            duration,
+            reason: None,
+        });
+        format!(
+            "{} {id} after {}: its processes were stopped",
+            style("interrupted").yellow(),
+            Human(duration)
+        )
+    }
+
+    fn gate_started(&self, id: &NodeId, batch: usize, description: &str) -> String {
+        format!(
+            "{} of {id} after batch {batch}: {}{}",
+            style("gate").cyan(),
+            indent(description),
+            if self.dry_run {
+                "\n    (checked at run time: the next batch starts once it holds)"
             } else {
-                text
-            };
-            if mode == Mode::Progress {
-                multi.suspend(|| println!("{stamped}"));
-            } else if mode == Mode::Json {
-                // Stdout carries only the JSON document; what safe steps print goes to stderr.
-                let _ = writeln!(std::io::stderr().lock(), "{stamped}");
-            } else {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{stamped}");
+                ""
+            }
+        )
+    }
+
+    fn finished(
+        &mut self,
+        id: &NodeId,
+        status: StepStatus,
+        attempts: u32,
+        duration: Duration,
+        reason: Option<&str>,
+    ) -> Option<String> {
+        self.clear_bar(id);
+        self.rows.push(Row {
+            id: id.clone(),
+            label: status.as_str(),
+            status,
+            attempts,
+            duration,
+            reason: reason.map(str::to_owned),
+        });
+        if self.dry_run && reason == Some("rehearsed") {
+            return None;
+        }
+        let text = reason
+            .map(|r| format!(": {}", first_line_inline(r)))
+            .unwrap_or_default();
+        Some(format!(
+            "{} {id} in {}{text}",
+            status_word(status),
+            Human(duration)
+        ))
+    }
+
+    fn run_finished(&self, status: RunStatus, duration: Duration) -> Option<String> {
+        if self.mode == Mode::Json {
+            return None;
+        }
+        let next = match status {
+            RunStatus::Failed | RunStatus::Interrupted if !self.dry_run => format!(
+                "\ncontinue with: runbook resume {}   (succeeded steps are not run again)",
+                self.this_run
+            ),
+            _ => String::new(),
+        };
+        let earlier = if self.restored > 0 {
+            format!(
+                "\n{} step{} done before this resume {} not run again",
+                self.restored,
+                if self.restored == 1 { "" } else { "s" },
+                if self.restored == 1 { "was" } else { "were" }
+            )
+        } else {
+            String::new()
+        };
+        Some(summary(&self.rows, status, duration, self.dry_run) + &earlier + &next)
+    }
+
+    /// Prints a line where the mode wants it: above the bars, on stdout with the time of its
+    /// event (plain), or on stderr (JSON mode: stdout carries only the JSON document).
+    fn print(&self, at: jiff::Timestamp, text: &str) {
+        match self.mode {
+            Mode::Progress => self.multi.suspend(|| println!("{text}")),
+            Mode::Json => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+            Mode::Plain => {
+                let _ = writeln!(std::io::stdout().lock(), "{} {text}", clock(at));
             }
         }
     }
-    rehearsal
 }
 
 fn ask(q: Question) {
@@ -338,8 +408,11 @@ fn ask(q: Question) {
     let _ = q.reply.send(answer);
 }
 
-fn timestamp() -> String {
-    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
+/// The local time of day of a moment (`14:03:59`), for plain lines.
+fn clock(at: jiff::Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M:%S")
+        .to_string()
 }
 
 fn first_line(text: &str) -> String {

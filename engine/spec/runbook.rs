@@ -137,6 +137,10 @@ impl Decoder {
             .collect()
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "every check of one param, in the order of its fields"
+    )]
     fn params(&mut self, node: &Node) -> Vec<Param> {
         self.entries(node, "params")
             .into_iter()

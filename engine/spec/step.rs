@@ -107,6 +107,10 @@ struct Taken<'n> {
 
 impl Decoder {
     /// Decodes one step. `None` when it is too broken to take part in later checks.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a step's fields decoded one after the other, a few lines each"
+    )]
     pub fn step(&mut self, node: &Node, is_finally: bool) -> Option<Step> {
         let fields = self.fields(node, "a step")?;
         let mut t = Taken { fields };

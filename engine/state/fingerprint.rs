@@ -1,13 +1,15 @@
 //! Hashes that tell whether a runbook changed between a run and its resume: one for the files,
-//! one per compiled step (insensitive to where in the file the step moved).
+//! one per compiled step (insensitive to where in the file the step moved, to comments and to
+//! titles). A step's hash is that of its canonical form ([`super::canonical`]), whose version
+//! journals record beside the hashes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+pub use super::canonical::FINGERPRINT_VERSION;
 use crate::plan::{Plan, PlanNode};
 
 fn hex(bytes: &[u8]) -> String {
@@ -27,15 +29,9 @@ pub fn files_hash(plan: &Plan) -> String {
     hex(&hasher.finalize())
 }
 
-/// The hash of what a node does: its step with every source position removed, and its item.
+/// The hash of what a node does: the canonical form of its step and its item.
 pub fn node_hash(node: &PlanNode) -> String {
-    static SPAN: OnceLock<regex::Regex> = OnceLock::new();
-    let span = SPAN.get_or_init(|| {
-        regex::Regex::new(r"Span \{ offset: \d+, len: \d+ \}").expect("a constant, valid pattern")
-    });
-    let text = format!("{:?}|{:?}", node.step, node.role);
-    let stable = span.replace_all(&text, "Span");
-    hex(&Sha256::digest(stable.as_bytes()))[..16].to_owned()
+    hex(&Sha256::digest(super::canonical::node(node).as_bytes()))[..16].to_owned()
 }
 
 /// Every node's hash, by id.
@@ -99,5 +95,36 @@ impl Changes {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashes(yaml: &str) -> Map<String, Value> {
+        let file = crate::spec::SourceFile::new("fingerprint-test.yaml", yaml);
+        let runbook = crate::spec::from_source(&file).expect("a valid runbook");
+        node_hashes(&crate::plan::compile(runbook, None).expect("it compiles"))
+    }
+
+    #[test]
+    fn a_step_keeps_its_fingerprint_when_it_moves_or_gets_a_title_and_not_when_it_changes() {
+        let before = hashes(
+            "name: f\nsteps:\n  - id: a\n    run: echo a\n  - id: b\n    needs: []\n    run: echo b\n    timeout: 1m\n",
+        );
+        let moved = hashes(
+            "name: f\n# a comment\nsteps:\n  - id: b\n    name: The b step\n    needs: []\n    timeout: 60s\n    run: echo b\n  - id: a\n    run: echo a\n",
+        );
+        assert_eq!(before["b"], moved["b"]);
+        let changed = hashes(
+            "name: f\nsteps:\n  - id: a\n    run: echo a\n  - id: b\n    needs: []\n    run: echo b\n    timeout: 2m\n",
+        );
+        assert_eq!(before["a"], changed["a"]);
+        assert_ne!(before["b"], changed["b"]);
+        let blind = hashes(
+            "name: f\nsteps:\n  - id: a\n    run: echo a\n  - id: b\n    needs: []\n    idempotent: false\n    run: echo b\n    timeout: 1m\n",
+        );
+        assert_ne!(before["b"], blind["b"]);
     }
 }

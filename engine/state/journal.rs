@@ -1,11 +1,10 @@
-//! The append-only journal of a run: one JSON record per line, each batch made durable with one
-//! `fdatasync` (group commit). A torn last line (a crash mid-write) is ignored on load; any
-//! other damage is an error naming the file and line.
+//! The journal's records: what a run's journal says, one record per event that must survive
+//! the process (a step's start before its side effect, its end, a pause, an approval), in a
+//! versioned format with stable spellings. Stores keep them in order and durably.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -33,21 +32,31 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step, by node id.
         steps: Map<String, Value>,
+        /// The version of the step hashes' canonical form (0: written before it was versioned;
+        /// such hashes cannot be compared with this build's).
+        #[serde(default)]
+        fingerprint: u32,
         /// When (RFC 3339).
-        at: String,
+        at: Timestamp,
         /// The process that drives it.
         pid: u32,
         /// Who started it.
         user: String,
+        /// The machine it runs on (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A later process took the run over (`resume`).
     Resumed {
         /// When.
-        at: String,
+        at: Timestamp,
         /// The process that drives it now.
         pid: u32,
         /// Who resumed it.
         user: String,
+        /// The machine it runs on now (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A resume went on with a changed runbook (`--allow-changed`): the run follows it now.
     RunbookChanged {
@@ -55,10 +64,13 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step now, by node id.
         steps: Map<String, Value>,
+        /// The version of the step hashes' canonical form (0: before it was versioned).
+        #[serde(default)]
+        fingerprint: u32,
         /// Who allowed it.
         by: String,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step's attempt is about to cause its side effect.
     StepStarted {
@@ -67,7 +79,7 @@ pub enum Record {
         /// 1-based attempt.
         attempt: u32,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step's command started in its own process group.
     ProcessStarted {
@@ -76,7 +88,7 @@ pub enum Record {
         /// The process group.
         pgid: i32,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A step reached a final status.
     StepFinished {
@@ -97,14 +109,14 @@ pub enum Record {
         /// How long it ran, in milliseconds.
         duration_ms: u64,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A manual step is waiting for approval.
     Paused {
         /// Full step id.
         id: NodeId,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// A person approved or rejected a manual step.
     Approval {
@@ -114,18 +126,21 @@ pub enum Record {
         approved: bool,
         /// Who.
         by: String,
+        /// The machine the decision was taken on (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
         /// Why (rejections).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// When.
-        at: String,
+        at: Timestamp,
     },
     /// The run (or this process's part of it) ended.
     RunFinished {
         /// How.
         status: RunStatus,
         /// When.
-        at: String,
+        at: Timestamp,
     },
 }
 
@@ -163,238 +178,46 @@ pub enum JournalError {
     },
 }
 
-/// Appends records durably.
-#[derive(Debug)]
-pub struct JournalWriter {
-    file: File,
-    path: PathBuf,
-}
-
-impl JournalWriter {
-    /// Opens (creating if needed) a journal for appending. A torn last line (the previous
-    /// process died mid-write) is cut off first, as [`load`] ignores it: appending after it
-    /// would glue the next record to it and damage a line in the middle of the journal.
-    pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        repair_tail(&mut file).map_err(io)?;
-        Ok(Self {
-            file,
-            path: path.to_owned(),
-        })
-    }
-
-    /// Writes records and makes them durable with one `fdatasync`.
-    pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        self.write(records)?;
-        self.sync()
-    }
-
-    /// Makes everything written so far durable.
-    pub fn sync(&mut self) -> Result<(), JournalError> {
-        self.file.sync_data().map_err(|source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    /// Writes records without waiting for the disk ([`JournalWriter::sync`] does).
-    pub fn write(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut buf = Vec::new();
-        for record in records {
-            // A record is plain data: serializing it cannot fail.
-            serde_json::to_writer(&mut buf, record).unwrap_or_default();
-            buf.push(b'\n');
-        }
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.write_all(&buf).map_err(io)
-    }
-}
-
-/// Makes the journal end with a complete line: a last line without its newline is completed
-/// when it is a whole record (only the newline was lost; [`load`] accepts it), else cut off
-/// (it never became durable). Reads only the tail: a torn line is at most one record long.
-fn repair_tail(file: &mut File) -> std::io::Result<()> {
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(());
-    }
-    let mut last_byte = [0];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut last_byte)?;
-    if last_byte[0] == b'\n' {
-        return Ok(());
-    }
-    // Where the torn line begins: just after the newline before it.
-    let mut end = len;
-    let cut = loop {
-        let from = end.saturating_sub(8192);
-        let mut chunk = vec![0; usize::try_from(end - from).unwrap_or(0)];
-        file.seek(SeekFrom::Start(from))?;
-        file.read_exact(&mut chunk)?;
-        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
-            break from + i as u64 + 1;
-        }
-        if from == 0 {
-            break 0;
-        }
-        end = from;
-    };
-    let mut last = vec![0; usize::try_from(len - cut).unwrap_or(0)];
-    file.seek(SeekFrom::Start(cut))?;
-    file.read_exact(&mut last)?;
-    if serde_json::from_slice::<Record>(&last).is_ok() {
-        file.write_all(b"\n")?;
-    } else {
-        file.set_len(cut)?;
-    }
-    file.sync_data()
-}
-
-/// Reads every record; a torn last line is dropped, anything else damaged is an error.
-pub fn load(path: &Path) -> Result<Vec<Record>, JournalError> {
-    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
-    let mut records = Vec::with_capacity(lines.len());
-    let count = lines.len();
-    for (index, raw) in lines.iter().enumerate() {
-        let complete = raw.ends_with(b"\n");
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Record>(raw) {
-            Ok(record) => records.push(record),
-            // The process died while writing its last line: that record never became durable.
-            Err(_) if index + 1 == count && !complete => break,
-            Err(e) => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_owned(),
-                    line: index + 1,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-    if let Some(Record::RunStarted { v, .. }) = records.first()
-        && *v != FORMAT_VERSION
-    {
-        return Err(JournalError::Version {
-            path: path.to_owned(),
-            found: *v,
-        });
-    }
-    Ok(records)
-}
-
-/// The current time as journal text.
-pub fn now() -> String {
-    jiff::Timestamp::now().to_string()
+/// The current time, for records written outside the event stream.
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn finished(id: &str) -> Record {
-        Record::StepFinished {
-            id: NodeId::step(id),
-            status: StepStatus::Succeeded,
-            attempts: 1,
-            outputs: Map::new(),
-            items: Vec::new(),
-            reason: None,
-            duration_ms: 3,
-            at: now(),
-        }
+    #[test]
+    fn records_of_an_older_build_still_read() {
+        // Written before fingerprints were versioned and hosts recorded.
+        let started = r#"{"type":"run_started","v":1,"run_id":"r","runbook":"b","source":"b.yaml","hash":"h","steps":{"a":"0123456789abcdef"},"at":"2026-11-20T03:00:00.123456789Z","pid":7,"user":"alice"}"#;
+        let Record::RunStarted {
+            fingerprint,
+            host,
+            at,
+            ..
+        } = serde_json::from_str(started).unwrap()
+        else {
+            panic!("a run_started record");
+        };
+        assert_eq!((fingerprint, host), (0, None));
+        assert_eq!(at.to_string(), "2026-11-20T03:00:00.123456789Z");
+        let approval = r#"{"type":"approval","id":"gate","approved":true,"by":"bob","at":"2026-11-20T03:01:00Z"}"#;
+        assert!(matches!(
+            serde_json::from_str(approval).unwrap(),
+            Record::Approval { host: None, .. }
+        ));
     }
 
     #[test]
-    fn records_round_trip_and_a_torn_tail_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let mut w = JournalWriter::open(&path).unwrap();
-        w.append(&[finished("a"), finished("b")]).unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{\"type\":\"step_fin")
-            .unwrap();
-        let records = load(&path).unwrap();
-        let ids: Vec<&str> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::StepFinished { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(ids, ["a", "b"]);
-    }
-
-    #[test]
-    fn appending_after_a_torn_tail_cuts_it_off_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        JournalWriter::open(&path)
-            .unwrap()
-            .append(&[finished("a")])
-            .unwrap();
-        let whole = serde_json::to_string(&finished("b")).unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(whole.as_bytes())
-            .unwrap();
-        // Only the newline was lost: the record is kept and completed.
-        JournalWriter::open(&path)
-            .unwrap()
-            .append(&[finished("c")])
-            .unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(&whole.as_bytes()[..20])
-            .unwrap();
-        JournalWriter::open(&path)
-            .unwrap()
-            .append(&[finished("d")])
-            .unwrap();
-        let ids: Vec<crate::plan::NodeId> = load(&path)
-            .unwrap()
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::StepFinished { id, .. } => Some(id),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(ids, ["a", "b", "c", "d"]);
-    }
-
-    #[test]
-    fn damage_before_the_last_line_is_an_error_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        std::fs::write(&path, "{\"type\":\"paused\",\"id\":\"a\",\"at\":\"x\"}\nnot json\n{\"type\":\"paused\",\"id\":\"b\",\"at\":\"x\"}\n").unwrap();
-        let err = load(&path).unwrap_err().to_string();
-        assert!(err.contains("journal.jsonl:2:"), "{err}");
+    fn times_are_written_as_rfc_3339_text() {
+        let record = Record::Paused {
+            id: NodeId::step("gate"),
+            at: "2026-11-21T03:00:00Z".parse().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            r#"{"type":"paused","id":"gate","at":"2026-11-21T03:00:00Z"}"#
+        );
     }
 }

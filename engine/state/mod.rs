@@ -1,15 +1,22 @@
-//! Stage four: durable runs. Run folders, the append-only journal (fsync, group commit), the
-//! recorder that writes it from the executor's events, run history, and what resume needs.
+//! Stage four: durable runs. The store where runs are kept ([`store::Store`], with local folders
+//! as [`local::LocalStore`]), the journal's records, the recorder that writes them from the
+//! executor's events, the journal read back as a timeline, and what resume needs.
 
+pub mod canonical;
 pub mod fingerprint;
-pub mod history;
+pub mod identity;
 pub mod journal;
 pub mod leftovers;
+pub mod local;
 pub mod recorder;
 pub mod resume;
-pub mod run_dir;
+pub mod runbook_copy;
+pub mod store;
+pub mod timeline;
 
-pub use history::{HistoryError, RunRecord, StepRecord};
 pub use journal::{JournalError, Record};
+pub use local::LocalStore;
 pub use recorder::Recorder;
-pub use run_dir::{RunDir, RunDirError, RunLock};
+pub use runbook_copy::RunbookCopy;
+pub use store::{Holder, Lease, RunJournal, Store, StoreError};
+pub use timeline::{RunSummary, Timeline};

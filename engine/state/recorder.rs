@@ -3,41 +3,32 @@
 //! commit), acknowledges checkpoints, then forwards every message to the reporter, so what is
 //! shown and what is stored cannot disagree.
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write as _};
-
+use jiff::Timestamp;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
-use super::journal::{self, JournalError, JournalWriter, Record};
-use super::run_dir::RunDir;
+use super::journal::Record;
+use super::store::{RunJournal, StoreError};
 use crate::exec::event::{Event, Message, Stream};
+use crate::plan::NodeId;
 
 /// How long a written record may wait for a checkpoint to share its sync.
 const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Writes a run's journal and logs from its event stream.
 pub struct Recorder {
-    dir: RunDir,
-    journal: JournalWriter,
-    logs: HashMap<String, BufWriter<File>>,
+    journal: Box<dyn RunJournal>,
 }
 
 impl Recorder {
-    /// A recorder appending to a run folder's journal.
-    pub fn open(dir: RunDir) -> Result<Self, JournalError> {
-        let journal = JournalWriter::open(&dir.journal())?;
-        Ok(Self {
-            dir,
-            journal,
-            logs: HashMap::new(),
-        })
+    /// A recorder writing to a run's journal (whose lease this process holds).
+    pub fn new(journal: Box<dyn RunJournal>) -> Self {
+        Self { journal }
     }
 
     /// Appends records outside the event stream (approvals), durably; an approval is noted in
     /// its step's log too.
-    pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+    pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
         self.journal.append(records)?;
         for record in records {
             if let Record::Approval {
@@ -46,6 +37,7 @@ impl Recorder {
                 by,
                 reason,
                 at,
+                ..
             } = record
             {
                 let line = format!(
@@ -57,11 +49,9 @@ impl Recorder {
                         .unwrap_or_default()
                 );
                 self.write_line(id, &line);
-                if let Some(log) = self.logs.get_mut(id.as_str()) {
-                    let _ = log.flush();
-                }
             }
         }
+        self.flush_logs();
         Ok(())
     }
 
@@ -72,7 +62,7 @@ impl Recorder {
         mut rx: UnboundedReceiver<Message>,
         forward: UnboundedSender<Message>,
         cancel: CancellationToken,
-    ) -> Result<(), JournalError> {
+    ) -> Result<(), StoreError> {
         let mut failure = None;
         // Records written but not yet synced. A checkpoint syncs them with itself; otherwise
         // they are synced once the stream has been quiet for `LAZY_SYNC`.
@@ -97,16 +87,14 @@ impl Recorder {
             let mut checkpoint = false;
             for message in &batch {
                 if let Message::Event(e) | Message::Checkpoint(e, _) = message {
-                    self.log(e);
-                    if let Some(r) = to_record(e) {
+                    self.log(&e.event, e.at);
+                    if let Some(r) = to_record(&e.event, e.at) {
                         records.push(r);
                     }
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
             }
-            for log in self.logs.values_mut() {
-                let _ = log.flush();
-            }
+            self.flush_logs();
             if failure.is_none()
                 && let Err(e) = self.journal.write(&records)
             {
@@ -137,7 +125,7 @@ impl Recorder {
         failure.map_or(Ok(()), Err)
     }
 
-    fn sync(&mut self, failure: &mut Option<JournalError>, cancel: &CancellationToken) {
+    fn sync(&mut self, failure: &mut Option<StoreError>, cancel: &CancellationToken) {
         if failure.is_none()
             && let Err(e) = self.journal.sync()
         {
@@ -146,7 +134,7 @@ impl Recorder {
         }
     }
 
-    fn log(&mut self, event: &Event) {
+    fn log(&mut self, event: &Event, at: Timestamp) {
         let (id, line) = match event {
             Event::Output { id, stream, line } => (
                 id,
@@ -161,10 +149,7 @@ impl Recorder {
                 attempt,
                 description,
                 ..
-            } => (
-                id,
-                format!("--- {} attempt {attempt}: {description}", journal::now()),
-            ),
+            } => (id, format!("--- {at} attempt {attempt}: {description}")),
             Event::Retrying {
                 id, attempt, error, ..
             } => (id, format!("--- attempt {attempt} failed: {error}")),
@@ -178,8 +163,7 @@ impl Recorder {
             } => (
                 id,
                 format!(
-                    "--- {} {}{}",
-                    journal::now(),
+                    "--- {at} {}{}",
                     status.as_str(),
                     reason
                         .as_ref()
@@ -196,30 +180,24 @@ impl Recorder {
         self.write_line(id, &line);
     }
 
-    fn write_line(&mut self, id: &str, line: &str) {
-        let path = self.dir.log_of(id);
-        let writer = self.logs.entry(id.to_owned()).or_insert_with(|| {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|_| {
-                    // The logs folder exists from run creation; if it vanished, fall back to /dev/null.
-                    File::create("/dev/null").expect("/dev/null can always be opened")
-                });
-            BufWriter::new(file)
-        });
-        let _ = writeln!(writer, "{line}");
+    /// Logs are what people read; the journal is what a resume relies on: a log line that
+    /// cannot be written does not stop the run.
+    fn write_line(&mut self, id: &NodeId, line: &str) {
+        let _ = self.journal.log_line(id, line);
+    }
+
+    fn flush_logs(&mut self) {
+        let _ = self.journal.flush_logs();
     }
 }
 
-/// The journal record an event becomes, if any.
-fn to_record(event: &Event) -> Option<Record> {
+/// The journal record an event that happened at `at` becomes, if any.
+fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
     match event {
         Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
             id: id.clone(),
             attempt: *attempt,
-            at: journal::now(),
+            at,
         }),
         Event::StepFinished {
             id,
@@ -237,20 +215,17 @@ fn to_record(event: &Event) -> Option<Record> {
             items: items.clone(),
             reason: reason.clone(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-            at: journal::now(),
+            at,
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
             id: id.clone(),
             pgid: *pgid,
-            at: journal::now(),
+            at,
         }),
-        Event::Paused { id, .. } => Some(Record::Paused {
-            id: id.clone(),
-            at: journal::now(),
-        }),
+        Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
-            at: journal::now(),
+            at,
         }),
         _ => None,
     }

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use petgraph::visit::Dfs;
 use serde_json::Map;
 
-use super::history::RunRecord;
+use super::timeline::Timeline;
 use crate::exec::{Settled, SettledSteps, StepStatus};
 use crate::plan::{NodeId, Phase, Plan, Role};
 use crate::spec::StepKind;
@@ -53,31 +53,65 @@ pub struct Decision {
     pub settled: SettledSteps,
     /// In-flight steps that will run again, and why that is safe.
     pub rerun_in_flight: Vec<(NodeId, &'static str)>,
+    /// Manual steps approved or rejected now, to be journaled.
+    pub verdicts: Vec<Verdict>,
 }
 
-/// Decides what a resume does.
+/// A manual step approved or rejected by this resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The step.
+    pub id: NodeId,
+    /// Approved (true) or rejected.
+    pub approved: bool,
+    /// Why (rejections).
+    pub reason: Option<String>,
+}
+
+/// Decides what a resume does, from the run's timeline and the plan it continues with: steps
+/// done before are settled (unless run again on request), manual steps are approved or
+/// rejected, and steps in flight when the run stopped run again where that is safe.
 pub fn decide(
-    record: &RunRecord,
+    timeline: &Timeline,
     plan: &Plan,
     request: &ResumeRequest,
     user: &str,
 ) -> Result<Decision, ResumeError> {
-    let known: Vec<&str> = plan.graph.node_weights().map(|n| n.id.as_str()).collect();
-    let unknown = |id: &str| ResumeError::UnknownStep {
+    let rerun = rerun(plan, &request.rerun)?;
+    let mut decision = Decision::default();
+    settle_done(timeline, &rerun, &mut decision);
+    for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
+        for id in ids {
+            let reason = request.reason.clone().filter(|_| !approved);
+            judge(timeline, plan, id, approved, reason, user, &mut decision)?;
+        }
+    }
+    rerun_in_flight(timeline, plan, request.confirmed, &mut decision)?;
+    Ok(decision)
+}
+
+/// A step named by the operator that the plan does not have.
+fn unknown(plan: &Plan, id: &str) -> ResumeError {
+    let known = plan.graph.node_weights().map(|n| n.id.as_str());
+    ResumeError::UnknownStep {
         id: id.to_owned(),
-        hint: crate::spec::suggest::did_you_mean(id, known.iter().copied()),
-    };
-    let mut rerun: BTreeSet<NodeId> = BTreeSet::new();
-    for id in &request.rerun {
-        let asked = NodeId::parse(id).map_err(|_| unknown(id))?;
-        // The step, its items, and the steps inside it (a call).
+        hint: crate::spec::suggest::did_you_mean(id, known),
+    }
+}
+
+/// The nodes `--rerun` asks for: each step named, its items, the steps inside it (a call), and
+/// everything after them that depends on them.
+fn rerun(plan: &Plan, asked: &[String]) -> Result<BTreeSet<NodeId>, ResumeError> {
+    let mut rerun = BTreeSet::new();
+    for id in asked {
+        let step = NodeId::parse(id).map_err(|_| unknown(plan, id))?;
         let starts: Vec<_> = plan
             .graph
             .node_indices()
-            .filter(|&n| plan.graph[n].id.is_within(&asked))
+            .filter(|&n| plan.graph[n].id.is_within(&step))
             .collect();
         if starts.is_empty() {
-            return Err(unknown(id));
+            return Err(unknown(plan, id));
         }
         for start in starts {
             let mut dfs = Dfs::new(&plan.graph, start);
@@ -86,8 +120,13 @@ pub fn decide(
             }
         }
     }
-    let mut decision = Decision::default();
-    for step in &record.steps {
+    Ok(rerun)
+}
+
+/// Steps that succeeded or were skipped are settled, with their outputs: never run again
+/// unless `--rerun` asks for them.
+fn settle_done(timeline: &Timeline, rerun: &BTreeSet<NodeId>, decision: &mut Decision) {
+    for step in &timeline.steps {
         let rerun_it =
             rerun.contains(&step.id) || step.id.fan_out().is_some_and(|f| rerun.contains(&f));
         if matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped)
@@ -105,67 +144,88 @@ pub fn decide(
             );
         }
     }
-    for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
-        for id in ids {
-            let node = plan
-                .graph
-                .node_weights()
-                .find(|n| n.id == id.as_str())
-                .ok_or_else(|| unknown(id))?;
-            let id = &node.id;
-            let waiting = record.paused.contains(id)
-                || (matches!(node.step.kind, StepKind::Manual(_))
-                    && !decision.settled.contains_key(id));
-            if !matches!(node.step.kind, StepKind::Manual(_)) || !waiting {
-                return Err(ResumeError::NotPaused(id.clone()));
-            }
-            decision.settled.insert(
-                id.clone(),
-                Settled {
-                    status: if approved {
-                        StepStatus::Succeeded
-                    } else {
-                        StepStatus::Failed
-                    },
-                    outputs: Map::new(),
-                    items: Vec::new(),
-                    reason: format!(
-                        "{} by {user}{}",
-                        if approved { "approved" } else { "rejected" },
-                        request
-                            .reason
-                            .as_ref()
-                            .filter(|_| !approved)
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
-                    ),
-                },
-            );
-        }
+}
+
+/// Approves or rejects a manual step waiting for a decision.
+fn judge(
+    timeline: &Timeline,
+    plan: &Plan,
+    id: &str,
+    approved: bool,
+    reason: Option<String>,
+    user: &str,
+    decision: &mut Decision,
+) -> Result<(), ResumeError> {
+    let node = plan
+        .graph
+        .node_weights()
+        .find(|n| n.id == id)
+        .ok_or_else(|| unknown(plan, id))?;
+    let manual = matches!(node.step.kind, StepKind::Manual(_));
+    let waiting =
+        timeline.paused.contains(&node.id) || (manual && !decision.settled.contains_key(&node.id));
+    if !manual || !waiting {
+        return Err(ResumeError::NotPaused(node.id.clone()));
     }
+    decision.settled.insert(
+        node.id.clone(),
+        Settled {
+            status: if approved {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            },
+            outputs: Map::new(),
+            items: Vec::new(),
+            reason: format!(
+                "{} by {user}{}",
+                if approved { "approved" } else { "rejected" },
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        },
+    );
+    decision.verdicts.push(Verdict {
+        id: node.id.clone(),
+        approved,
+        reason,
+    });
+    Ok(())
+}
+
+/// Steps in flight when the run stopped run again when that is safe: their check decides, or
+/// they are idempotent, or the operator confirmed it. Otherwise the resume needs confirmation.
+fn rerun_in_flight(
+    timeline: &Timeline,
+    plan: &Plan,
+    confirmed: bool,
+    decision: &mut Decision,
+) -> Result<(), ResumeError> {
     // Steps in flight, and the fan-outs with an item in flight (`fan[2]` → `fan`): looked up
     // once per node, never searched for (a run has as many records as steps).
-    let mut in_flight_ids: HashSet<NodeId> = HashSet::new();
-    for s in record.steps.iter().filter(|s| s.in_flight) {
-        in_flight_ids.insert(s.id.clone());
+    let mut in_flight: HashSet<NodeId> = HashSet::new();
+    for s in timeline.steps.iter().filter(|s| s.in_flight) {
+        in_flight.insert(s.id.clone());
         if let Some(fan_out) = s.id.fan_out() {
-            in_flight_ids.insert(fan_out);
+            in_flight.insert(fan_out);
         }
     }
     let mut blind = Vec::new();
     for node in plan.graph.node_weights() {
-        if node.phase != Phase::Main || matches!(node.role, Role::CallEntry { .. }) {
-            continue;
-        }
-        let in_flight = in_flight_ids.contains(&node.id);
-        if !in_flight || decision.settled.contains_key(&node.id) {
+        if node.phase != Phase::Main
+            || matches!(node.role, Role::CallEntry { .. })
+            || !in_flight.contains(&node.id)
+            || decision.settled.contains_key(&node.id)
+        {
             continue;
         }
         let why = if node.step.check.is_some() {
             "its check decides whether it already took effect"
         } else if node.step.idempotent {
             "idempotent: safe to repeat"
-        } else if request.confirmed {
+        } else if confirmed {
             "not idempotent, re-run as confirmed"
         } else {
             blind.push(node.id.clone());
@@ -173,8 +233,219 @@ pub fn decide(
         };
         decision.rerun_in_flight.push((node.id.clone(), why));
     }
-    if !blind.is_empty() {
-        return Err(ResumeError::NeedsConfirmation(blind));
+    if blind.is_empty() {
+        Ok(())
+    } else {
+        Err(ResumeError::NeedsConfirmation(blind))
     }
-    Ok(decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::exec::RunStatus;
+    use crate::state::journal::Record;
+
+    const BOOK: &str = "\
+name: r
+steps:
+  - id: a
+    run: echo a
+  - id: b
+    run: echo b
+  - id: blind
+    idempotent: false
+    run: echo blind
+  - id: probed
+    idempotent: false
+    check: { run: 'true' }
+    run: echo probed
+  - id: gate
+    manual: Go on?
+  - id: last
+    run: echo last
+";
+
+    fn plan() -> Plan {
+        let file = crate::spec::SourceFile::new("resume-test.yaml", BOOK);
+        let runbook = crate::spec::from_source(&file).expect("a valid runbook");
+        crate::plan::compile(runbook, None).expect("it compiles")
+    }
+
+    fn id(text: &str) -> NodeId {
+        NodeId::parse(text).expect("a valid id")
+    }
+
+    fn timeline(records: Vec<Record>) -> Timeline {
+        let at = Timestamp::UNIX_EPOCH;
+        let mut all = vec![Record::RunStarted {
+            v: 1,
+            run_id: "r1".to_owned(),
+            runbook: "r".to_owned(),
+            source: "r.yaml".to_owned(),
+            hash: String::new(),
+            steps: Map::new(),
+            fingerprint: 1,
+            at,
+            pid: 1,
+            user: "alice".to_owned(),
+            host: None,
+        }];
+        all.extend(records);
+        Timeline::from_records(all)
+    }
+
+    fn started(step: &str) -> Record {
+        Record::StepStarted {
+            id: id(step),
+            attempt: 1,
+            at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn finished(step: &str, status: StepStatus) -> Record {
+        let mut outputs = Map::new();
+        outputs.insert("seen".to_owned(), Value::from(step));
+        Record::StepFinished {
+            id: id(step),
+            status,
+            attempts: 1,
+            outputs,
+            items: Vec::new(),
+            reason: None,
+            duration_ms: 1,
+            at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn settled_ids(decision: &Decision) -> BTreeSet<&str> {
+        decision.settled.keys().map(NodeId::as_str).collect()
+    }
+
+    #[test]
+    fn succeeded_steps_are_settled_with_their_outputs_and_failed_ones_run_again() {
+        let run = timeline(vec![
+            started("a"),
+            finished("a", StepStatus::Succeeded),
+            started("b"),
+            finished("b", StepStatus::Failed),
+            Record::RunFinished {
+                status: RunStatus::Failed,
+                at: Timestamp::UNIX_EPOCH,
+            },
+        ]);
+        let decision = decide(&run, &plan(), &ResumeRequest::default(), "bob").unwrap();
+        assert_eq!(settled_ids(&decision), BTreeSet::from(["a"]));
+        assert_eq!(decision.settled[&id("a")].outputs["seen"], "a");
+        assert!(decision.rerun_in_flight.is_empty());
+    }
+
+    #[test]
+    fn steps_in_flight_run_again_when_that_is_safe_and_otherwise_need_confirmation() {
+        let run = timeline(vec![started("a"), started("blind"), started("probed")]);
+        let plan = plan();
+        let refused = decide(&run, &plan, &ResumeRequest::default(), "bob").unwrap_err();
+        assert_eq!(refused, ResumeError::NeedsConfirmation(vec![id("blind")]));
+        assert!(refused.to_string().contains("--yes"), "{refused}");
+
+        let confirmed = ResumeRequest {
+            confirmed: true,
+            ..ResumeRequest::default()
+        };
+        let decision = decide(&run, &plan, &confirmed, "bob").unwrap();
+        assert!(decision.settled.is_empty(), "nothing in flight is settled");
+        let why: Vec<(&str, &str)> = decision
+            .rerun_in_flight
+            .iter()
+            .map(|(id, why)| (id.as_str(), *why))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                ("a", "idempotent: safe to repeat"),
+                ("blind", "not idempotent, re-run as confirmed"),
+                ("probed", "its check decides whether it already took effect"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rerun_takes_a_step_and_its_dependents_out_of_the_settled_ones() {
+        let mut records = Vec::new();
+        for step in ["a", "b", "blind", "probed"] {
+            records.push(started(step));
+            records.push(finished(step, StepStatus::Succeeded));
+        }
+        let run = timeline(records);
+        let request = ResumeRequest {
+            rerun: vec!["blind".to_owned()],
+            ..ResumeRequest::default()
+        };
+        let decision = decide(&run, &plan(), &request, "bob").unwrap();
+        assert_eq!(settled_ids(&decision), BTreeSet::from(["a", "b"]));
+
+        let typo = ResumeRequest {
+            rerun: vec!["blnd".to_owned()],
+            ..ResumeRequest::default()
+        };
+        let err = decide(&run, &plan(), &typo, "bob").unwrap_err();
+        assert!(
+            matches!(&err, ResumeError::UnknownStep { id, hint: Some(h) } if id == "blnd" && h.contains("blind")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_paused_manual_step_is_approved_or_rejected_by_name_and_no_other_step_is() {
+        let run = timeline(vec![
+            started("gate"),
+            Record::Paused {
+                id: id("gate"),
+                at: Timestamp::UNIX_EPOCH,
+            },
+            Record::RunFinished {
+                status: RunStatus::Paused,
+                at: Timestamp::UNIX_EPOCH,
+            },
+        ]);
+        let plan = plan();
+        let approve = ResumeRequest {
+            approve: vec!["gate".to_owned()],
+            ..ResumeRequest::default()
+        };
+        let decision = decide(&run, &plan, &approve, "carol").unwrap();
+        let gate = &decision.settled[&id("gate")];
+        assert_eq!(gate.status, StepStatus::Succeeded);
+        assert_eq!(gate.reason, "approved by carol");
+
+        let reject = ResumeRequest {
+            reject: vec!["gate".to_owned()],
+            reason: Some("wrong snapshot".to_owned()),
+            ..ResumeRequest::default()
+        };
+        let decision = decide(&run, &plan, &reject, "dave").unwrap();
+        let gate = &decision.settled[&id("gate")];
+        assert_eq!(gate.status, StepStatus::Failed);
+        assert_eq!(gate.reason, "rejected by dave: wrong snapshot");
+        assert_eq!(
+            decision.verdicts,
+            [Verdict {
+                id: id("gate"),
+                approved: false,
+                reason: Some("wrong snapshot".to_owned()),
+            }]
+        );
+
+        let not_manual = ResumeRequest {
+            approve: vec!["last".to_owned()],
+            ..ResumeRequest::default()
+        };
+        assert_eq!(
+            decide(&run, &plan, &not_manual, "carol").unwrap_err(),
+            ResumeError::NotPaused(id("last"))
+        );
+    }
 }

@@ -23,6 +23,8 @@ pub struct Background {
     out: PathBuf,
     err: PathBuf,
     started: Instant,
+    /// The state dir it keeps its run in.
+    state: Option<PathBuf>,
 }
 
 /// What a process killed with SIGKILL left behind.
@@ -42,6 +44,7 @@ impl Background {
 
     /// Starts `cmd`; its output goes to `DIR/NAME.stdout` and `DIR/NAME.stderr`.
     pub fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Self {
+        let state = crate::run_support::state_dir_of(&cmd);
         let out = dir.join(format!("{name}.stdout"));
         let err = dir.join(format!("{name}.stderr"));
         let child = cmd
@@ -54,6 +57,7 @@ impl Background {
             out,
             err,
             started: Instant::now(),
+            state,
         }
     }
 
@@ -142,14 +146,16 @@ impl Background {
 
     fn finished(&self, status: ExitStatus) -> Run {
         use std::os::unix::process::ExitStatusExt as _;
-        Run {
-            code: status
+        let mut run = Run::finished(
+            status
                 .code()
                 .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            stdout: read(&self.out),
-            stderr: read(&self.err),
-            elapsed: self.started.elapsed(),
-        }
+            read(&self.out),
+            read(&self.err),
+            self.started.elapsed(),
+        );
+        run.state.clone_from(&self.state);
+        run
     }
 }
 
@@ -160,11 +166,9 @@ fn read(path: &Path) -> String {
 /// Runs `runbook ARGS…` to completion (output captured).
 pub fn runbook(sb: &Sandbox, args: &[&str]) -> Run {
     let started = Instant::now();
-    let output = sb
-        .command(args)
-        .output()
-        .expect("the runbook binary starts");
-    Run::new(&output, started.elapsed())
+    let mut cmd = sb.command(args);
+    let output = cmd.output().expect("the runbook binary starts");
+    Run::new(&output, started.elapsed()).kept_as(&cmd)
 }
 
 /// Waits up to `limit` for `cond`; panics with `what` when it never holds.

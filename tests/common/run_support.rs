@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of this shared module"
 )]
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -106,11 +107,9 @@ impl Sandbox {
         let mut all = vec!["run", file, "--no-progress"];
         all.extend_from_slice(args);
         let started = Instant::now();
-        let output = self
-            .command(&all)
-            .output()
-            .expect("the runbook binary starts");
-        Run::new(&output, started.elapsed())
+        let mut cmd = self.command(&all);
+        let output = cmd.output().expect("the runbook binary starts");
+        Run::new(&output, started.elapsed()).kept_as(&cmd)
     }
 }
 
@@ -120,16 +119,78 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The state dir it kept its run in, when known (`status_of` reads the run from there).
+    pub state: Option<PathBuf>,
+    /// `runbook show RUN_ID --format json` of its run, read once.
+    shown: OnceCell<Option<serde_json::Value>>,
 }
 
 impl Run {
     pub fn new(output: &Output, elapsed: Duration) -> Self {
-        Self {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        Self::finished(
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed,
+        )
+    }
+
+    /// A run that ended with `code` after printing `stdout` and `stderr`.
+    pub fn finished(code: i32, stdout: String, stderr: String, elapsed: Duration) -> Self {
+        Self {
+            code,
+            stdout,
+            stderr,
+            elapsed,
+            state: None,
+            shown: OnceCell::new(),
         }
+    }
+
+    /// The same run, kept in the state dir `cmd` gives the binary (`RUNBOOK_STATE_DIR`).
+    #[must_use]
+    pub fn kept_as(mut self, cmd: &std::process::Command) -> Self {
+        self.state = state_dir_of(cmd);
+        self
+    }
+
+    /// The run's id, as its first line says (`run ID of RUNBOOK: N steps`); `None` for a
+    /// rehearsal.
+    pub fn run_id(&self) -> Option<&str> {
+        self.lines().into_iter().find_map(|l| {
+            let (id, _) = l.strip_prefix("run ")?.split_once(" of ")?;
+            (!id.contains(' ')).then_some(id)
+        })
+    }
+
+    /// `runbook show RUN_ID --format json` of this run, read once.
+    fn shown(&self) -> Option<&serde_json::Value> {
+        self.shown
+            .get_or_init(|| {
+                let state = self
+                    .state
+                    .as_ref()
+                    .expect("the state dir of the run is known (Run::kept_as)");
+                let run_id = self.run_id()?;
+                let output = std::process::Command::cargo_bin("runbook")
+                    .expect("the runbook binary is built")
+                    .args(["show", run_id, "--format", "json"])
+                    .env("NO_COLOR", "1")
+                    .env("RUNBOOK_STATE_DIR", state)
+                    .output()
+                    .expect("the runbook binary starts");
+                let text = String::from_utf8_lossy(&output.stdout);
+                assert!(
+                    output.status.success(),
+                    "runbook show {run_id} failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                Some(
+                    serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("show --format json is JSON: {e}\n{text}")),
+                )
+            })
+            .as_ref()
     }
 
     /// Panics with the whole output unless the exit code is `code`.
@@ -157,17 +218,16 @@ impl Run {
             .collect()
     }
 
-    /// The final status of a step from the summary table (`step  status  attempts  time`).
+    /// The status of a step of this run, as `runbook show RUN_ID --format json` reports it.
     pub fn status_of(&self, id: &str) -> Option<&str> {
-        const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "skipped"];
-        self.lines().into_iter().rev().find_map(|l| {
-            let mut cols = l.split_whitespace();
-            let status = (cols.next() == Some(id)).then(|| cols.next()).flatten()?;
-            STATUSES.contains(&status).then_some(status)
-        })
+        self.shown()?["steps"]
+            .as_array()?
+            .iter()
+            .find(|s| s["id"] == id)?["status"]
+            .as_str()
     }
 
-    /// Panics with stdout unless the summary table shows each of these steps `succeeded`.
+    /// Panics with stdout unless `runbook show` reports each of these steps `succeeded`.
     #[track_caller]
     pub fn expect_succeeded(&self, ids: &[&str]) -> &Self {
         for id in ids {
@@ -190,6 +250,18 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+}
+
+/// The state dir a command gives the binary: `RUNBOOK_STATE_DIR`, else `.runbook` in its
+/// folder.
+pub fn state_dir_of(cmd: &std::process::Command) -> Option<PathBuf> {
+    let named = cmd.get_envs().find_map(|(k, v)| {
+        (k == "RUNBOOK_STATE_DIR")
+            .then_some(v)
+            .flatten()
+            .map(PathBuf::from)
+    });
+    named.or_else(|| cmd.get_current_dir().map(|d| d.join(".runbook")))
 }
 
 /// A line without the plain reporter's leading `HH:MM:SS ` stamp.

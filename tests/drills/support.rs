@@ -173,8 +173,8 @@ impl Drill {
     /// as Ctrl-C would) and reported as a failure: a drill never hangs the test suite.
     pub fn run_args(&self, args: &[String]) -> Run {
         let started = Instant::now();
-        let mut child = self
-            .runbook(args)
+        let mut cmd = self.runbook(args);
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -202,7 +202,7 @@ impl Drill {
             stdout: out.join().expect("the reader thread ends"),
             stderr: err.join().expect("the reader thread ends"),
         };
-        let run = Run::new(&output, started.elapsed());
+        let run = Run::new(&output, started.elapsed()).kept_as(&cmd);
         assert!(
             !stopped,
             "the run did not end within {RUN_LIMIT:?}: stopped\n--- stdout\n{}\n--- stderr\n{}",

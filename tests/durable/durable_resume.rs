@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::durable_support::{
     Background, group_alive, in_flight, journal, kill_group, kind, runbook, show, step, wait_until,
 };
@@ -464,4 +466,102 @@ fn a_rejected_manual_step_fails_the_run_and_runs_finally() {
             .any(|r| kind(r) == "approval" && r["reason"] == "wrong snapshot"),
         "{journaled:#?}"
     );
+}
+
+#[test]
+fn a_run_started_by_an_older_build_is_compared_by_its_files_only() {
+    let sb = Sandbox::new();
+    sb.runbook(V1);
+    sb.run(&["--run-id", "r1"]).expect_code(1);
+    // A journal written before step fingerprints were versioned: its step hashes are of
+    // another form and say nothing about this build's.
+    let path = crate::durable_support::run_dir(&sb, "r1").join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the journal is there");
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    let started = lines[0]
+        .as_object_mut()
+        .expect("the first record is an object");
+    assert!(started.remove("fingerprint").is_some(), "{text}");
+    started.insert(
+        "steps".to_owned(),
+        serde_json::json!({"a": "x", "b": "y", "c": "z"}),
+    );
+    let rewritten: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    std::fs::write(&path, rewritten.join("\n") + "\n").expect("the journal can be written");
+
+    // The file changed: which steps changed cannot be told, so the resume needs --allow-changed.
+    sb.write("fixed", "");
+    sb.runbook(&V1.replace("exit 1", "test -e fixed"));
+    let refused = runbook(&sb, &["resume", "r1", "--no-progress"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("older build") && refused.stderr.contains("--allow-changed"),
+        "says why steps cannot be compared, and the way on: {}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("~ changed"), "{}", refused.stderr);
+    assert_eq!(trace(&sb), ["a1", "b1"], "nothing ran");
+    runbook(&sb, &["resume", "r1", "--allow-changed", "--no-progress"]).expect_code(0);
+    assert_eq!(trace(&sb), ["a1", "b1", "b1", "c1"]);
+}
+
+#[test]
+fn show_counts_attempts_across_the_processes_that_made_them() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: counted
+steps:
+  - id: first
+    run: "echo first >> trace"
+  - id: slow
+    run: "echo slow >> trace; echo $$ > slow.pid; test -e fast || sleep 30"
+"#,
+    );
+    killed_mid_step(&sb, "r1", "slow");
+    sb.write("fast", "");
+    runbook(&sb, &["resume", "r1", "--no-progress"]).expect_code(0);
+    let shown = show(&sb, "r1");
+    let slow = step(&shown, "slow");
+    assert_eq!(
+        slow["attempts"], 2,
+        "one before the kill, one after: {slow:#}"
+    );
+    let history = slow["history"].as_array().expect("each attempt is listed");
+    let outcomes: Vec<(&Value, &Value, &Value)> = history
+        .iter()
+        .map(|a| (&a["attempt"], &a["process"], &a["outcome"]))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (&1.into(), &0.into(), &"died".into()),
+            (&2.into(), &1.into(), &"succeeded".into())
+        ],
+        "{slow:#}"
+    );
+    assert_eq!(
+        slow["started_at"], history[0]["started_at"],
+        "the first start"
+    );
+    assert_eq!(
+        slow["finished_at"], history[1]["finished_at"],
+        "the last finish"
+    );
+    assert_eq!(step(&shown, "first")["attempts"], 1);
+    let processes = shown["processes"]
+        .as_array()
+        .expect("the processes are listed");
+    assert_eq!(processes.len(), 2, "{shown:#}");
+    assert_eq!(processes[0]["kind"], "started");
+    assert_eq!(
+        processes[0]["status"],
+        Value::Null,
+        "the first process was killed"
+    );
+    assert_eq!(processes[1]["kind"], "resumed");
+    assert_eq!(processes[1]["status"], "succeeded");
 }

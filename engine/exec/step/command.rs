@@ -106,6 +106,10 @@ impl CommandLine {
 }
 
 /// Runs a command to completion (or its timeout, or cancellation); returns `result`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one child from spawn to exit: its pipes, deadline and cancellation share one loop"
+)]
 pub async fn run(
     rt: &Runtime,
     id: &NodeId,

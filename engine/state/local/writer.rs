@@ -1,0 +1,81 @@
+//! Where the process that drives a run folder writes it: the journal file, and one log file per
+//! step (opened on first use, appended to).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write as _};
+
+use super::journal::JournalFile;
+use super::run_dir::{RunDir, io_error};
+use crate::plan::NodeId;
+use crate::state::journal::Record;
+use crate::state::store::{RunJournal, StoreError};
+
+/// A run folder's journal and step logs.
+#[derive(Debug)]
+pub struct FolderJournal {
+    dir: RunDir,
+    journal: JournalFile,
+    /// Open step logs; `None` for a log that could not be opened (its lines are dropped: the
+    /// journal, not the logs, is what a resume relies on).
+    logs: HashMap<NodeId, Option<BufWriter<File>>>,
+    /// Logs written since they were last flushed (a long run has thousands open).
+    unflushed: Vec<NodeId>,
+}
+
+impl FolderJournal {
+    /// Opens a run folder's journal for appending.
+    pub fn open(dir: RunDir) -> Result<Self, StoreError> {
+        let journal = JournalFile::open(&dir.journal())?;
+        Ok(Self {
+            dir,
+            journal,
+            logs: HashMap::new(),
+            unflushed: Vec::new(),
+        })
+    }
+}
+
+impl RunJournal for FolderJournal {
+    fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        Ok(self.journal.write(records)?)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(self.journal.sync()?)
+    }
+
+    fn log_line(&mut self, step: &NodeId, line: &str) -> Result<(), StoreError> {
+        if !self.logs.contains_key(step) {
+            let path = self.dir.log_of(step);
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(file) => {
+                    self.logs.insert(step.clone(), Some(BufWriter::new(file)));
+                }
+                Err(e) => {
+                    self.logs.insert(step.clone(), None);
+                    return Err(io_error(&path)(e));
+                }
+            }
+        }
+        let Some(Some(log)) = self.logs.get_mut(step) else {
+            return Ok(());
+        };
+        if log.buffer().is_empty() {
+            self.unflushed.push(step.clone());
+        }
+        writeln!(log, "{line}").map_err(|e| io_error(&self.dir.log_of(step))(e))
+    }
+
+    fn flush_logs(&mut self) -> Result<(), StoreError> {
+        let mut failure = None;
+        for step in self.unflushed.drain(..) {
+            if let Some(Some(log)) = self.logs.get_mut(&step)
+                && let Err(e) = log.flush()
+            {
+                failure.get_or_insert_with(|| io_error(&self.dir.log_of(&step))(e));
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
