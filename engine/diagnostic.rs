@@ -22,11 +22,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic at a span of a file.
+    /// A diagnostic at a span of a file (widened to whole characters when it cuts one).
     pub fn new(file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            at: Located::new(file, span),
+            at: Located::new(file, file.whole_chars(span)),
             label: None,
             hint: None,
         }
@@ -115,7 +115,7 @@ impl miette::Diagnostic for Snippet<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.0.at.span;
+        let span = self.0.at.file.whole_chars(self.0.at.span);
         let text = &self.0.at.file.text;
         let len = if span.len == 0 {
             text[span.offset.min(text.len())..]
