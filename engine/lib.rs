@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod exec;
+pub mod limits;
 pub mod plan;
 pub mod report;
 pub mod run;
