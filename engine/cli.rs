@@ -363,12 +363,7 @@ fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
                 bad_files += 1;
             }
             Err(CliError::Load(e)) => {
-                eprintln!(
-                    "error: {e}: {}",
-                    std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                );
+                eprintln!("error: {e}");
                 mistakes += 1;
                 bad_files += 1;
             }

@@ -7,6 +7,7 @@
 #[path = "../common/run_support.rs"]
 mod run_support;
 
+mod hostile_text;
 mod plan_props;
 mod run_commands;
 mod run_drill;
