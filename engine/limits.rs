@@ -111,12 +111,24 @@ impl Exceeded {
             ),
             Self::Blocks { .. } => (
                 format!("level {}", MAX_NESTING + 1),
-                "a long `elif` chain is shorter as a lookup in a mapping: `{{ {'a': 1, 'b': 2}[key] }}`",
+                "compute inner parts in earlier steps' `outputs`; a long `elif` chain is shorter as a lookup: `{{ {'a': 1, 'b': 2}[key] }}`",
             ),
         };
+        // Never wider than the range, even where the template's place in the file is known only
+        // as its whole scalar.
+        let span = Span::new(span.offset, span.len.min(self.range().1));
         Diagnostic::new(file, span, self.to_string())
             .label(label)
             .hint(hint)
+    }
+}
+
+/// Checks a template or, with `expression`, a bare expression; done before every parse.
+pub fn check(text: &str, expression: bool) -> Result<(), Exceeded> {
+    if expression {
+        check_expression(text)
+    } else {
+        check_template(text)
     }
 }
 
@@ -425,6 +437,79 @@ mod tests {
         // Closed blocks and assignments do not add up.
         let flat = "{% if a %}{% endif %}{% set x = 1 %}{% for i in l %}{% endfor %}".repeat(100);
         assert_eq!(check_template(&flat), Ok(()));
+    }
+
+    /// Templates at every limit at once, each kind of chain the engine recurses on.
+    fn worst_cases() -> Vec<String> {
+        let brackets = |inner: &str| {
+            format!(
+                "{}{inner}{}",
+                "(".repeat(MAX_NESTING - 1),
+                ")".repeat(MAX_NESTING - 1)
+            )
+        };
+        let unary = ["not ", "- "];
+        // Each piece adds one operator to a chain that starts with `1`.
+        let binary = [
+            " and 1",
+            " or 1",
+            " ~ 1",
+            " + 1",
+            " ** 1",
+            " == 1",
+            " | string",
+            ".x",
+            "[0]",
+        ];
+        let mut expressions: Vec<String> = unary
+            .iter()
+            .map(|op| brackets(&format!("{}1", op.repeat(MAX_OPERATORS - MAX_NESTING))))
+            .collect();
+        expressions.extend(
+            binary
+                .iter()
+                .map(|op| brackets(&format!("1{}", op.repeat(MAX_OPERATORS - MAX_NESTING + 1)))),
+        );
+        expressions.push(format!("1{}", " if 1 else 1".repeat(MAX_OPERATORS / 2)));
+        let mut templates = Vec::new();
+        for expression in &expressions {
+            assert_eq!(check_expression(expression), Ok(()), "{expression}");
+            let blocks = MAX_NESTING - 1;
+            let template = format!(
+                "{}{{{{ {expression} }}}}{}",
+                "{% if true %}".repeat(blocks),
+                "{% endif %}".repeat(blocks)
+            );
+            assert_eq!(check_template(&template), Ok(()), "{template}");
+            templates.push(template);
+        }
+        let elifs = format!(
+            "{{% if false %}}{}{{% else %}}x{{% endif %}}",
+            "{% elif false %}".repeat(MAX_NESTING - 1)
+        );
+        assert_eq!(check_template(&elifs), Ok(()));
+        templates.push(elifs);
+        templates
+    }
+
+    #[test]
+    fn templates_at_every_limit_are_checked_and_rendered_on_a_small_stack() {
+        // A fraction of the 2 MiB a tokio worker has, so that the limits keep a wide margin.
+        let stack = 512 << 10;
+        let worker = std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(|| {
+                let env = crate::template::environment();
+                let ctx = crate::template::to_value(&serde_json::json!({}));
+                for template in worst_cases() {
+                    let parsed = env.template_from_str(&template).expect("a valid template");
+                    let _ = parsed.undeclared_variables(true);
+                    // Rendering may fail (`1 ~ …` is fine, `1.x` is undefined); it must return.
+                    let _ = crate::template::render_text(&template, &ctx);
+                }
+            })
+            .expect("a thread can be started");
+        assert!(worker.join().is_ok(), "rendering panicked");
     }
 
     #[test]

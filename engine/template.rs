@@ -7,6 +7,8 @@ use base64::Engine as _;
 use minijinja::value::{Kwargs, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
+use crate::limits;
+
 /// The shared environment (built once; filters and globals never change).
 pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -43,7 +45,13 @@ fn build() -> Environment<'static> {
     env.add_filter("b64decode", b64decode);
     env.add_filter("strftime", strftime);
     env.add_function("now", now);
+    env.set_fuel(Some(limits::TEMPLATE_FUEL));
     env
+}
+
+/// A template past the limits, refused before the engine parses it.
+fn beyond_limits(exceeded: &limits::Exceeded) -> Error {
+    Error::new(ErrorKind::InvalidOperation, exceeded.to_string())
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -170,6 +178,7 @@ pub fn single_expression(text: &str) -> Option<&str> {
 /// Renders a template: a single `{{ expr }}` keeps the expression's type, anything else is text.
 pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
     let env = environment();
+    limits::check(text, false).map_err(|e| beyond_limits(&e))?;
     if let Some(expr) = single_expression(text) {
         let value = env.compile_expression(expr)?.eval(ctx.clone())?;
         return to_json_value(&value);
@@ -180,11 +189,13 @@ pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
 
 /// Renders a template to text (for commands, URLs, headers).
 pub fn render_text(text: &str, ctx: &Value) -> Result<String, Error> {
+    limits::check(text, false).map_err(|e| beyond_limits(&e))?;
     environment().render_str(text, ctx.clone())
 }
 
 /// Evaluates a bare expression.
 pub fn eval(expr: &str, ctx: &Value) -> Result<Value, Error> {
+    limits::check(expr, true).map_err(|e| beyond_limits(&e))?;
     environment().compile_expression(expr)?.eval(ctx.clone())
 }
 

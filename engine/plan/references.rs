@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::ancestry::Ancestry;
 use crate::diagnostic::Diagnostic;
+use crate::limits;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{
     Command, ForEachItems, HttpBody, HttpRequest, ProbeKind, Runbook, SourceFile, Span, Step,
@@ -175,6 +176,7 @@ fn collect_http<'a>(req: &'a HttpRequest, step: &'a Step, sites: &mut Vec<Site<'
 
 /// The root names an expression uses (`params`, `steps`, …); `None` if it does not parse.
 pub fn roots(expr: &str) -> Option<Vec<String>> {
+    limits::check(expr, true).ok()?;
     let compiled = template::environment().compile_expression(expr).ok()?;
     let mut names: Vec<String> = compiled
         .undeclared_variables(false)
@@ -233,6 +235,12 @@ impl<'r> Checker<'r> {
     }
 
     fn check_site(&self, site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+        if let Err(exceeded) = limits::check(site.text, site.expression) {
+            let (offset, len) = exceeded.range();
+            let span = locate(self.file, site.span, site.text, offset, len);
+            out.push(exceeded.diagnostic(self.file, span));
+            return;
+        }
         let env = template::environment();
         let names: HashSet<String> = if site.expression {
             match env.compile_expression(site.text) {

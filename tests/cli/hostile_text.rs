@@ -3,19 +3,7 @@
 //! cannot be read. Each ends in exit 2 with a located message (or the OS's reason), never a
 //! panic.
 
-use std::time::Instant;
-
-use crate::run_support::{Run, Sandbox};
-
-/// `runbook ARGS…` in the sandbox, to completion.
-fn runbook(sandbox: &Sandbox, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = sandbox
-        .command(args)
-        .output()
-        .expect("the runbook binary starts");
-    Run::new(&output, started.elapsed())
-}
+use crate::run_support::Sandbox;
 
 /// Writes `runbook.yaml` as raw bytes.
 fn write_bytes(sandbox: &Sandbox, bytes: &[u8]) {
@@ -26,17 +14,14 @@ fn write_bytes(sandbox: &Sandbox, bytes: &[u8]) {
 /// report `header` first; returns what `validate` printed.
 #[track_caller]
 fn refused_at(sandbox: &Sandbox, header: &str) -> String {
-    let validate = runbook(sandbox, &["validate", "runbook.yaml"]);
+    let validate = sandbox.cli(&["validate", "runbook.yaml"]);
     validate.expect_code(2);
     assert!(
         validate.stderr.starts_with(header),
         "expected `{header}`:\n{}",
         validate.stderr
     );
-    let dry = runbook(
-        sandbox,
-        &["run", "runbook.yaml", "--dry-run", "--no-progress"],
-    );
+    let dry = sandbox.cli(&["run", "runbook.yaml", "--dry-run", "--no-progress"]);
     dry.expect_code(2);
     assert!(dry.stderr.starts_with(header), "{}", dry.stderr);
     validate.stderr
@@ -56,10 +41,7 @@ fn an_en_dash_in_a_value_does_not_panic() {
     assert!(stderr.contains("must be quoted"), "{stderr}");
 
     sandbox.runbook(&format!("{STEP}    run: echo 1–2\n"));
-    let run = runbook(
-        &sandbox,
-        &["run", "runbook.yaml", "--dry-run", "--no-progress"],
-    );
+    let run = sandbox.cli(&["run", "runbook.yaml", "--dry-run", "--no-progress"]);
     run.expect_code(0);
     assert!(run.stdout.contains("echo 1–2"), "{}", run.stdout);
 }
@@ -77,7 +59,7 @@ fn a_line_separator_in_a_value_is_located_by_character() {
     sandbox.runbook(&format!("{STEP}    run: echo \u{2028} x: y\n"));
     refused_at(&sandbox, "runbook.yaml:4:18: error: invalid YAML:");
     sandbox.runbook(&format!("{STEP}    run: \"echo \u{2028}x\"\n"));
-    runbook(&sandbox, &["validate", "runbook.yaml"]).expect_code(0);
+    sandbox.cli(&["validate", "runbook.yaml"]).expect_code(0);
 }
 
 #[test]
@@ -139,21 +121,21 @@ fn a_utf8_byte_order_mark_is_accepted() {
         &sandbox,
         format!("\u{feff}{STEP}    run: echo hi\n").as_bytes(),
     );
-    runbook(&sandbox, &["validate", "runbook.yaml"]).expect_code(0);
+    sandbox.cli(&["validate", "runbook.yaml"]).expect_code(0);
 }
 
 #[test]
 fn a_missing_file_is_refused_with_the_os_reason_once() {
     let sandbox = Sandbox::new();
     let expected = "error: failed to read nope.yaml: No such file or directory (os error 2)\n";
-    let validate = runbook(&sandbox, &["validate", "nope.yaml"]);
+    let validate = sandbox.cli(&["validate", "nope.yaml"]);
     validate.expect_code(2);
     assert_eq!(
         validate.stderr,
         format!("{expected}error: 1 mistake in 1 of 1 file\n")
     );
     for command in ["run", "graph"] {
-        let run = runbook(&sandbox, &[command, "nope.yaml"]);
+        let run = sandbox.cli(&[command, "nope.yaml"]);
         run.expect_code(2);
         assert_eq!(run.stderr, expected, "{command}");
     }
@@ -163,7 +145,7 @@ fn a_missing_file_is_refused_with_the_os_reason_once() {
 fn a_folder_passed_as_a_runbook_is_refused_with_the_os_reason() {
     let sandbox = Sandbox::new();
     std::fs::create_dir(sandbox.join("folder.yaml")).expect("a folder can be made");
-    let run = runbook(&sandbox, &["run", "folder.yaml", "--dry-run"]);
+    let run = sandbox.cli(&["run", "folder.yaml", "--dry-run"]);
     run.expect_code(2);
     assert_eq!(
         run.stderr,
@@ -180,7 +162,7 @@ fn a_called_runbook_that_is_not_utf8_is_located_in_its_own_file() {
         b"name: part\nsteps:\n  - id: b\n    run: echo \xFF\n",
     )
     .expect("the file can be written");
-    let validate = runbook(&sandbox, &["validate", "runbook.yaml"]);
+    let validate = sandbox.cli(&["validate", "runbook.yaml"]);
     validate.expect_code(2);
     assert!(
         validate

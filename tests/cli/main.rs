@@ -8,6 +8,7 @@
 mod run_support;
 
 mod hostile_text;
+mod limits;
 mod plan_props;
 mod run_commands;
 mod run_drill;
