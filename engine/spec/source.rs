@@ -1,7 +1,7 @@
 //! Source files and byte spans: what every diagnostic points into.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A runbook file as read from disk, kept whole so diagnostics can quote it.
 #[derive(Debug)]
@@ -10,6 +10,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The file's text.
     pub text: String,
+    /// The byte offset of each line's start after the first, found on first use.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -18,6 +20,7 @@ impl SourceFile {
         Arc::new(Self {
             path: path.into(),
             text: text.into(),
+            line_starts: OnceLock::new(),
         })
     }
 
@@ -30,11 +33,10 @@ impl SourceFile {
     /// character counts as that character's start.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = self.text.floor_char_boundary(offset);
-        let before = &self.text[..offset];
-        let (breaks, line_start) = line_breaks(&self.text)
-            .take_while(|&after| after <= offset)
-            .fold((0, 0), |(count, _), after| (count + 1, after));
-        let col = before[line_start..].chars().count() + 1;
+        let starts = self.line_starts();
+        let breaks = starts.partition_point(|&start| start <= offset);
+        let line_start = if breaks == 0 { 0 } else { starts[breaks - 1] };
+        let col = self.text[line_start..offset].chars().count() + 1;
         (breaks + 1, col)
     }
 
@@ -43,9 +45,15 @@ impl SourceFile {
         if line <= 1 {
             return 0;
         }
-        line_breaks(&self.text)
-            .nth(line - 2)
+        self.line_starts()
+            .get(line - 2)
+            .copied()
             .unwrap_or(self.text.len())
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts
+            .get_or_init(|| line_breaks(&self.text).collect())
     }
 
     /// The byte offset of a 1-based line and column counted in characters, as parsers report
@@ -69,12 +77,11 @@ impl SourceFile {
 }
 
 /// The byte offset just past every line break: `\n`, `\r\n`, and a `\r` on its own, which YAML
-/// (and the snippet renderer) also take for one.
+/// also takes for one.
 fn line_breaks(text: &str) -> impl Iterator<Item = usize> + '_ {
-    let bytes = text.as_bytes();
-    bytes.iter().enumerate().filter_map(|(i, &b)| {
-        let lone_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
-        (b == b'\n' || lone_cr).then_some(i + 1)
+    text.match_indices(['\n', '\r']).filter_map(|(i, b)| {
+        let crlf = b == "\r" && text.as_bytes().get(i + 1) == Some(&b'\n');
+        (!crlf).then_some(i + 1)
     })
 }
 
