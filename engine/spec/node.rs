@@ -220,6 +220,8 @@ fn explain(file: &SourceFile, span: Option<Span>, message: &str) -> (Option<Span
         Some("a value that contains `: ` must be quoted: 'echo \"a: b\"'")
     } else if message.starts_with("duplicate mapping key") {
         Some("a key may appear once in a mapping; remove or rename one of them")
+    } else if message.starts_with("budget breached: Depth") {
+        Some("mappings and lists may nest at most 64 levels deep")
     } else if message.contains("did not find expected") {
         Some("check this line's indentation: the keys of one mapping start in the same column")
     } else {
