@@ -7,6 +7,7 @@
 #[path = "../common/run_support.rs"]
 mod run_support;
 
+mod fuzz;
 mod hostile_text;
 mod limits;
 mod plan_props;
