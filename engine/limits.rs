@@ -11,6 +11,7 @@
 //! | limit | value | refused with |
 //! |---|---|---|
 //! | runbook file | [`MAX_DOCUMENT_BYTES`] (32 MiB) | `the file is larger than 32 MiB, …` |
+//! | YAML nesting | 64 levels (the YAML parser's own limit) | `invalid YAML: budget breached: Depth …` |
 //! | one template or expression | [`MAX_TEMPLATE_BYTES`] (60 KiB) | `template is larger than 60 KiB` |
 //! | operators in one expression | [`MAX_OPERATORS`] (200) | `expression has N operators; …` |
 //! | brackets nested in one expression | [`MAX_NESTING`] (32) | `brackets nest deeper than 32 levels` |
@@ -241,7 +242,7 @@ fn scan<'t>(
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 operators += usize::from(b != b'{');
-                if depth > MAX_NESTING as isize {
+                if usize::try_from(depth).is_ok_and(|d| d > MAX_NESTING) {
                     return Err(Exceeded::Brackets { at: i });
                 }
                 1

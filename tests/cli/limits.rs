@@ -177,5 +177,5 @@ fn a_loop_that_would_run_for_hours_runs_out_of_fuel() {
     let run = sandbox.cli(&["run", "runbook.yaml", "--dry-run", "--no-progress"]);
     exited(&run, 1, "run");
     assert!(run.stdout.contains("ran out of fuel"), "{}", run.stdout);
-    assert!(run.elapsed < Duration::from_secs(60), "{:?}", run.elapsed);
+    assert!(run.elapsed < Duration::from_mins(1), "{:?}", run.elapsed);
 }
