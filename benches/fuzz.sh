@@ -18,6 +18,7 @@ PROFILE=${PROFILE:-test}
 scratch=target/tmp
 
 echo "fuzzing for ${SECONDS_TO_RUN}s from seed $SEED ($CASES cases per round, $PROFILE profile)"
+rm -f "$scratch/fuzz-failure"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 RUNBOOK_FUZZ_SECONDS=$SECONDS_TO_RUN RUNBOOK_FUZZ_SEED=$SEED RUNBOOK_FUZZ_CASES=$CASES \
