@@ -286,12 +286,24 @@ impl SourceCode for Excerpt {
     }
 }
 
-/// Several diagnostics, rendered one after the other with a closing count.
+/// The most diagnostics of one call shown in full: a file that a tool or a paste has filled
+/// with thousands of the same mistake gets the first ones and a count, not pages of snippets.
+pub const MAX_SHOWN: usize = 100;
+
+/// Several diagnostics, rendered one after the other, at most [`MAX_SHOWN`] of them, then a
+/// count of the others.
 pub fn render_all(diagnostics: &[Diagnostic], color: bool) -> String {
     let mut out = String::new();
-    for d in diagnostics {
+    for d in diagnostics.iter().take(MAX_SHOWN) {
         out.push_str(&d.render(color));
         out.push('\n');
+    }
+    if let Some(hidden) = diagnostics.len().checked_sub(MAX_SHOWN).filter(|&n| n > 0) {
+        let _ = writeln!(
+            out,
+            "note: {hidden} more mistake{} not shown (the first {MAX_SHOWN} are)\n",
+            if hidden == 1 { "" } else { "s" }
+        );
     }
     out
 }
@@ -317,6 +329,18 @@ mod tests {
             "{rendered}"
         );
         assert!(rendered.contains("3 │ b: 2"), "{rendered}");
+    }
+
+    #[test]
+    fn past_the_first_hundred_mistakes_only_a_count_is_shown() {
+        let file = SourceFile::new("r.yaml", "a: 1\n");
+        let all: Vec<Diagnostic> = (0..MAX_SHOWN + 5)
+            .map(|i| Diagnostic::new(&file, Span::new(0, 1), format!("mistake {i}")))
+            .collect();
+        let rendered = render_all(&all, false);
+        assert_eq!(rendered.matches(": error: mistake").count(), MAX_SHOWN);
+        assert!(rendered.ends_with("note: 5 more mistakes not shown (the first 100 are)\n\n"));
+        assert!(!render_all(&all[..MAX_SHOWN], false).contains("note:"));
     }
 
     #[test]

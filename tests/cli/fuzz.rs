@@ -400,15 +400,16 @@ fn runbook_templates(runbook: &Runbook) -> Vec<(&str, bool)> {
     out
 }
 
-/// Every diagnostic is located in its file and renders.
+/// There are diagnostics, and they render as `runbook validate` shows them: each of those shown
+/// starting with its location.
 fn located(diagnostics: &[Diagnostic]) -> Result<(), String> {
     if diagnostics.is_empty() {
         return Err("refused without a diagnostic".to_owned());
     }
-    for d in diagnostics {
-        let rendered = d.render(false);
-        if !rendered.starts_with(&format!("{}: error: ", d.location())) {
-            return Err(format!("a diagnostic without its location:\n{rendered}"));
+    let rendered = runbook::diagnostic::render_all(diagnostics, false);
+    for d in diagnostics.iter().take(runbook::diagnostic::MAX_SHOWN) {
+        if !rendered.contains(&format!("{}: error: {}", d.location(), d.message)) {
+            return Err(format!("a diagnostic without its location:\n{d}"));
         }
     }
     Ok(())
