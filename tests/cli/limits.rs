@@ -179,3 +179,27 @@ fn a_loop_that_would_run_for_hours_runs_out_of_fuel() {
     assert!(run.stdout.contains("ran out of fuel"), "{}", run.stdout);
     assert!(run.elapsed < Duration::from_mins(1), "{:?}", run.elapsed);
 }
+
+#[test]
+fn hundreds_of_mistakes_show_the_first_hundred_and_a_count() {
+    let sandbox = Sandbox::new();
+    let mut yaml = String::from("name: t\nsteps:\n");
+    for i in 0..300 {
+        yaml.push_str(&format!("  - id: s{i}\n    needs: [nope]\n    run: echo\n"));
+    }
+    sandbox.runbook(&yaml);
+    let run = sandbox.cli(&["validate", "runbook.yaml"]);
+    exited(&run, 2, "validate");
+    assert_eq!(
+        run.stderr.matches(": error: unknown step `nope`").count(),
+        100
+    );
+    assert!(
+        run.stderr.ends_with(
+            "note: 200 more mistakes not shown (the first 100 are)\n\n\
+             error: 300 mistakes in 1 of 1 file\n"
+        ),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(300)..]
+    );
+}
