@@ -3,6 +3,7 @@
 //! diagnostic from `validate` and `run --dry-run` alike (or, for work only a render can measure,
 //! in a step failure), never in an abort.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::run_support::{Run, Sandbox};
@@ -185,7 +186,8 @@ fn hundreds_of_mistakes_show_the_first_hundred_and_a_count() {
     let sandbox = Sandbox::new();
     let mut yaml = String::from("name: t\nsteps:\n");
     for i in 0..300 {
-        yaml.push_str(&format!("  - id: s{i}\n    needs: [nope]\n    run: echo\n"));
+        // Writing to a `String` cannot fail.
+        let _ = write!(yaml, "  - id: s{i}\n    needs: [nope]\n    run: echo\n");
     }
     sandbox.runbook(&yaml);
     let run = sandbox.cli(&["validate", "runbook.yaml"]);
