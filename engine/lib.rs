@@ -10,6 +10,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod drive;
 pub mod exec;
+pub mod limits;
 pub mod plan;
 pub mod report;
 pub mod spec;

@@ -7,6 +7,8 @@ use base64::Engine as _;
 use minijinja::value::{Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
+use crate::limits;
+
 /// The shared environment (built once; filters and globals never change).
 pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -46,7 +48,9 @@ pub fn has_markup(text: &str) -> bool {
 /// Whether a text is a template: it has markup, and that markup parses (`{{ run.id }}` is one;
 /// Go's `{{.Names}}` is text to this engine).
 pub fn is_template(text: &str) -> bool {
-    has_markup(text) && environment().template_from_str(text).is_ok()
+    has_markup(text)
+        && crate::limits::check(text, false).is_ok()
+        && environment().template_from_str(text).is_ok()
 }
 
 /// The one expression a template of text and `{{ … }}` parts renders the same as:
@@ -96,7 +100,13 @@ fn build() -> Environment<'static> {
     env.add_filter("b64decode", b64decode);
     env.add_filter("strftime", strftime);
     env.add_function("now", now);
+    env.set_fuel(Some(limits::TEMPLATE_FUEL));
     env
+}
+
+/// A template past the limits, refused before the engine parses it.
+fn beyond_limits(exceeded: &limits::Exceeded) -> Error {
+    Error::new(ErrorKind::InvalidOperation, exceeded.to_string())
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -223,6 +233,7 @@ pub fn single_expression(text: &str) -> Option<&str> {
 /// Renders a template: a single `{{ expr }}` keeps the expression's type, anything else is text.
 pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
     let env = environment();
+    limits::check(text, false).map_err(|e| beyond_limits(&e))?;
     if let Some(expr) = single_expression(text) {
         let value = env.compile_expression(expr)?.eval(ctx.clone())?;
         if value.is_undefined() {
@@ -239,11 +250,13 @@ pub fn render(text: &str, ctx: &Value) -> Result<serde_json::Value, Error> {
 
 /// Renders a template to text (for commands, URLs, headers).
 pub fn render_text(text: &str, ctx: &Value) -> Result<String, Error> {
+    limits::check(text, false).map_err(|e| beyond_limits(&e))?;
     environment().render_str(text, ctx.clone())
 }
 
 /// Evaluates a bare expression.
 pub fn eval(expr: &str, ctx: &Value) -> Result<Value, Error> {
+    limits::check(expr, true).map_err(|e| beyond_limits(&e))?;
     environment().compile_expression(expr)?.eval(ctx.clone())
 }
 

@@ -15,6 +15,7 @@ use super::node_id::{ItemKey, NodeId};
 use super::params::{self, ParamError, ParamInput};
 use super::references;
 use crate::diagnostic::Diagnostic;
+use crate::limits;
 use crate::spec::{self, ForEachItems, Runbook, Step, StepKind};
 use crate::template;
 
@@ -714,13 +715,14 @@ fn reads_only_params(items: &ForEachItems) -> bool {
             references::roots(&expr.text).is_none_or(|roots| roots.iter().all(|r| r == "params"))
         }
         ForEachItems::List(values) => values.iter().flat_map(spec::Value::templates).all(|t| {
-            template::environment()
-                .template_from_str(&t.text)
-                .map_or(true, |t| {
-                    t.undeclared_variables(false)
-                        .iter()
-                        .all(|n| n == "params" || template::GLOBALS.contains(&n.as_str()))
-                })
+            limits::check(&t.text, false).is_err()
+                || template::environment()
+                    .template_from_str(&t.text)
+                    .map_or(true, |t| {
+                        t.undeclared_variables(false)
+                            .iter()
+                            .all(|n| n == "params" || template::GLOBALS.contains(&n.as_str()))
+                    })
         }),
     }
 }

@@ -9,6 +9,7 @@ use super::ancestry::Ancestry;
 use super::calls;
 use super::sites::{self, Field, Site, locate};
 use crate::diagnostic::Diagnostic;
+use crate::limits;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{Runbook, SourceFile, Step};
 use crate::template;
@@ -30,6 +31,7 @@ pub fn check<'r>(
 
 /// The root names an expression uses (`params`, `steps`, …); `None` if it does not parse.
 pub fn roots(expr: &str) -> Option<Vec<String>> {
+    limits::check(expr, true).ok()?;
     let compiled = template::environment().compile_expression(expr).ok()?;
     let mut names: Vec<String> = compiled
         .undeclared_variables(false)
@@ -104,6 +106,12 @@ impl<'r> Checker<'r> {
     }
 
     fn check_site(&self, site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+        if let Err(exceeded) = limits::check(site.text, site.expression) {
+            let (offset, len) = exceeded.range();
+            let span = locate(self.file, site.span, site.text, offset, len);
+            out.push(exceeded.diagnostic(self.file, span));
+            return;
+        }
         let env = template::environment();
         let names: HashSet<String> = if site.expression {
             match env.compile_expression(site.text) {

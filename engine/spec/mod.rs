@@ -5,6 +5,7 @@ pub mod duration;
 pub mod events;
 pub mod model;
 pub mod node;
+pub mod read;
 pub mod runbook;
 pub mod schema;
 pub mod source;
@@ -25,7 +26,7 @@ use crate::diagnostic::Diagnostic;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("failed to read {path}")]
+    #[error("failed to read {path}: {source}")]
     Read {
         /// The path as given.
         path: String,
@@ -33,7 +34,7 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// The file was read but is not a valid runbook.
+    /// The file was read but is not a valid runbook (or not text: see [`read::text`]).
     #[error("{} mistake(s) in {path}", diagnostics.len())]
     Invalid {
         /// The path as given.
@@ -47,12 +48,21 @@ pub enum LoadError {
 
 /// Reads and validates one runbook file.
 pub fn load(path: &Path) -> Result<Runbook, LoadError> {
-    let shown = source::display_path(path);
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: shown.clone(),
+    let bytes = read::bytes(path).map_err(|source| LoadError::Read {
+        path: source::display_path(path),
         source,
     })?;
-    let file: Arc<SourceFile> = SourceFile::new(path, text);
+    load_bytes(path, bytes)
+}
+
+/// Validates the bytes of a runbook file named `path`.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>) -> Result<Runbook, LoadError> {
+    let shown = source::display_path(path);
+    let file: Arc<SourceFile> = read::text(path, bytes).map_err(|d| LoadError::Invalid {
+        path: shown.clone(),
+        diagnostics: vec![d],
+        partial: None,
+    })?;
     runbook::from_source_partial(&file).map_err(|(diagnostics, partial)| LoadError::Invalid {
         partial,
         path: shown,

@@ -138,9 +138,10 @@ pub(super) fn parse_with_serde(
     let mut root =
         serde_saphyr::from_str_with_options::<Node>(&file.text, options).map_err(|err| {
             let span = err.location().map(|loc| {
-                let offset = usize::try_from(loc.line()).map_or(0, |line| file.line_offset(line))
-                    + usize::try_from(loc.column().saturating_sub(1)).unwrap_or(0);
-                Span::new(offset.min(file.text.len()), 1)
+                // The parser counts columns in characters, not bytes.
+                let line = usize::try_from(loc.line()).unwrap_or(usize::MAX);
+                let col = usize::try_from(loc.column()).unwrap_or(usize::MAX);
+                file.whole_chars(Span::new(file.offset_of(line, col), 1))
             });
             let message = first_line(&err.to_string());
             let (span, hint) = explain(file, span, &message);
@@ -191,6 +192,10 @@ fn first_line(message: &str) -> String {
     let line = line
         .split_once(", set DuplicateKeyPolicy")
         .map_or(line, |(head, _)| head);
+    let line = line
+        .rsplit_once(" at line ")
+        .filter(|(_, at)| at.contains(", column "))
+        .map_or(line, |(head, _)| head);
     line.trim_end_matches(['.', ' ']).to_owned()
 }
 
@@ -215,6 +220,8 @@ fn explain(file: &SourceFile, span: Option<Span>, message: &str) -> (Option<Span
         Some("a value that contains `: ` must be quoted: 'echo \"a: b\"'")
     } else if message.starts_with("duplicate mapping key") {
         Some("a key may appear once in a mapping; remove or rename one of them")
+    } else if message.starts_with("budget breached: Depth") {
+        Some("mappings and lists may nest at most 64 levels deep")
     } else if message.contains("did not find expected") {
         Some("check this line's indentation: the keys of one mapping start in the same column")
     } else {

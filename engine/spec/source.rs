@@ -1,7 +1,7 @@
 //! Source files and byte spans: what every diagnostic points into.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A runbook file as read from disk, kept whole so diagnostics can quote it.
 #[derive(Debug)]
@@ -10,6 +10,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The file's text.
     pub text: String,
+    /// The byte offset of each line's start after the first, found on first use.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -18,6 +20,7 @@ impl SourceFile {
         Arc::new(Self {
             path: path.into(),
             text: text.into(),
+            line_starts: OnceLock::new(),
         })
     }
 
@@ -26,14 +29,15 @@ impl SourceFile {
         display_path(&self.path)
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
+    /// The 1-based line and column (in characters) of a byte offset. An offset inside a
+    /// character counts as that character's start.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        let offset = self.text.floor_char_boundary(offset);
+        let starts = self.line_starts();
+        let breaks = starts.partition_point(|&start| start <= offset);
+        let line_start = if breaks == 0 { 0 } else { starts[breaks - 1] };
+        let col = self.text[line_start..offset].chars().count() + 1;
+        (breaks + 1, col)
     }
 
     /// The byte offset of a 1-based line's first character.
@@ -41,11 +45,44 @@ impl SourceFile {
         if line <= 1 {
             return 0;
         }
-        self.text
-            .match_indices('\n')
-            .nth(line - 2)
-            .map_or(self.text.len(), |(i, _)| i + 1)
+        self.line_starts()
+            .get(line - 2)
+            .copied()
+            .unwrap_or(self.text.len())
     }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts
+            .get_or_init(|| line_breaks(&self.text).collect())
+    }
+
+    /// The byte offset of a 1-based line and column counted in characters, as parsers report
+    /// them; a column past the end of its line is the line's end.
+    pub fn offset_of(&self, line: usize, col: usize) -> usize {
+        let start = self.line_offset(line);
+        let rest = &self.text[start..];
+        let line_len = rest.find(['\n', '\r']).unwrap_or(rest.len());
+        rest[..line_len]
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(start + line_len, |(i, _)| start + i)
+    }
+
+    /// The span widened to whole characters, so that it can be sliced and shown.
+    pub fn whole_chars(&self, span: Span) -> Span {
+        let start = self.text.floor_char_boundary(span.offset);
+        let end = self.text.ceil_char_boundary(span.end().max(start));
+        Span::new(start, end - start)
+    }
+}
+
+/// The byte offset just past every line break: `\n`, `\r\n`, and a `\r` on its own, which YAML
+/// also takes for one.
+fn line_breaks(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.match_indices(['\n', '\r']).filter_map(|(i, b)| {
+        let crlf = b == "\r" && text.as_bytes().get(i + 1) == Some(&b'\n');
+        (!crlf).then_some(i + 1)
+    })
 }
 
 /// Shows a path without a leading `./`.
@@ -93,5 +130,39 @@ impl Located {
             file: Arc::clone(file),
             span,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let file = SourceFile::new("r.yaml", "a: x\nrun: 1–2é: y\n");
+        let colon = file.text.rfind(':').expect("a colon");
+        assert_eq!(file.line_col(colon), (2, 10));
+        assert_eq!(file.offset_of(2, 10), colon);
+        // Past the end of its line: the line's end, never the next line.
+        assert_eq!(file.offset_of(2, 99), file.text.len() - 1);
+        assert_eq!(file.offset_of(9, 1), file.text.len());
+    }
+
+    #[test]
+    fn an_offset_inside_a_character_is_that_character() {
+        let file = SourceFile::new("r.yaml", "x: –\n");
+        assert_eq!(file.line_col(4), (1, 4));
+        assert_eq!(file.whole_chars(Span::new(4, 1)), Span::new(3, 3));
+        assert_eq!(file.whole_chars(Span::new(99, 1)), Span::new(7, 0));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_and_crlf_is_one_break() {
+        let file = SourceFile::new("r.yaml", "a\rb\r\nc\nd");
+        assert_eq!(file.line_offset(2), 2);
+        assert_eq!(file.line_offset(3), 5);
+        assert_eq!(file.line_offset(4), 7);
+        assert_eq!(file.line_col(8), (4, 2));
+        assert_eq!(file.line_col(3), (2, 2));
     }
 }

@@ -8,6 +8,9 @@
 mod run_support;
 
 mod fingerprint;
+mod fuzz;
+mod hostile_text;
+mod limits;
 mod plan_props;
 mod run_commands;
 mod run_drill;

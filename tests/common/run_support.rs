@@ -97,6 +97,16 @@ impl Sandbox {
         cmd
     }
 
+    /// `runbook ARGS…`, to completion.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let output = self
+            .command(args)
+            .output()
+            .expect("the runbook binary starts");
+        Run::new(&output, started.elapsed())
+    }
+
     /// `runbook run runbook.yaml --no-progress ARGS…`, to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_file("runbook.yaml", args)

@@ -34,6 +34,9 @@ pub fn values_text(expr: &str, ctx: &Value) -> String {
 
 /// The value of each name an expression reads, for failure messages.
 pub fn values_in(expr: &str, ctx: &Value) -> Vec<(String, String)> {
+    if crate::limits::check(expr, true).is_err() {
+        return Vec::new();
+    }
     let Ok(compiled) = template::environment().compile_expression(expr) else {
         return Vec::new();
     };
