@@ -1,30 +1,37 @@
-//! Options several subcommands share: where runs are kept, params, output format.
+//! Options several subcommands share: where runs are kept, params, output format, how much a
+//! run tells.
 
 use std::path::PathBuf;
 
-use crate::plan::ParamInput;
+use crate::compile::CompileError;
+use crate::plan::{ParamError, ParamInput};
+use crate::report::live::Verbosity;
+use crate::spec::node::NodeKind;
 use crate::state::LocalStore;
-use crate::state::local::DEFAULT_STATE_DIR;
 
 use super::error::CliError;
 
 /// Where runs are kept.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
-    /// Where runs are kept (journal, logs, copies of the runbook).
-    #[arg(
-        long,
-        env = "RUNBOOK_STATE_DIR",
-        default_value = DEFAULT_STATE_DIR,
-        value_name = "DIR"
-    )]
-    pub state_dir: PathBuf,
+    /// Where runs are kept (journal, logs, copies of the runbook). Default: the nearest
+    /// `.runbook` folder in the current directory or above it (as git finds `.git`), else
+    /// `./.runbook`.
+    #[arg(long, env = "RUNBOOK_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl StateArgs {
-    /// The store these options name.
+    /// The store these options name: `--state-dir`, else the one found from the current
+    /// directory up.
     pub fn store(&self) -> LocalStore {
-        LocalStore::new(&self.state_dir)
+        match &self.state_dir {
+            Some(dir) => LocalStore::new(dir),
+            None => std::env::current_dir().map_or_else(
+                |_| LocalStore::new(crate::state::local::DEFAULT_STATE_DIR),
+                |cwd| LocalStore::discover(&cwd),
+            ),
+        }
     }
 }
 
@@ -57,6 +64,58 @@ impl ParamArgs {
     pub fn given(&self) -> bool {
         !(self.sets.is_empty() && self.params.is_empty())
     }
+
+    /// What did not compile, shown: a param's mistake in a `--params` file is located there
+    /// (`prod.yaml:3:7: error: …`), and a `--set` without `=` is not also reported missing.
+    pub fn compile_error(&self, err: CompileError) -> CliError {
+        let CompileError::Params(errors) = err else {
+            return CliError::compile(err);
+        };
+        let malformed: Vec<String> = errors
+            .iter()
+            .filter_map(|e| match e {
+                ParamError::Malformed { text } => Some(text.trim().to_owned()),
+                _ => None,
+            })
+            .collect();
+        for e in &errors {
+            let location = match e {
+                ParamError::Missing { name, .. } if malformed.contains(name) => continue,
+                ParamError::Type { name, .. } => self.written(name, true),
+                ParamError::Unknown { name, .. } => self.written(name, false),
+                _ => None,
+            };
+            match location {
+                Some(at) => eprintln!("{at}: error: {e}"),
+                None => eprintln!("error: {e}"),
+            }
+        }
+        CliError::Params
+    }
+
+    /// Where a param's value (or, `value` false, its name) is written in the last `--params`
+    /// file that gives it, when no `--set` overrides it: `FILE:LINE:COL`.
+    fn written(&self, name: &str, value: bool) -> Option<String> {
+        let set = self
+            .sets
+            .iter()
+            .any(|s| s.split_once('=').is_some_and(|(n, _)| n.trim() == name));
+        if set {
+            return None;
+        }
+        self.params.iter().rev().find_map(|path| {
+            let bytes = crate::spec::read::bytes(path).ok()?;
+            let file = crate::spec::read::text(path, bytes).ok()?;
+            let root = crate::spec::node::parse(&file).ok()?;
+            let NodeKind::Map(entries) = root.kind else {
+                return None;
+            };
+            let (key, val) = entries.iter().find(|(k, _)| k.scalar_text() == name)?;
+            let span = if value { val.span } else { key.span };
+            let (line, col) = file.line_col(span.offset);
+            Some(format!("{}:{line}:{col}", file.display_path()))
+        })
+    }
 }
 
 /// How `run --dry-run`, `runs` and `show` print.
@@ -64,6 +123,36 @@ impl ParamArgs {
 pub enum RunFormat {
     /// Human-readable lines.
     Text,
-    /// The rehearsal as JSON (with `--dry-run`).
+    /// JSON, for programs.
     Json,
+}
+
+/// How much a run tells while it goes.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct VerbosityArgs {
+    /// Tell only failures, questions, pauses and the verdict.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also show what each `check` and each poll printed, and why a poll has not held yet
+    /// (always in the step's log: `runbook logs RUN STEP`).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl VerbosityArgs {
+    /// The level asked for.
+    pub fn level(self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Reads a duration as runbooks write them (`90s`, `12h`, `30d`).
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::duration::parse(text).map_err(|e| e.to_string())
 }

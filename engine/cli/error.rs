@@ -1,14 +1,13 @@
 //! Why a command did not succeed, how that is told, and the one place outcomes and errors
 //! become exit codes (SPEC §5).
 
-use std::error::Error as _;
-
 use crate::compile::CompileError;
 use crate::diagnostic;
 use crate::drive::{DriveError, Outcome};
 use crate::plan::ParamError;
 use crate::report::history::LogsError;
-use crate::state::StoreError;
+use crate::spec::duration::Human;
+use crate::state::{Holder, StoreError};
 
 use super::terminal::{self, Stream};
 
@@ -51,6 +50,44 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
+    /// Writing a file or folder failed.
+    #[error("failed to write {path}")]
+    Write {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `stop` of a run no process drives.
+    #[error("run `{run_id}` is not running (it is {status}); there is nothing to stop")]
+    NotRunning {
+        /// The run.
+        run_id: String,
+        /// How it stands.
+        status: &'static str,
+    },
+    /// `stop` of a run whose process cannot be signalled from here.
+    #[error("run `{run_id}` is driven by {holder}, which cannot be stopped from here: {why}")]
+    Unreachable {
+        /// The run.
+        run_id: String,
+        /// Who drives it.
+        holder: Holder,
+        /// Why it cannot be signalled.
+        why: String,
+    },
+    /// `stop` signalled the run's process, and the run still goes on.
+    #[error(
+        "run `{run_id}` is still stopping after {}; `runbook stop {run_id}` again stops its steps without a grace period",
+        Human(*waited)
+    )]
+    StillRunning {
+        /// The run.
+        run_id: String,
+        /// How long `stop` waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl CliError {
@@ -114,14 +151,23 @@ pub fn report(err: &CliError) {
     if err.shown() {
         return;
     }
+    eprintln!("error: {}", with_reasons(err));
+}
+
+/// An error and every reason under it, on one line.
+pub fn with_reasons(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(reason) = source {
-        text.push_str(": ");
-        text.push_str(&reason.to_string());
+        let told = reason.to_string();
+        // A reason its error already tells (`failed to read x: {source}`) is not told twice.
+        if !text.ends_with(&told) {
+            text.push_str(": ");
+            text.push_str(&told);
+        }
         source = reason.source();
     }
-    eprintln!("error: {text}");
+    text
 }
 
 /// The exit code of a command's outcome or error (SPEC §5): 0 succeeded · 1 a step failed ·
@@ -133,6 +179,7 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
         Ok(Outcome::Failed)
         | Err(
             CliError::Output(_)
+            | CliError::Write { .. }
             | CliError::Store(
                 StoreError::Io { .. } | StoreError::Damaged { .. } | StoreError::Journal(_),
             )
@@ -150,12 +197,19 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
             | CliError::Usage(_)
             | CliError::Declined
             | CliError::Logs(_)
+            | CliError::NotRunning { .. }
             | CliError::Store(
-                StoreError::Exists(_) | StoreError::Missing { .. } | StoreError::BadId(_),
+                StoreError::Exists(_)
+                | StoreError::Missing { .. }
+                | StoreError::BadId(_)
+                | StoreError::Ambiguous { .. },
             )
             | CliError::Drive(
                 DriveError::Store(
-                    StoreError::Exists(_) | StoreError::Missing { .. } | StoreError::BadId(_),
+                    StoreError::Exists(_)
+                    | StoreError::Missing { .. }
+                    | StoreError::BadId(_)
+                    | StoreError::Ambiguous { .. },
                 )
                 | DriveError::Compile(_)
                 | DriveError::Copy(_)
@@ -169,6 +223,8 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
         Ok(Outcome::Paused) => 3,
         Err(
             CliError::Store(StoreError::Locked { .. })
+            | CliError::Unreachable { .. }
+            | CliError::StillRunning { .. }
             | CliError::Drive(
                 DriveError::Store(StoreError::Locked { .. }) | DriveError::Leftovers { .. },
             ),
@@ -180,7 +236,6 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Holder;
 
     fn code(err: CliError) -> u8 {
         exit_code(&Err(err))

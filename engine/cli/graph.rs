@@ -24,7 +24,7 @@ pub struct GraphArgs {
 pub fn execute(args: &GraphArgs) -> Result<Outcome, CliError> {
     let input = args.input.input()?;
     let plan = crate::compile::compile(&args.file, args.input.given().then_some(&input))
-        .map_err(CliError::compile)?;
+        .map_err(|e| args.input.compile_error(e))?;
     std::io::stdout()
         .write_all(crate::report::graph::render(&plan, args.format).as_bytes())
         .map_err(CliError::Output)?;

@@ -1,14 +1,13 @@
-//! `runbook logs RUN_ID [STEP] [--follow]`: what a run's steps printed.
+//! `runbook logs RUN_ID [STEP] [--follow]`: what a run's steps printed, in plan order.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::time::Duration;
 
 use super::args::StateArgs;
 use super::error::CliError;
 use crate::drive::Outcome;
-use crate::plan::NodeId;
-use crate::report::history;
+use crate::report::history::{self, LogPrinter};
+use crate::report::order::PlanOrder;
 use crate::state::Store;
 
 /// How often `--follow` looks for more.
@@ -17,11 +16,13 @@ const POLL: Duration = Duration::from_millis(250);
 /// What `logs` takes.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
-    /// The run's id.
+    /// The run's id (`latest`, or the beginning of one id).
+    #[arg(add = super::complete::run_ids())]
     pub run_id: String,
-    /// One step (default: every step, in order).
+    /// One step (default: every step, in plan order, each under a `=== STEP` line).
     pub step: Option<String>,
-    /// Keep printing as the run goes on, until it ends.
+    /// Keep printing as the run goes on, until it ends (a `=== STEP` line again each time the
+    /// output moves on to another step).
     #[arg(long, short)]
     pub follow: bool,
     #[command(flatten)]
@@ -32,56 +33,28 @@ pub struct LogsArgs {
 pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
     let store = args.state.store();
     let (timeline, _) = super::show::load(&store, &args.run_id)?;
-    let shown = history::logs(&store, &timeline, args.step.as_deref()).map_err(CliError::logs)?;
-    std::io::stdout()
-        .lock()
-        .write_all(shown.text.as_bytes())
-        .map_err(CliError::Output)?;
-    if args.follow {
-        follow(&store, args, shown.read.into_iter().collect())?;
-    }
-    Ok(Outcome::Succeeded)
-}
-
-/// Prints what each step's log gains, prefixed with the step (`ID | line`), until nobody
-/// drives the run; `offsets`: how far each log was printed.
-fn follow(
-    store: &dyn Store,
-    args: &LogsArgs,
-    mut offsets: HashMap<NodeId, u64>,
-) -> Result<(), CliError> {
+    let run_id = timeline.run.run_id.clone();
+    let order = PlanOrder::of_run(&store, &run_id);
+    let steps = history::log_steps(&store, &timeline, args.step.as_deref(), &order)
+        .map_err(CliError::logs)?;
+    let mut printer = LogPrinter::new(args.step.is_none());
     let mut out = std::io::stdout().lock();
     loop {
         // Read before the logs: what a run that just ended wrote is still printed.
-        let driven = store.holder(&args.run_id)?.is_some();
-        let timeline = store.timeline(&args.run_id)?;
-        let steps = timeline
-            .steps
-            .iter()
-            .filter(|s| args.step.as_deref().is_none_or(|only| s.id == only));
-        for step in steps {
-            let from = offsets.get(&step.id).copied().unwrap_or(0);
-            let Some(chunk) = store.read_log(&args.run_id, &step.id, from)? else {
-                continue;
-            };
-            // While the run goes on, a line is printed once it is whole.
-            let whole = if driven {
-                chunk
-                    .bytes
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1)
-            } else {
-                chunk.bytes.len()
-            };
-            for line in String::from_utf8_lossy(&chunk.bytes[..whole]).lines() {
-                writeln!(out, "{} | {line}", step.id).map_err(CliError::Output)?;
-            }
-            offsets.insert(step.id.clone(), from + whole as u64);
-        }
+        let driven = args.follow && store.holder(&run_id)?.is_some();
+        let steps = if args.follow && args.step.is_none() {
+            // Items a fan-out expanded since.
+            history::log_steps(&store, &store.timeline(&run_id)?, None, &order)
+                .map_err(CliError::logs)?
+        } else {
+            steps.clone()
+        };
+        let mut text = String::new();
+        printer.pass(&store, &run_id, &steps, driven, &mut text)?;
+        out.write_all(text.as_bytes()).map_err(CliError::Output)?;
         out.flush().map_err(CliError::Output)?;
         if !driven {
-            return Ok(());
+            return Ok(Outcome::Succeeded);
         }
         std::thread::sleep(POLL);
     }

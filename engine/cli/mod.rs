@@ -3,16 +3,23 @@
 
 pub mod args;
 pub mod command;
+pub mod complete;
 pub mod error;
 pub mod terminal;
 
+mod describe;
+mod files;
 mod graph;
+mod list;
 mod logs;
+mod man;
+mod prune;
 mod resume;
 mod run;
 mod runs;
 mod schema;
 mod show;
+mod stop;
 mod validate;
 
 pub use args::{ParamArgs, RunFormat, StateArgs};

@@ -2,17 +2,19 @@
 //! module says what it found, and asks before running again a step that was in flight and is
 //! not safe to repeat.
 
-use super::args::StateArgs;
+use super::args::{StateArgs, VerbosityArgs};
 use super::error::CliError;
 use super::terminal;
 use crate::drive::{Continuation, Outcome, ResumeOptions, Resumption};
-use crate::state::identity;
+use crate::report::prompt::{self, Consent};
 use crate::state::resume::{Decision, ResumeError, ResumeRequest};
+use crate::state::{Store as _, identity};
 
 /// What `resume` takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ResumeArgs {
-    /// The run's id (`runbook runs` lists them).
+    /// The run's id (`runbook runs` lists them; `latest`, or the beginning of one id).
+    #[arg(add = super::complete::run_ids())]
     pub run_id: String,
     /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
     #[arg(long)]
@@ -42,15 +44,17 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub no_progress: bool,
     #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+    #[command(flatten)]
     pub state: StateArgs,
 }
 
 /// Takes the run over, decides, says what will happen, and drives it.
 pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
     let store = args.state.store();
-    let presentation = terminal::presentation(false, args.no_progress);
+    let presentation = terminal::presentation(false, args.no_progress, args.verbosity.level());
     let options = ResumeOptions {
-        run_id: args.run_id.clone(),
+        run_id: store.resolve(&args.run_id)?,
         allow_changed: args.allow_changed,
         rerun: !args.rerun.is_empty(),
         yes: args.yes,
@@ -112,12 +116,7 @@ fn decide(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            if !dialoguer::Confirm::new()
-                .with_prompt(question)
-                .default(false)
-                .interact()
-                .unwrap_or(false)
-            {
+            if !prompt::ask(&question, &Consent::YesNo, &|| false) {
                 return Err(CliError::Declined);
             }
             request.confirmed = true;

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::args::{ParamArgs, RunFormat, StateArgs};
+use super::args::{ParamArgs, RunFormat, StateArgs, VerbosityArgs};
 use super::error::CliError;
 use super::terminal;
 use crate::drive::{self, Outcome, StartRequest};
@@ -30,7 +30,9 @@ pub struct RunArgs {
     /// Plain line-per-event output even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-    /// Output format (json only with --dry-run).
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+    /// Output format (json: the rehearsal, with --dry-run).
     #[arg(long, value_enum, default_value = "text")]
     pub format: RunFormat,
     #[command(flatten)]
@@ -41,7 +43,8 @@ pub struct RunArgs {
 pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
     let json = args.format == RunFormat::Json;
     let input = args.input.input()?;
-    let plan = crate::compile::compile(&args.file, Some(&input)).map_err(CliError::compile)?;
+    let plan = crate::compile::compile(&args.file, Some(&input))
+        .map_err(|e| args.input.compile_error(e))?;
     if json && !args.dry_run {
         return Err(CliError::Usage(
             "--format json is for --dry-run; a real run reports with `runbook show`".to_owned(),
@@ -52,7 +55,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         dry_run: args.dry_run,
         yes: args.yes,
         max_parallel: args.max_parallel.map(usize::from),
-        presentation: terminal::presentation(json, args.no_progress),
+        presentation: terminal::presentation(json, args.no_progress, args.verbosity.level()),
     };
     let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
     if json {

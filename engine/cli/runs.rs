@@ -20,14 +20,19 @@ pub struct RunsArgs {
 
 /// Lists the runs; one that cannot be read is named in a warning, and the others are listed.
 pub fn execute(args: &RunsArgs) -> Result<Outcome, CliError> {
+    let store = args.state.store();
     let mut runs = Vec::new();
-    for listed in args.state.store().list()? {
+    for listed in store.list()? {
         match listed.summary {
             Ok(summary) => runs.push(summary),
             Err(e) => eprintln!("warning: skipping run {}: {e}", listed.run_id),
         }
     }
     let text = match args.format {
+        RunFormat::Text if runs.is_empty() => format!(
+            "no runs in {} (`runbook run FILE` starts one)\n",
+            store.location()
+        ),
         RunFormat::Text => history::runs_table(&runs),
         RunFormat::Json => history::runs_json(&runs),
     };

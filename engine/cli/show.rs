@@ -12,7 +12,8 @@ use crate::state::{Store, Timeline};
 /// What `show` takes.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// The run's id.
+    /// The run's id (`latest`, or the beginning of one id).
+    #[arg(add = super::complete::run_ids())]
     pub run_id: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -34,10 +35,12 @@ pub fn execute(args: &ShowArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Succeeded)
 }
 
-/// A run's timeline, and its status now (a run nobody drives is not running).
-pub fn load(store: &dyn Store, run_id: &str) -> Result<(Timeline, RunStatus), CliError> {
-    let timeline = store.timeline(run_id)?;
-    let driven = store.holder(run_id)?.is_some();
+/// A run's timeline, and its status now (a run nobody drives is not running); `given`: the
+/// run's id, `latest`, or the beginning of one id.
+pub fn load(store: &dyn Store, given: &str) -> Result<(Timeline, RunStatus), CliError> {
+    let run_id = store.resolve(given)?;
+    let timeline = store.timeline(&run_id)?;
+    let driven = store.holder(&run_id)?.is_some();
     let status = timeline.status(driven);
     Ok((timeline, status))
 }

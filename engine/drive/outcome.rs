@@ -1,7 +1,7 @@
 //! How a run ended, and how it is shown while it goes.
 
 use crate::exec::RunStatus;
-use crate::report::live::Mode;
+use crate::report::live::{Mode, Verbosity};
 
 /// How a run ended (each has its exit code, SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,4 +36,6 @@ pub struct Presentation {
     pub color: bool,
     /// A person can answer questions (stdin and stderr are a terminal).
     pub interactive: bool,
+    /// How much is told while the run goes.
+    pub verbosity: Verbosity,
 }

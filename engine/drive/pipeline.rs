@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::{DriveError, Presentation};
 use crate::exec::{self, Message, RunOptions, RunStatus, Runtime, Secrets, SettledSteps};
 use crate::plan::Plan;
-use crate::report::live;
+use crate::report::live::{self, View};
+use crate::report::order::PlanOrder;
 use crate::state::{Lease, Recorder, StoreError};
 
 /// Where a stored run is recorded: its recorder, and the lease that lets this process write it
@@ -68,10 +69,18 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(DriveError::Runtime)?;
+    let order = PlanOrder::of(&plan);
     let (status, rehearsal, stored) = tokio.block_on(async move {
         let (tx, rx) = unbounded_channel();
         let cancel = CancellationToken::new();
-        let (reporter, recorder, lease) = consumers(rx, presentation, recording, &cancel);
+        let view = View {
+            mode: presentation.mode,
+            color: presentation.color,
+            verbosity: presentation.verbosity,
+            order,
+            stop: cancel.clone(),
+        };
+        let (reporter, recorder, lease) = consumers(rx, view, recording, &cancel);
         let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel.clone()));
         super::signals::watch(cancel, rt.hurry.clone());
         let status = exec::resume(Arc::new(plan), secrets, rt, settled).await;
@@ -95,11 +104,11 @@ type Recorded = JoinHandle<Result<(), StoreError>>;
 /// The reporter, and the recorder in front of it when the run is stored.
 fn consumers(
     rx: UnboundedReceiver<Message>,
-    presentation: Presentation,
+    view: View,
     recording: Option<Recording>,
     cancel: &CancellationToken,
 ) -> (Reporter, Option<Recorded>, Option<Lease>) {
-    let show = |rx| tokio::spawn(live::consume(rx, presentation.mode, presentation.color));
+    let show = |rx| tokio::spawn(live::consume(rx, view));
     match recording {
         Some(Recording { recorder, lease }) => {
             let (forward, shown) = unbounded_channel();

@@ -268,7 +268,7 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
     if step.destructive && !rt.options.yes {
         let approved = rt.options.interactive
             && rt
-                .ask(
+                .ask_destructive(
                     &job.id,
                     format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id),
                 )

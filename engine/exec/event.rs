@@ -380,6 +380,9 @@ pub struct Question {
     pub id: NodeId,
     /// What to show.
     pub prompt: String,
+    /// A destructive step's confirmation: the person types the step's id (or `yes`), never
+    /// just a key.
+    pub destructive: bool,
     /// Where the answer goes (true: go ahead).
     pub reply: oneshot::Sender<bool>,
 }

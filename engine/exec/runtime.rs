@@ -118,10 +118,21 @@ impl Runtime {
 
     /// Asks a person; `false` when nobody can answer.
     pub async fn ask(&self, id: &NodeId, prompt: String) -> bool {
+        self.question(id, prompt, false).await
+    }
+
+    /// Asks a person to confirm a destructive step (by typing its id); `false` when nobody
+    /// can answer.
+    pub async fn ask_destructive(&self, id: &NodeId, prompt: String) -> bool {
+        self.question(id, prompt, true).await
+    }
+
+    async fn question(&self, id: &NodeId, prompt: String, destructive: bool) -> bool {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let question = Question {
             id: id.to_owned(),
             prompt: self.masker.mask(&prompt),
+            destructive,
             reply,
         };
         if self.tx.send(Message::Ask(question)).is_err() {

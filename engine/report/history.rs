@@ -1,12 +1,14 @@
 //! `runbook runs`, `show` and `logs`: a run's history for people (tables) and machines (JSON),
 //! read from its timeline.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::order::PlanOrder;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
@@ -309,23 +311,17 @@ pub enum LogsError {
     Store(#[from] StoreError),
 }
 
-/// What `logs` prints, and how far each step's log was read.
-#[derive(Debug, Default)]
-pub struct Logs {
-    /// The text: one step's log, or every step's under a `=== ID` line.
-    pub text: String,
-    /// The steps shown, and the offset their logs were read to.
-    pub read: Vec<(NodeId, u64)>,
-}
-
-/// The steps `logs` shows: the one asked for (by id), or every step in journal order.
+/// The steps `logs` shows: the one asked for (by id), or every step of the run in plan order.
 pub fn log_steps(
     store: &dyn Store,
     run: &Timeline,
     step: Option<&str>,
+    order: &PlanOrder,
 ) -> Result<Vec<NodeId>, LogsError> {
     let Some(asked) = step else {
-        return Ok(run.steps.iter().map(|s| s.id.clone()).collect());
+        let mut steps: Vec<NodeId> = run.steps.iter().map(|s| s.id.clone()).collect();
+        order.sort_by_id(&mut steps, |id| id);
+        return Ok(steps);
     };
     let unknown = || {
         let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
@@ -342,21 +338,65 @@ pub fn log_steps(
     Ok(vec![id])
 }
 
-/// A step's log, or every step's log in journal order.
-pub fn logs(store: &dyn Store, run: &Timeline, step: Option<&str>) -> Result<Logs, LogsError> {
-    let mut logs = Logs::default();
-    for id in log_steps(store, run, step)? {
-        let chunk = store.read_log(&run.run.run_id, &id, 0)?;
-        if step.is_none() {
-            let _ = writeln!(logs.text, "=== {id}");
+/// Steps' logs as `logs` prints them, in one format from the first line to the last, also while
+/// following a run: one step's lines as they are, or every step's under a `=== ID` line (again
+/// each time the output moves on to another step, as `tail -f` does with several files).
+#[derive(Debug)]
+pub struct LogPrinter {
+    /// `=== ID` lines (every step is shown).
+    headers: bool,
+    /// The step whose lines were printed last.
+    current: Option<NodeId>,
+    /// How far each step's log was printed.
+    offsets: HashMap<NodeId, u64>,
+}
+
+impl LogPrinter {
+    /// A printer of every step (`headers`) or of one.
+    pub fn new(headers: bool) -> Self {
+        Self {
+            headers,
+            current: None,
+            offsets: HashMap::new(),
         }
-        let next = chunk.map_or(0, |c| {
-            logs.text.push_str(&String::from_utf8_lossy(&c.bytes));
-            c.next
-        });
-        logs.read.push((id, next));
     }
-    Ok(logs)
+
+    /// Appends to `out` what the steps' logs gained since the last pass (on the first, every
+    /// step gets its `=== ID` line, even one that printed nothing). `whole`: only whole lines,
+    /// as the run is still writing them.
+    pub fn pass(
+        &mut self,
+        store: &dyn Store,
+        run_id: &str,
+        steps: &[NodeId],
+        whole: bool,
+        out: &mut String,
+    ) -> Result<(), StoreError> {
+        let first = self.offsets.is_empty() && self.current.is_none();
+        for id in steps {
+            let from = self.offsets.get(id).copied().unwrap_or(0);
+            let chunk = store.read_log(run_id, id, from)?;
+            let bytes = chunk.as_ref().map_or(&[][..], |c| c.bytes.as_slice());
+            let end = if whole {
+                bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+            } else {
+                bytes.len()
+            };
+            if end == 0 && !first {
+                continue;
+            }
+            if self.headers && self.current.as_ref() != Some(id) {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "=== {id}");
+                self.current = Some(id.clone());
+            }
+            out.push_str(&String::from_utf8_lossy(&bytes[..end]));
+            self.offsets.insert(id.clone(), from + end as u64);
+        }
+        Ok(())
+    }
 }
 
 fn short_time(at: Timestamp) -> String {

@@ -1,5 +1,10 @@
 //! The live view of a run: indicatif progress lines on a terminal, plain timestamped lines
-//! otherwise, a rehearsal listing for `--dry-run`, and the final summary table.
+//! otherwise, a rehearsal listing for `--dry-run`, and the final summary table (every step of
+//! the plan, in plan order).
+//!
+//! What is normal is shown quietly: a `check` that finds its step not in place yet, and the
+//! polls of an `until` that has not held yet, are counted on the step's line, their output kept
+//! in the step's log (and shown with `-v`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -9,7 +14,10 @@ use std::time::Duration;
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
+use super::order::PlanOrder;
+use super::prompt::{self, Consent};
 use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
@@ -25,27 +33,51 @@ pub enum Mode {
     Json,
 }
 
+/// How much a run tells while it goes (`-q`, `-v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// Failures, questions, pauses and the verdict.
+    Quiet,
+    /// Every step's start and end and what it printed; checks and polls counted quietly.
+    #[default]
+    Normal,
+    /// Also what each `check` and each poll printed, and why a poll did not hold yet.
+    Verbose,
+}
+
+/// How a run is shown, and what the view needs to know of it.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Progress bars, plain lines, or the rehearsal as JSON.
+    pub mode: Mode,
+    /// Colors.
+    pub color: bool,
+    /// How much is told.
+    pub verbosity: Verbosity,
+    /// The plan's steps in plan order (the summary lists them all).
+    pub order: PlanOrder,
+    /// Cancelled when the run is being stopped: a question waiting for its answer gives up.
+    pub stop: CancellationToken,
+}
+
 /// One row of the final summary.
 #[derive(Debug, Clone)]
 struct Row {
-    id: NodeId,
     status: StepStatus,
-    /// How the status reads in the summary (`interrupted`, `done before`).
+    /// How the status reads in the summary (`interrupted`, `done before`, `not run`).
     label: &'static str,
-    attempts: u32,
-    duration: Duration,
+    /// Attempts made (none for a step this process did not run).
+    attempts: Option<u32>,
+    duration: Option<Duration>,
     reason: Option<String>,
 }
 
 /// Consumes a run's messages until the channel closes; returns the rehearsal (JSON mode).
-pub async fn consume(
-    mut rx: UnboundedReceiver<Message>,
-    mode: Mode,
-    color: bool,
-) -> Vec<serde_json::Value> {
-    console::set_colors_enabled(color);
-    console::set_colors_enabled_stderr(color);
-    let mut live = Live::new(mode);
+pub async fn consume(mut rx: UnboundedReceiver<Message>, view: View) -> Vec<serde_json::Value> {
+    console::set_colors_enabled(view.color);
+    console::set_colors_enabled_stderr(view.color);
+    let stop = view.stop.clone();
+    let mut live = Live::new(view);
     while let Some(message) = rx.recv().await {
         match message {
             Message::Event(stamped) => live.show(stamped),
@@ -54,7 +86,7 @@ pub async fn consume(
                 let _ = ack.send(());
                 live.show(stamped);
             }
-            Message::Ask(q) => live.multi.suspend(|| ask(q)),
+            Message::Ask(q) => live.multi.suspend(|| ask(q, &stop)),
         }
     }
     live.rehearsal
@@ -64,9 +96,16 @@ pub async fn consume(
 /// rehearsal, and what earlier events said.
 struct Live {
     mode: Mode,
+    verbosity: Verbosity,
     multi: MultiProgress,
     bars: HashMap<NodeId, ProgressBar>,
-    rows: Vec<Row>,
+    order: PlanOrder,
+    rows: HashMap<NodeId, Row>,
+    /// Steps with an attempt started by this process: the number of their last attempt. What a
+    /// step prints before its first start is its `check`'s probe.
+    attempts: HashMap<NodeId, u32>,
+    /// Steps that poll (`until`), and how many polls have not held yet.
+    polls: HashMap<NodeId, u32>,
     rehearsal: Vec<serde_json::Value>,
     dry_run: bool,
     this_run: String,
@@ -74,16 +113,20 @@ struct Live {
 }
 
 impl Live {
-    fn new(mode: Mode) -> Self {
+    fn new(view: View) -> Self {
         Self {
-            mode,
-            multi: MultiProgress::with_draw_target(if mode == Mode::Progress {
+            mode: view.mode,
+            verbosity: view.verbosity,
+            multi: MultiProgress::with_draw_target(if view.mode == Mode::Progress {
                 ProgressDrawTarget::stderr()
             } else {
                 ProgressDrawTarget::hidden()
             }),
             bars: HashMap::new(),
-            rows: Vec::new(),
+            order: view.order,
+            rows: HashMap::new(),
+            attempts: HashMap::new(),
+            polls: HashMap::new(),
             rehearsal: Vec::new(),
             dry_run: false,
             this_run: String::new(),
@@ -93,7 +136,10 @@ impl Live {
 
     /// Shows one event (some only update a progress bar or the summary).
     fn show(&mut self, Stamped { at, event }: Stamped) {
-        if let Some(text) = self.line(&event) {
+        let important = is_important(&event);
+        if let Some(text) = self.line(&event)
+            && (important || self.verbosity != Verbosity::Quiet)
+        {
             self.print(at, &text);
         }
     }
@@ -115,10 +161,7 @@ impl Live {
                 polling,
             } => Some(self.step_started(id, name.as_deref(), *attempt, description, *polling)),
             Event::ProcessStarted { .. } => None,
-            Event::Output { id, stream, line } => {
-                let mark = if *stream == Stream::Stderr { "!" } else { "|" };
-                Some(format!("{id} {mark} {line}"))
-            }
+            Event::Output { id, stream, line } => self.output(id, *stream, line),
             Event::Retrying {
                 id,
                 attempt,
@@ -143,6 +186,16 @@ impl Live {
             } => self.rehearsed(id, name.as_deref(), description, marks, notes),
             Event::Restored { id, status, reason } => {
                 self.restored += 1;
+                self.rows.insert(
+                    id.clone(),
+                    Row {
+                        status: *status,
+                        label: "done before",
+                        attempts: None,
+                        duration: None,
+                        reason: None,
+                    },
+                );
                 // A handful are worth naming; a long run's thousands are summed up.
                 (self.restored <= RESTORED_SHOWN).then(|| {
                     format!(
@@ -231,6 +284,10 @@ impl Live {
         description: &str,
         polling: bool,
     ) -> String {
+        self.attempts.insert(id.clone(), attempt);
+        if polling {
+            self.polls.insert(id.clone(), 0);
+        }
         if self.mode == Mode::Progress {
             let bar = self.multi.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -259,16 +316,39 @@ impl Live {
         )
     }
 
-    fn polling(&self, id: &NodeId, attempt: u32, detail: &str) -> Option<String> {
-        if let Some(bar) = self.bars.get(id) {
-            bar.set_message(format!("poll {attempt}: {detail}"));
-            None
-        } else {
-            Some(format!(
-                "{} {id}: poll {attempt}: {detail}",
-                style("wait").dim()
-            ))
+    /// A line a step printed: shown, unless it is what a `check` or a poll not yet held
+    /// printed (kept in the step's log; shown with `-v`).
+    fn output(&self, id: &NodeId, stream: Stream, line: &str) -> Option<String> {
+        let quiet = !self.attempts.contains_key(id) || self.polls.contains_key(id);
+        if quiet && self.verbosity != Verbosity::Verbose {
+            return None;
         }
+        let mark = if stream == Stream::Stderr { "!" } else { "|" };
+        let text = format!("{id} {mark} {line}");
+        Some(if quiet {
+            style(text).dim().to_string()
+        } else {
+            text
+        })
+    }
+
+    /// A poll that did not hold yet: counted on the step's line; why, with `-v`.
+    fn polling(&mut self, id: &NodeId, attempt: u32, detail: &str) -> Option<String> {
+        self.polls.insert(id.clone(), attempt);
+        if let Some(bar) = self.bars.get(id) {
+            bar.set_message(format!("waiting: {attempt} poll{} so far", plural(attempt)));
+            return None;
+        }
+        let why = if self.verbosity == Verbosity::Verbose {
+            format!(": {}", first_line_inline(detail))
+        } else {
+            String::new()
+        };
+        Some(
+            style(format!("wait {id}: not yet after poll {attempt}{why}"))
+                .dim()
+                .to_string(),
+        )
     }
 
     fn rehearsed(
@@ -302,14 +382,18 @@ impl Live {
 
     fn interrupted(&mut self, id: &NodeId, duration: Duration) -> String {
         self.clear_bar(id);
-        self.rows.push(Row {
-            id: id.clone(),
-            label: "interrupted",
-            status: StepStatus::Pending,
-            attempts: 0,
-            duration,
-            reason: None,
-        });
+        self.polls.remove(id);
+        let attempts = self.attempts.remove(id);
+        self.rows.insert(
+            id.clone(),
+            Row {
+                label: "interrupted",
+                status: StepStatus::Pending,
+                attempts,
+                duration: Some(duration),
+                reason: None,
+            },
+        );
         format!(
             "{} {id} after {}: its processes were stopped",
             style("interrupted").yellow(),
@@ -339,22 +423,31 @@ impl Live {
         reason: Option<&str>,
     ) -> Option<String> {
         self.clear_bar(id);
-        self.rows.push(Row {
-            id: id.clone(),
-            label: status.as_str(),
-            status,
-            attempts,
-            duration,
-            reason: reason.map(str::to_owned),
-        });
+        self.attempts.remove(id);
+        let polls = self.polls.remove(id).unwrap_or(0);
+        self.rows.insert(
+            id.clone(),
+            Row {
+                label: status.as_str(),
+                status,
+                attempts: Some(attempts),
+                duration: Some(duration),
+                reason: reason.map(str::to_owned),
+            },
+        );
         if self.dry_run && reason == Some("rehearsed") {
             return None;
         }
+        let waited = if polls > 0 {
+            format!(" (held after {} polls)", polls + 1)
+        } else {
+            String::new()
+        };
         let text = reason
             .map(|r| format!(": {}", first_line_inline(r)))
             .unwrap_or_default();
         Some(format!(
-            "{} {id} in {}{text}",
+            "{} {id} in {}{waited}{text}",
             status_word(status),
             Human(duration)
         ))
@@ -381,7 +474,41 @@ impl Live {
         } else {
             String::new()
         };
-        Some(summary(&self.rows, status, duration, self.dry_run) + &earlier + &next)
+        let rows = if self.dry_run || self.verbosity == Verbosity::Quiet {
+            Vec::new()
+        } else {
+            self.rows_in_plan_order()
+        };
+        let failed: Vec<(&NodeId, &Row)> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| r.status == StepStatus::Failed)
+            .collect();
+        let mut failed = failed;
+        failed.sort_by(|a, b| self.order.compare(a.0, b.0));
+        Some(summary(&rows, &failed, status, duration, self.dry_run) + &earlier + &next)
+    }
+
+    /// Every step of the plan and every item the run expanded, in plan order; a step this
+    /// process neither ran nor found done is `not run`.
+    fn rows_in_plan_order(&self) -> Vec<(NodeId, Row)> {
+        let not_run = Row {
+            status: StepStatus::Pending,
+            label: "not run",
+            attempts: None,
+            duration: None,
+            reason: None,
+        };
+        let mut rows: Vec<(NodeId, Row)> = self
+            .order
+            .nodes()
+            .iter()
+            .filter(|id| !self.rows.contains_key(*id))
+            .map(|id| (id.clone(), not_run.clone()))
+            .chain(self.rows.iter().map(|(id, r)| (id.clone(), r.clone())))
+            .collect();
+        self.order.sort_by_id(&mut rows, |(id, _)| id);
+        rows
     }
 
     /// Prints a line where the mode wants it: above the bars, on stdout with the time of its
@@ -399,13 +526,31 @@ impl Live {
     }
 }
 
-fn ask(q: Question) {
-    let answer = dialoguer::Confirm::new()
-        .with_prompt(format!("[{}] {}", q.id, q.prompt))
-        .default(false)
-        .interact()
-        .unwrap_or(false);
+/// Asks a person (a destructive step's confirmation is its id typed out); gives up when the
+/// run is being stopped.
+fn ask(q: Question, stop: &CancellationToken) {
+    let consent = if q.destructive {
+        Consent::Typed(q.id.to_string())
+    } else {
+        Consent::YesNo
+    };
+    let question = format!("[{}] {}", q.id, q.prompt);
+    let answer = prompt::ask(&question, &consent, &|| stop.is_cancelled());
     let _ = q.reply.send(answer);
+}
+
+/// Whether an event is told even with `-q`: failures, interrupts, pauses and the end.
+fn is_important(event: &Event) -> bool {
+    match event {
+        Event::StepFinished { status, .. } => *status == StepStatus::Failed,
+        Event::GateEnded { held, .. } => !held,
+        Event::StepInterrupted { .. } | Event::Paused { .. } | Event::RunFinished { .. } => true,
+        _ => false,
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The local time of day of a moment (`14:03:59`), for plain lines.
@@ -493,43 +638,39 @@ const RESTORED_SHOWN: usize = 5;
 /// Past this many steps the summary table is shortened.
 const SUMMARY_ROWS: usize = 60;
 
-fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -> String {
-    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+fn summary(
+    rows: &[(NodeId, Row)],
+    failed: &[(&NodeId, &Row)],
+    status: RunStatus,
+    duration: Duration,
+    dry_run: bool,
+) -> String {
     let mut out = String::new();
-    if !dry_run {
-        let _ = writeln!(
-            out,
-            "\n{:width$}  {:9}  {:>8}  {:>8}",
-            "step", "status", "attempts", "time"
-        );
-        // A long run's table keeps what needs attention: every failure, then the last steps.
-        let shown: Vec<&Row> = if rows.len() <= SUMMARY_ROWS {
+    if !rows.is_empty() {
+        // A long run's table keeps what needs attention: failures and interrupted steps, then
+        // the last steps that ran.
+        let shown: Vec<&(NodeId, Row)> = if rows.len() <= SUMMARY_ROWS {
             rows.iter().collect()
         } else {
+            let ran: Vec<usize> = (0..rows.len())
+                .filter(|&i| rows[i].1.attempts.is_some())
+                .collect();
+            let last = &ran[ran.len().saturating_sub(SUMMARY_ROWS / 2)..];
             let _ = writeln!(
                 out,
-                "({} steps; failures and the last {} shown, `runbook show` has all)",
+                "\n({} steps; failures and the last {} that ran shown, `runbook show` has all)",
                 rows.len(),
-                SUMMARY_ROWS / 2
+                last.len()
             );
             rows.iter()
                 .enumerate()
-                .filter(|(i, r)| {
-                    r.status == StepStatus::Failed || *i >= rows.len() - SUMMARY_ROWS / 2
+                .filter(|(i, (_, r))| {
+                    r.status == StepStatus::Failed || r.label == "interrupted" || last.contains(i)
                 })
-                .map(|(_, r)| r)
+                .map(|(_, row)| row)
                 .collect()
         };
-        for r in shown {
-            let _ = writeln!(
-                out,
-                "{:width$}  {:9}  {:>8}  {:>8}",
-                r.id,
-                r.label,
-                r.attempts,
-                Human(r.duration).to_string()
-            );
-        }
+        table(&mut out, &shown);
     }
     let verdict = match status {
         RunStatus::Succeeded => style(if dry_run {
@@ -545,18 +686,47 @@ fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -
         RunStatus::Interrupted => style("interrupted").yellow().bold().to_string(),
         RunStatus::Running => "running".to_owned(),
     };
-    let failed: Vec<&Row> = rows
-        .iter()
-        .filter(|r| r.status == StepStatus::Failed)
-        .collect();
     let _ = write!(out, "{verdict} in {}", Human(duration));
-    for r in failed {
+    for (id, r) in failed {
         let _ = write!(
             out,
-            "\n  {} failed: {}",
-            r.id,
+            "\n  {id} failed: {}",
             r.reason.as_deref().unwrap_or("")
         );
     }
     out
+}
+
+/// The summary table, each column as wide as its widest cell.
+fn table(out: &mut String, rows: &[&(NodeId, Row)]) {
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|(id, r)| {
+            [
+                id.to_string(),
+                r.label.to_owned(),
+                r.attempts.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                r.duration
+                    .map_or_else(|| "-".to_owned(), |d| Human(d).to_string()),
+            ]
+        })
+        .collect();
+    let header = ["step", "status", "attempts", "time"];
+    let width = |c: usize| {
+        cells
+            .iter()
+            .map(|row| row[c].chars().count())
+            .chain([header[c].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    let _ = writeln!(
+        out,
+        "\n{:w0$}  {:w1$}  {:>w2$}  {:>w3$}",
+        header[0], header[1], header[2], header[3]
+    );
+    for [id, label, attempts, time] in &cells {
+        let _ = writeln!(out, "{id:w0$}  {label:w1$}  {attempts:>w2$}  {time:>w3$}");
+    }
 }

@@ -37,6 +37,50 @@ pub trait Store: Send + Sync {
     /// Every run, oldest first; a run that cannot be read is listed with why.
     fn list(&self) -> Result<Vec<Listed>, StoreError>;
 
+    /// Every run's id (cheaper than [`Store::list`]: no journal is read).
+    fn ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Where runs are kept, as messages name it (`.runbook`, or where it was looked for).
+    fn location(&self) -> String;
+
+    /// Removes a finished run: everything the store keeps of it. Refused, naming the holder,
+    /// while a process drives it.
+    fn remove(&self, run_id: &str) -> Result<(), StoreError>;
+
+    /// The run a person means: a run's id, `latest` (or `last`) for the run started last, or
+    /// the beginning of exactly one run's id.
+    fn resolve(&self, given: &str) -> Result<String, StoreError> {
+        let missing = || StoreError::Missing {
+            id: given.to_owned(),
+            store: self.location(),
+        };
+        if given == LATEST || given == "last" {
+            let runs = self.list()?;
+            // Runs that cannot be read sort first: they are never `latest`.
+            return runs
+                .into_iter()
+                .max_by_key(|r| r.summary.as_ref().ok().and_then(|s| s.started_at))
+                .map(|r| r.run_id)
+                .ok_or_else(missing);
+        }
+        let ids = self.ids()?;
+        if ids.iter().any(|id| id == given) {
+            return Ok(given.to_owned());
+        }
+        let mut matches: Vec<String> = ids.into_iter().filter(|id| id.starts_with(given)).collect();
+        match matches.len() {
+            0 => Err(missing()),
+            1 => Ok(matches.remove(0)),
+            _ => {
+                matches.sort();
+                Err(StoreError::Ambiguous {
+                    given: given.to_owned(),
+                    matches,
+                })
+            }
+        }
+    }
+
     /// A run's journal: every record, in order.
     fn records(&self, run_id: &str) -> Result<Vec<Record>, StoreError>;
 
@@ -59,6 +103,9 @@ pub trait Store: Send + Sync {
         from: u64,
     ) -> Result<Option<LogChunk>, StoreError>;
 }
+
+/// What `latest` means wherever a run's id is taken: the run started last.
+pub const LATEST: &str = "latest";
 
 /// Where the process that drives a run writes it: records (durable once synced) and step logs.
 pub trait RunJournal: Send {
@@ -257,6 +304,14 @@ pub enum StoreError {
     /// An id that cannot name a run.
     #[error("invalid run id `{0}`: use letters, digits, `-`, `_` and `.`")]
     BadId(String),
+    /// The beginning of several runs' ids.
+    #[error("`{given}` could be any of {} runs: {}; give more of the id", matches.len(), matches.join(", "))]
+    Ambiguous {
+        /// What was given.
+        given: String,
+        /// The runs whose ids begin with it.
+        matches: Vec<String>,
+    },
     /// The journal could not be read or written.
     #[error(transparent)]
     Journal(#[from] JournalError),

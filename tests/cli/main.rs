@@ -4,6 +4,8 @@
 //! One test binary with a module per concern (linking one binary instead of one per file).
 //! Run one concern with `cargo test --test cli run_flow::`.
 
+#[path = "../common/pty.rs"]
+mod pty;
 #[path = "../common/run_support.rs"]
 mod run_support;
 
@@ -11,6 +13,9 @@ mod fingerprint;
 mod fuzz;
 mod hostile_text;
 mod limits;
+mod operator_commands;
+mod operator_output;
+mod operator_terminal;
 mod plan_props;
 mod run_commands;
 mod run_drill;

@@ -1,5 +1,6 @@
 //! Durable runs end to end: crash trials (SIGKILL at random moments, then resume), resume
-//! rules, run state on disk, locks and signals.
+//! rules, run state on disk, locks and signals, and what an operator does with runs (find,
+//! stop, prune, follow).
 //!
 //! Run one concern with `cargo test --test durable durable_crash::`.
 
@@ -9,5 +10,6 @@ mod durable_support;
 mod run_support;
 
 mod durable_crash;
+mod durable_operator;
 mod durable_resume;
 mod durable_state;

@@ -182,6 +182,16 @@ impl RunDir {
         })
     }
 
+    /// Removes the run folder: first renamed to a hidden name (gone from listings at once, as a
+    /// run being created is), then deleted.
+    pub fn remove(self) -> Result<(), StoreError> {
+        let hidden =
+            self.path
+                .with_file_name(format!(".removing-{}-{}", self.id, std::process::id()));
+        fs::rename(&self.path, &hidden).map_err(io_error(&self.path))?;
+        fs::remove_dir_all(&hidden).map_err(io_error(&hidden))
+    }
+
     /// Every run folder in the state dir, oldest first.
     pub fn list(state_dir: &Path) -> Result<Vec<Self>, StoreError> {
         let runs = runs_dir(state_dir);

@@ -1,7 +1,7 @@
-//! Runs kept in folders under a state dir (`--state-dir`, `RUNBOOK_STATE_DIR`, `.runbook/`):
-//! one folder per run ([`super::run_dir`]), locked with `flock` ([`super::lease`]).
+//! Runs kept in folders under a state dir (`--state-dir`, `RUNBOOK_STATE_DIR`, or the nearest
+//! `.runbook/`): one folder per run ([`super::run_dir`]), locked with `flock` ([`super::lease`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -15,13 +15,16 @@ use crate::state::runbook_copy::RunbookCopy;
 use crate::state::store::{Holder, Lease, Listed, LogChunk, NewRun, RunJournal, Store, StoreError};
 use crate::state::timeline::Timeline;
 
-/// The state dir's default location, relative to the current directory.
+/// The state dir's name: looked for in the current directory and the folders above it, and
+/// created in the current directory by the first run when none is found.
 pub const DEFAULT_STATE_DIR: &str = ".runbook";
 
 /// Runs kept in folders under a state dir.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     state_dir: PathBuf,
+    /// Where the state dir was looked for, when none was found (it does not exist yet).
+    searched: Option<PathBuf>,
 }
 
 impl LocalStore {
@@ -29,11 +32,41 @@ impl LocalStore {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
+            searched: None,
         }
     }
 
+    /// The runs under the nearest `.runbook/` folder, as git finds `.git`: in `start` or the
+    /// closest folder above it that has one. When none has, runs go to `.runbook/` in `start`
+    /// (relative to the current directory), created with the first run, and messages say where
+    /// it was looked for.
+    pub fn discover(start: &Path) -> Self {
+        let found = start
+            .ancestors()
+            .map(|dir| dir.join(DEFAULT_STATE_DIR))
+            .find(|candidate| candidate.is_dir());
+        match found {
+            Some(state_dir) => Self::new(state_dir),
+            None => Self {
+                state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+                searched: Some(start.to_owned()),
+            },
+        }
+    }
+
+    /// The state dir.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     fn open(&self, run_id: &str) -> Result<RunDir, StoreError> {
-        RunDir::open(&self.state_dir, run_id)
+        RunDir::open(&self.state_dir, run_id).map_err(|e| match e {
+            StoreError::Missing { id, .. } => StoreError::Missing {
+                id,
+                store: self.location(),
+            },
+            other => other,
+        })
     }
 
     fn lease(dir: &RunDir, (lock, holder): (FolderLock, Holder)) -> Lease {
@@ -84,6 +117,30 @@ impl Store for LocalStore {
                 }
             })
             .collect())
+    }
+
+    fn ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(RunDir::list(&self.state_dir)?
+            .into_iter()
+            .map(|dir| dir.id)
+            .collect())
+    }
+
+    fn location(&self) -> String {
+        match &self.searched {
+            Some(start) => format!(
+                "{} (no {DEFAULT_STATE_DIR} folder in {} or any folder above it; --state-dir or RUNBOOK_STATE_DIR names one)",
+                self.state_dir.display(),
+                start.display()
+            ),
+            None => self.state_dir.display().to_string(),
+        }
+    }
+
+    fn remove(&self, run_id: &str) -> Result<(), StoreError> {
+        let dir = self.open(run_id)?;
+        let _held = lease::take(&dir.path, run_id)?;
+        dir.remove()
     }
 
     fn records(&self, run_id: &str) -> Result<Vec<Record>, StoreError> {
