@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod context;
 pub mod event;
 pub mod fanout;
+mod process;
 pub mod rehearse;
 pub mod render;
 pub mod runtime;
