@@ -7,6 +7,7 @@ pub mod event;
 pub mod fanout;
 mod process;
 pub mod rehearse;
+pub mod remote;
 pub mod render;
 pub mod runtime;
 pub mod scheduler;

@@ -12,6 +12,7 @@ use tokio::process::{Child, Command as Process};
 use super::Failure;
 use crate::exec::event::{Event, Stream};
 use crate::exec::process::{self, Supervision};
+use crate::exec::remote::{self, HostTarget};
 use crate::exec::runtime::Runtime;
 use crate::plan::NodeId;
 use crate::template::shell_quote;
@@ -58,8 +59,19 @@ impl CommandLine {
         }
     }
 
+    /// `(shell, script)` when this is a script for a shell (`SHELL -c SCRIPT`).
+    pub fn as_script(&self) -> Option<(&str, &str)> {
+        match self.argv.as_slice() {
+            [shell, flag, script] if flag == "-c" => Some((shell, script)),
+            _ => None,
+        }
+    }
+
     #[must_use]
-    /// The same command run on a host over the system `ssh` (batch mode: never prompts).
+    /// The same command run on a host by a one-shot `ssh` (batch mode: never prompts), for
+    /// callers that do not run it through `exec::remote::Remote` yet. `Remote::run` multiplexes,
+    /// kills the command on the host when stopped and keeps the script off every command line;
+    /// this does none of that.
     pub fn over_ssh(
         &self,
         target: &str,
@@ -67,19 +79,14 @@ impl CommandLine {
         identity: Option<&str>,
         options: &[String],
     ) -> Self {
-        let mut argv = vec![
-            "ssh".to_owned(),
-            "-o".to_owned(),
-            "BatchMode=yes".to_owned(),
-        ];
-        if let Some(p) = port {
-            argv.extend(["-p".to_owned(), p.to_owned()]);
-        }
-        if let Some(i) = identity {
-            argv.extend(["-i".to_owned(), i.to_owned()]);
-        }
-        for o in options {
-            argv.extend(["-o".to_owned(), o.clone()]);
+        let mut host = HostTarget::new(target, target);
+        host.identity_file = identity.map(Into::into);
+        host.options = options.to_vec();
+        match port.map(|p| (p, p.parse::<u16>())) {
+            Some((_, Ok(p))) => host.port = Some(p),
+            // ssh itself says what is wrong with it.
+            Some((p, Err(_))) => host.options.insert(0, format!("Port={p}")),
+            None => {}
         }
         let mut remote: Vec<String> = Vec::new();
         if let Some(cwd) = &self.cwd {
@@ -94,9 +101,8 @@ impl CommandLine {
             );
         }
         remote.extend(self.argv.iter().map(|a| shell_quote(a)));
-        argv.extend([target.to_owned(), "--".to_owned(), remote.join(" ")]);
         Self {
-            argv,
+            argv: remote::one_shot_argv(&host, &remote.join(" ")),
             env: Vec::new(),
             cwd: None,
             description: format!("[{target}] {}", self.description),
