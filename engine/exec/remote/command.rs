@@ -96,9 +96,10 @@ impl Remote {
         }
         let mut supervision = OnHost {
             connection,
-            marker: self.marker.clone(),
-            pgid: None,
-            exit: None,
+            reports: Reports {
+                marker: self.marker.clone(),
+                ..Reports::default()
+            },
         };
         process::supervise(rt, id, &mut child, timeout, started, &mut supervision).await
     }
@@ -182,14 +183,41 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A command on a host, as its wrapper reports it.
+/// A command on a host: its connection, and what its wrapper reported.
 struct OnHost {
     connection: Arc<Connection>,
+    reports: Reports,
+}
+
+/// What a wrapper reports on stderr, on lines marked with the run's marker.
+#[derive(Debug, Default)]
+struct Reports {
     marker: String,
     /// The command's process group on the host, once reported.
     pgid: Option<u32>,
     /// Its exit status, once reported.
     exit: Option<i32>,
+}
+
+impl Reports {
+    /// Takes in a report; returns the rest of the line that is the command's own output.
+    fn line(&mut self, stream: Stream, line: String) -> Option<String> {
+        if stream != Stream::Stderr {
+            return Some(line);
+        }
+        let Some(at) = line.find(&self.marker) else {
+            return Some(line);
+        };
+        let report = &line[at + self.marker.len()..];
+        let mut words = report.split_whitespace();
+        match (words.next(), words.next().map(str::parse::<i64>)) {
+            (Some("pgid"), Some(Ok(pgid))) => self.pgid = u32::try_from(pgid).ok(),
+            (Some("exit"), Some(Ok(code))) => self.exit = i32::try_from(code).ok(),
+            _ => return Some(line),
+        }
+        // A command's last line without a newline shares its line with the report.
+        (at > 0).then(|| line[..at].to_owned())
+    }
 }
 
 impl OnHost {
@@ -220,33 +248,19 @@ impl OnHost {
 
 impl Supervision for OnHost {
     fn line(&mut self, stream: Stream, line: String) -> Option<String> {
-        if stream != Stream::Stderr {
-            return Some(line);
-        }
-        let Some(at) = line.find(&self.marker) else {
-            return Some(line);
-        };
-        let report = &line[at + self.marker.len()..];
-        let mut words = report.split_whitespace();
-        match (words.next(), words.next().map(str::parse::<i64>)) {
-            (Some("pgid"), Some(Ok(pgid))) => self.pgid = u32::try_from(pgid).ok(),
-            (Some("exit"), Some(Ok(code))) => self.exit = i32::try_from(code).ok(),
-            _ => return Some(line),
-        }
-        // A command's last line without a newline shares its line with the report.
-        (at > 0).then(|| line[..at].to_owned())
+        self.reports.line(stream, line)
     }
 
     fn ended(&self) -> bool {
-        self.exit.is_some()
+        self.reports.exit.is_some()
     }
 
     fn can_stop(&self) -> bool {
-        self.pgid.is_some()
+        self.reports.pgid.is_some()
     }
 
     async fn stop(&mut self, rt: &Runtime, child: &mut Child) {
-        if let Some(pgid) = self.pgid {
+        if let Some(pgid) = self.reports.pgid {
             let graceful = self.kill(pgid, Some(rt.options.kill_grace));
             tokio::select! {
                 _ = graceful => {}
@@ -263,7 +277,7 @@ impl Supervision for OnHost {
     }
 
     fn exit_code(&self, status: Option<ExitStatus>, stderr: &str) -> Result<Option<i32>, String> {
-        if let Some(code) = self.exit {
+        if let Some(code) = self.reports.exit {
             return Ok(Some(code));
         }
         let code = status.and_then(|s| s.code());
@@ -290,6 +304,90 @@ impl Supervision for OnHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wrapper run by a local `sh -s`, as a host's session runs it: `(stdout, stderr)`.
+    fn run_wrapper(cmd: &CommandLine) -> (String, String) {
+        use std::io::Write as _;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let rt = Runtime::new(
+            crate::exec::RunOptions::new("run-1"),
+            crate::exec::secrets::Masker::default(),
+            tx,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let script = wrapper(&rt, &NodeId::step("s"), cmd, "@runbook-0123456789abcdef")
+            .expect("a valid command");
+        let mut sh = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        sh.stdin
+            .take()
+            .expect("piped")
+            .write_all(script.as_bytes())
+            .expect("sh reads its script");
+        let out = sh.wait_with_output().expect("sh ends");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_wrapper_runs_a_script_with_its_cwd_and_env_and_reports_its_group_and_exit() {
+        let mut cmd = CommandLine::script(
+            "sh",
+            "pwd\necho \"$A|$RUNBOOK_STEP|$RUNBOOK_RUN_ID\"\nread x || echo no-stdin\nexit 4",
+        );
+        cmd.cwd = Some("/".into());
+        cmd.env.push(("A".into(), "it's \"$HOME\" `x`".into()));
+        let (out, err) = run_wrapper(&cmd);
+        assert_eq!(out, "/\nit's \"$HOME\" `x`|s|run-1\nno-stdin\n");
+        let reports: Vec<&str> = err.lines().collect();
+        assert_eq!(reports.len(), 2, "{err}");
+        assert!(
+            reports[0].starts_with("@runbook-0123456789abcdef pgid "),
+            "{err}"
+        );
+        assert_eq!(reports[1], "@runbook-0123456789abcdef exit 4");
+    }
+
+    #[test]
+    fn a_script_containing_the_here_document_end_still_runs_whole() {
+        let cmd = CommandLine::script("sh", "echo one\nRUNBOOK_SCRIPT_END_89abcdef\necho two");
+        let (out, err) = run_wrapper(&cmd);
+        assert_eq!(out, "one\ntwo\n", "{err}");
+        assert!(
+            err.contains("RUNBOOK_SCRIPT_END_89abcdef: not found"),
+            "the middle line ran as a command: {err}"
+        );
+    }
+
+    #[test]
+    fn the_output_of_a_command_is_told_apart_from_the_wrappers_reports() {
+        let mut on_host = Reports {
+            marker: "@runbook-ab".into(),
+            ..Reports::default()
+        };
+        assert_eq!(
+            on_host.line(Stream::Stderr, "@runbook-ab pgid 4242".into()),
+            None
+        );
+        assert_eq!(on_host.pgid, Some(4242));
+        assert_eq!(
+            on_host.line(Stream::Stderr, "partial line@runbook-ab exit 3".into()),
+            Some("partial line".into())
+        );
+        assert_eq!(on_host.exit, Some(3));
+        assert_eq!(
+            on_host.line(Stream::Stdout, "@runbook-ab exit 9".into()),
+            Some("@runbook-ab exit 9".into()),
+            "only stderr carries reports"
+        );
+    }
 
     #[test]
     fn variable_names_are_checked_before_they_reach_a_shell() {
