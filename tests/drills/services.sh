@@ -16,7 +16,8 @@
 #                                            so a per-node service can bind 127.0.0.(I+1):ANY,
 #                                            and sessions on it see FLEET_NODE=nodeI; with
 #                                            `shared` every node is 127.0.0.1 (N up to 200).
-#                                            Writes DIR/client_key, DIR/known_hosts,
+#                                            Writes DIR/client_key, DIR/known_hosts (every
+#                                            address, and every nodeI for HostKeyAlias),
 #                                            DIR/ssh_config (a `Host nodeI` entry each:
 #                                            `ssh -F DIR/ssh_config node3 …`), DIR/bin/ssh and
 #                                            DIR/nodes (`nodeI ADDRESS` lines)
@@ -251,7 +252,9 @@ EOF
       while read -r name addr; do printf 'Match LocalAddress %s\n  SetEnv FLEET_NODE=%s\n' "$addr" "$name"; done <"$dir/nodes"
     fi
   } >"$dir/sshd_config"
-  cut -d' ' -f2 "$dir/nodes" | sort -u | while read -r addr; do
+  # Each address, and each node's name for a client that names it with `HostKeyAlias=nodeI`
+  # (distinct connections to one shared address).
+  { cut -d' ' -f2 "$dir/nodes" | sort -u; cut -d' ' -f1 "$dir/nodes"; } | while read -r addr; do
     echo "[$addr]:$port $(cat "$dir/host_key.pub")"
   done >"$dir/known_hosts"
   {
