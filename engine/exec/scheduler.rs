@@ -240,7 +240,12 @@ impl Scheduler {
                 .fan_items(f)
                 .iter()
                 .map(|&n| {
-                    json!({ "item": item_value(&self.plan, n), "status": "pending", "outputs": {} })
+                    let mut entry = json!({ "item": item_value(&self.plan, n), "status": "pending", "outputs": {} });
+                    // An item of `on:` a list of hosts also says which host it is.
+                    if let Some(ItemKey::Host(host)) = self.plan.graph[n].id.item_key() {
+                        entry["host"] = Value::from(host);
+                    }
+                    entry
                 })
                 .collect();
             self.fans.insert(f, FanState { id, slot, summary });
@@ -471,8 +476,13 @@ impl Scheduler {
     /// What an item is called: its host, or its value when short (else its position).
     fn item_key(&self, n: NodeIndex) -> String {
         let node = &self.plan.graph[n];
-        match (node.id.item_key(), &node.role) {
-            (Some(ItemKey::Index(i)), Role::Item { value, .. }) => match value {
+        let value = match &node.role {
+            Role::Item { value, .. } => Some(value),
+            Role::CallEntry { scope } => self.plan.scopes[*scope].item.as_ref().map(|(_, v)| v),
+            Role::Step | Role::DynamicFanOut => None,
+        };
+        match (node.id.item_key(), value) {
+            (Some(ItemKey::Index(i)), Some(value)) => match value {
                 Value::String(s) if s.chars().count() <= 40 => s.clone(),
                 Value::Number(n) => n.to_string(),
                 _ => format!("[{i}]"),
@@ -494,6 +504,7 @@ impl Scheduler {
             self.walk.gate_decided(&self.plan, f, true);
             return;
         };
+        self.publish_summary(f);
         let id = self.fan_state(f).id.clone();
         let runbook = Arc::clone(self.plan.runbook_of(&self.plan.graph[first]));
         let job = Job {
@@ -741,6 +752,13 @@ impl Scheduler {
             entry.insert("status".to_owned(), Value::from(status.as_str()));
             entry.insert("outputs".to_owned(), Value::Object(outputs.clone()));
         }
+    }
+
+    /// Makes a running fan-out's `items` so far visible to templates (its gate's). Done at a
+    /// batch's end, not at every item's: converting the whole list per item would make a wide
+    /// fan-out quadratic. The fan-out's end publishes them all.
+    fn publish_summary(&mut self, f: usize) {
+        let fan = self.fan_state(f);
         let slot = fan.slot;
         let summary = template::to_value(&fan.summary);
         Arc::make_mut(&mut self.cells)[slot].items = summary;
