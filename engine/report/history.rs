@@ -361,9 +361,10 @@ impl LogPrinter {
         }
     }
 
-    /// Appends to `out` what the steps' logs gained since the last pass (on the first, every
-    /// step gets its `=== ID` line, even one that printed nothing). `whole`: only whole lines,
-    /// as the run is still writing them.
+    /// Appends to `out` what the steps' logs gained since the last pass. `whole`: only whole
+    /// lines, as the run is still writing them; a step gets its `=== ID` line once it has
+    /// something to show. Otherwise (the run has ended) the first pass gives every step its
+    /// `=== ID` line, even one that printed nothing.
     pub fn pass(
         &mut self,
         store: &dyn Store,
@@ -382,7 +383,7 @@ impl LogPrinter {
             } else {
                 bytes.len()
             };
-            if end == 0 && !first {
+            if end == 0 && !(first && !whole) {
                 continue;
             }
             if self.headers && self.current.as_ref() != Some(id) {

@@ -124,7 +124,13 @@ fn describe_shows_one_runbooks_steps_with_their_names() {
 #[test]
 fn validate_speaks_json_and_github_annotations_for_ci() {
     let sb = catalogue();
-    let json = sb.cli(&["validate", "ops", "--format", "json"]);
+    let json = sb.cli(&[
+        "validate",
+        "ops/broken.yaml",
+        "ops/restore.yaml",
+        "--format",
+        "json",
+    ]);
     json.expect_code(2);
     let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(document["valid"], false);
