@@ -1,4 +1,5 @@
-//! `runbook show RUN_ID`: a run's steps, statuses, attempts, times, outputs and approvals.
+//! `runbook show RUN_ID`: a run's steps (in plan order), statuses, attempts, times, outputs and
+//! approvals.
 
 use std::io::Write as _;
 
@@ -7,6 +8,7 @@ use super::error::CliError;
 use crate::drive::Outcome;
 use crate::exec::RunStatus;
 use crate::report::history;
+use crate::report::order::PlanOrder;
 use crate::state::{Store, Timeline};
 
 /// What `show` takes.
@@ -24,7 +26,11 @@ pub struct ShowArgs {
 
 /// Prints the run.
 pub fn execute(args: &ShowArgs) -> Result<Outcome, CliError> {
-    let (timeline, status) = load(&args.state.store(), &args.run_id)?;
+    let store = args.state.store();
+    let (mut timeline, status) = load(&store, &args.run_id)?;
+    // Plan order: as the runbook declares its steps (items by index, `finally` last), not as
+    // the journal first named them.
+    PlanOrder::of_run(&store, &timeline.run.run_id).sort_by_id(&mut timeline.steps, |s| &s.id);
     let text = match args.format {
         RunFormat::Text => history::show_text(&timeline, status),
         RunFormat::Json => history::show_json(&timeline, status),

@@ -200,7 +200,13 @@ impl Ready<'_> {
         } = resumption;
         let mut recorder = Recorder::new(store.journal(&lease)?);
         recorder.append(&records(&options.user, adopted, &decision))?;
-        let run_options = pipeline::options(
+        let earlier_attempts = timeline
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.attempt_count()))
+            .filter(|&(_, attempts)| attempts > 0)
+            .collect();
+        let mut run_options = pipeline::options(
             &plan,
             timeline.run.run_id,
             false,
@@ -208,6 +214,7 @@ impl Ready<'_> {
             options.presentation.interactive,
             options.max_parallel,
         );
+        run_options.earlier_attempts = earlier_attempts;
         let (status, _) = pipeline::run(
             plan,
             &secrets,

@@ -335,17 +335,21 @@ async fn with_retries(
         .clone()
         .or_else(|| job.runbook.defaults.retry.clone());
     let max = job.limits.attempts;
-    let mut attempt = 0;
+    // Attempts are numbered across processes (a resumed step's first attempt here follows the
+    // ones made before); `retry` counts the attempts of this process.
+    let first = rt.options.first_attempt(&job.id);
+    let mut made = 0;
     loop {
-        attempt += 1;
+        made += 1;
+        let attempt = first + made - 1;
         let (polls, result) = once_or_poll(rt, job, scope, action, description, attempt).await;
         let _ = polls;
         match result {
             Ok(v) => return (attempt, Ok(v)),
-            Err(e) if attempt < max && !rt.cancel.is_cancelled() => {
+            Err(e) if made < max && !rt.cancel.is_cancelled() => {
                 let delay = retry
                     .as_ref()
-                    .map_or(Duration::ZERO, |r| r.delay_after(attempt));
+                    .map_or(Duration::ZERO, |r| r.delay_after(made));
                 rt.emit(Event::Retrying {
                     id: job.id.clone(),
                     attempt,

@@ -1,6 +1,7 @@
 //! What every running step shares: options, the event channel, the masker, HTTP clients and
 //! the cancellation token.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub struct RunOptions {
     pub kill_grace: Duration,
     /// How much of each output stream is kept for `result`.
     pub capture_limit: usize,
+    /// Attempts each step made while earlier processes drove the run (a resume): this
+    /// process numbers a step's attempts after them, so attempts count across processes.
+    pub earlier_attempts: HashMap<NodeId, u32>,
 }
 
 impl RunOptions {
@@ -41,7 +45,17 @@ impl RunOptions {
             max_parallel: 4,
             kill_grace: Duration::from_secs(5),
             capture_limit: 1 << 20,
+            earlier_attempts: HashMap::new(),
         }
+    }
+
+    /// The number of a step's first attempt in this process.
+    pub fn first_attempt(&self, id: &NodeId) -> u32 {
+        self.earlier_attempts
+            .get(id)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1)
     }
 }
 

@@ -465,9 +465,9 @@ impl Scheduler {
             .first()
             .and_then(|&n| self.plan.graph[n].step.name.clone());
         self.rt.emit(Event::StepStarted {
+            attempt: self.rt.options.first_attempt(&id),
             id,
             name,
-            attempt: 1,
             description,
             polling: false,
         });
@@ -724,9 +724,9 @@ impl Scheduler {
             .remove(&fan.id)
             .map_or(Duration::ZERO, |t| t.elapsed());
         self.rt.emit(Event::StepFinished {
+            attempts: self.rt.options.first_attempt(&fan.id),
             id: fan.id,
             status,
-            attempts: 1,
             duration,
             outputs: Map::new(),
             items: fan.summary,
@@ -997,16 +997,17 @@ impl Scheduler {
         }
         if step.destructive && !self.rt.options.yes {
             let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
-            let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
+            let approved =
+                self.rt.options.interactive && self.rt.ask_destructive(&id, question).await;
             if !approved {
                 return false;
             }
         }
         if !self.settled.contains_key(&id) {
             self.rt.emit(Event::StepStarted {
+                attempt: self.rt.options.first_attempt(&id),
                 id,
                 name: step.name.clone(),
-                attempt: 1,
                 description,
                 polling: false,
             });

@@ -213,7 +213,7 @@ fn split_segments(text: &str) -> impl Iterator<Item = &str> {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

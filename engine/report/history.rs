@@ -123,14 +123,14 @@ pub fn show_text(run: &Timeline, status: RunStatus) -> String {
             serde_json::to_string(&s.outputs).unwrap_or_default()
         };
         let finished = s.finished_at.map(short_time).unwrap_or_default();
-        let _ = writeln!(
-            out,
+        let row = format!(
             "{:width$}  {:9}  {:>8}  {:20}  {outputs}",
             s.id,
             step_status.as_str(),
             s.attempt_count(),
             finished
         );
+        let _ = writeln!(out, "{}", row.trim_end());
         if let Some(reason) = reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }

@@ -180,6 +180,10 @@ impl Recorder {
                         .unwrap_or_default()
                 ),
             ),
+            Event::StepInterrupted { id, .. } => (
+                id,
+                format!("--- {at} interrupted: its processes were stopped"),
+            ),
             Event::Paused { id, instructions } => (
                 id,
                 format!("--- paused, waiting for approval:\n{instructions}"),
@@ -187,7 +191,10 @@ impl Recorder {
             _ => return,
         };
         self.write_line(id, &line);
-        if matches!(event, Event::StepFinished { .. }) {
+        if matches!(
+            event,
+            Event::StepFinished { .. } | Event::StepInterrupted { .. }
+        ) {
             self.journal.end_log(id);
         }
     }

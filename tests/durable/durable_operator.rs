@@ -267,7 +267,7 @@ steps:
 }
 
 #[test]
-fn an_interrupted_step_counts_its_attempt_in_the_summary_and_across_the_resume() {
+fn resume_accounting_counts_attempts_across_processes_each_with_its_own_times() {
     let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "300");
     sb.runbook(
         "name: again\nsteps:\n  - id: wait\n    run: 'echo waiting; test -e done || { touch done; sleep 30; }'\n  - id: after\n    run: echo after\n",
@@ -277,7 +277,9 @@ fn an_interrupted_step_counts_its_attempt_in_the_summary_and_across_the_resume()
         "run",
         &["run", "runbook.yaml", "--run-id", "a1", "--no-progress"],
     );
-    run.wait_until("the step to start", START, || started(&sb, "a1"));
+    run.wait_until("the step to start", START, || {
+        started(&sb, "a1") && sb.exists("done")
+    });
     run.signal(nix::sys::signal::Signal::SIGINT);
     let interrupted = run.wait(END);
     interrupted.expect_code(130);
@@ -304,10 +306,54 @@ fn an_interrupted_step_counts_its_attempt_in_the_summary_and_across_the_resume()
 
     let resumed = runbook(&sb, &["resume", "a1", "--no-progress"]);
     resumed.expect_code(0);
+    assert!(
+        resumed.has_line_starting("start wait attempt 2:"),
+        "the resumed attempt follows the interrupted one: {}",
+        resumed.stdout
+    );
+    let row = resumed
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("wait ") && l.contains("succeeded"))
+        .unwrap_or_else(|| panic!("a summary row: {}", resumed.stdout))
+        .to_owned();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], ["wait", "succeeded", "2"], "{}", resumed.stdout);
+
     let shown = show(&sb, "a1");
     let wait = step(&shown, "wait");
     assert_eq!(wait["attempts"], 2, "{shown:#}");
     let history = wait["history"].as_array().expect("a history");
     assert_eq!(history.len(), 2);
-    assert_ne!(history[0]["started_at"], history[1]["started_at"]);
+    assert_eq!(history[0]["outcome"], "interrupted", "{shown:#}");
+    assert!(
+        history[0]["finished_at"].as_str() <= history[1]["started_at"].as_str(),
+        "each attempt keeps its own times: {shown:#}"
+    );
+
+    let log = runbook(&sb, &["logs", "a1", "wait"]);
+    log.expect_code(0);
+    let headers: Vec<&str> = log
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("--- "))
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    assert_eq!(headers.len(), 4, "{}", log.stdout);
+    assert!(headers[0].starts_with("attempt 1:"), "{}", log.stdout);
+    assert!(headers[1].starts_with("interrupted"), "{}", log.stdout);
+    assert!(headers[2].starts_with("attempt 2:"), "{}", log.stdout);
+    assert!(headers[3].starts_with("succeeded"), "{}", log.stdout);
+
+    // `show`'s table lines up whatever the ids' lengths.
+    let table = runbook(&sb, &["show", "a1"]);
+    let status_columns: Vec<Option<usize>> = table
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("wait ") || l.starts_with("after "))
+        .map(|l| l.find("succeeded"))
+        .collect();
+    assert_eq!(status_columns.len(), 2, "{}", table.stdout);
+    assert_eq!(status_columns[0], status_columns[1], "{}", table.stdout);
 }
