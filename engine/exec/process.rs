@@ -68,17 +68,11 @@ pub(crate) async fn supervise<S: Supervision>(
     supervision: &mut S,
 ) -> Result<Value, Failure> {
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|s| tokio::spawn(read_lines(s, Stream::Stdout, lines_tx.clone()))),
-        child
-            .stderr
-            .take()
-            .map(|s| tokio::spawn(read_lines(s, Stream::Stderr, lines_tx.clone()))),
-    ];
-    drop(lines_tx);
+    let reader = tokio::spawn(read_output(
+        child.stdout.take(),
+        child.stderr.take(),
+        lines_tx,
+    ));
 
     let limit = rt.options.capture_limit;
     let mut captured = Captured::default();
@@ -139,9 +133,7 @@ pub(crate) async fn supervise<S: Supervision>(
         }
     };
     let _ = tokio::time::timeout(DRAIN, drain).await;
-    for reader in readers.into_iter().flatten() {
-        reader.abort();
-    }
+    reader.abort();
     if status.is_none() {
         // Only the local end (a connection's channel) is left: the command itself has ended.
         let _ = child.start_kill();
@@ -188,26 +180,63 @@ pub(crate) async fn supervise<S: Supervision>(
     }
 }
 
-async fn read_lines<R: AsyncRead + Unpin>(
-    stream: R,
-    which: Stream,
+/// Reads both output streams in one task into one sequence of tagged lines, each sent as soon
+/// as it is whole: lines keep the order they were written in across the two streams (two
+/// readers, each woken on its own, could swap `echo about to fail; echo "disk full" >&2`).
+/// When a line waits on both streams at the same moment, which was written first is not
+/// known; the standard output's goes first.
+async fn read_output<O, E>(
+    stdout: Option<O>,
+    stderr: Option<E>,
     tx: mpsc::UnboundedSender<(Stream, String)>,
-) {
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
+) where
+    O: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    let mut out = stdout.map(|s| (BufReader::new(s), Vec::new()));
+    let mut err = stderr.map(|s| (BufReader::new(s), Vec::new()));
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf)
-                    .trim_end_matches(['\n', '\r'])
-                    .to_owned();
-                if tx.send((which, line)).is_err() {
-                    break;
-                }
-            }
+        // `read_until` keeps what it read when the other stream wins: a line is never split.
+        let (which, line) = tokio::select! {
+            biased;
+            read = next_line(out.as_mut()), if out.is_some() => (Stream::Stdout, settle(&mut out, &read)),
+            read = next_line(err.as_mut()), if err.is_some() => (Stream::Stderr, settle(&mut err, &read)),
+            else => break,
+        };
+        if let Some(line) = line
+            && tx.send((which, line)).is_err()
+        {
+            break;
         }
+    }
+}
+
+/// The line a read completed, if any; a stream that ended (or failed) is closed.
+fn settle<R>(
+    slot: &mut Option<(BufReader<R>, Vec<u8>)>,
+    read: &std::io::Result<usize>,
+) -> Option<String> {
+    let (_, buf) = slot.as_mut()?;
+    let line = (!buf.is_empty()).then(|| {
+        let line = String::from_utf8_lossy(buf)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
+        buf.clear();
+        line
+    });
+    if !matches!(read, Ok(n) if *n > 0) {
+        *slot = None;
+    }
+    line
+}
+
+/// Reads a stream up to its next newline (or its end) into its buffer.
+async fn next_line<R: AsyncRead + Unpin>(
+    reader: Option<&mut (BufReader<R>, Vec<u8>)>,
+) -> std::io::Result<usize> {
+    match reader {
+        Some((reader, buf)) => reader.read_until(b'\n', buf).await,
+        None => Ok(0),
     }
 }
 

@@ -168,6 +168,7 @@ steps:
     needs: [fetch]
     run: echo prepare
   - id: fetch
+    needs: []
     run: echo fetch
   - id: stop
     for_each: [a, b, c, d, e, f, g, h, i, j, k, l]

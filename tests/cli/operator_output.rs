@@ -298,3 +298,48 @@ fn each_command_has_its_own_help() {
         );
     }
 }
+
+#[test]
+fn stdout_and_stderr_lines_keep_the_order_they_were_printed_in() {
+    // Two readers, each woken on its own, swapped these lines for about one item in twenty.
+    const ITEMS: usize = 200;
+    let sb = Sandbox::new();
+    sb.runbook(&format!(
+        r#"
+name: interleaved
+steps:
+  - id: fail
+    for_each: "{{{{ range({ITEMS}) | list }}}}"
+    max_parallel: 8
+    allow_failure: true
+    run: echo about to fail; echo "disk full" >&2; exit 1
+"#
+    ));
+    let run = sb.run(&["--run-id", "i1"]);
+    run.expect_code(0);
+    let logs = sb.cli(&["logs", "i1"]);
+    logs.expect_code(0);
+    for i in 0..ITEMS {
+        let id = format!("fail[{i}]");
+        // Shown as it ran: one sequence for both streams, each line tagged.
+        let shown: Vec<&str> = run
+            .lines()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix(format!("{id} ").as_str()))
+            .filter(|l| l.starts_with("| ") || l.starts_with("! "))
+            .collect();
+        assert_eq!(shown, ["| about to fail", "! disk full"], "{}", run.stdout);
+        // And stored so.
+        let log = logs
+            .stdout
+            .split("=== ")
+            .find(|block| block.starts_with(&format!("{id}\n")))
+            .unwrap_or_else(|| panic!("{id}'s log: {}", logs.stdout));
+        let printed: Vec<&str> = log
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("--- "))
+            .collect();
+        assert_eq!(printed, ["about to fail", "! disk full"], "{log}");
+    }
+}
