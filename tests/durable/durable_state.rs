@@ -447,11 +447,14 @@ steps:
     followed.expect_code(0);
     let out = followed.stdout;
     let early = out.find("early").expect("the early line");
+    // One format from the first line to the last (`logs` without --follow prints the same).
     let late = out
-        .find("talk | late")
+        .find("\nlate\n")
         .unwrap_or_else(|| panic!("the late line, as it came: {out}"));
     assert!(early < late, "{out}");
-    assert!(out.contains("after | after"), "{out}");
+    assert!(!out.contains(" | "), "{out}");
+    let after = out.find("=== after\n").expect("the next step's header");
+    assert!(late < after && out[after..].contains("\nafter\n"), "{out}");
 
     // On a run that ended, --follow prints what there is and returns.
     let done = runbook(&sb, &["logs", "f1", "talk", "--follow"]);
