@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use super::args::{ParamArgs, RunFormat, StateArgs, VerbosityArgs};
 use super::error::CliError;
 use super::terminal;
-use crate::drive::{self, Outcome, StartRequest};
+use crate::drive::{self, Choice, Outcome, Selection, StartRequest};
+use crate::exec::SettledSteps;
+use crate::report::prompt::{self, Consent};
 
 /// What `run` takes.
 #[derive(Debug, clap::Args)]
@@ -27,6 +29,20 @@ pub struct RunArgs {
     /// The run's id (default: the runbook's name and the start time).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+    /// Run only these steps of the runbook (repeat, or separate with commas): a fan-out with
+    /// its items, a block or call with its steps. What they depend on does not run: it is
+    /// named, for you to confirm (--yes) that its effect is in place.
+    #[arg(
+        long,
+        value_name = "STEP",
+        value_delimiter = ',',
+        conflicts_with = "from"
+    )]
+    pub only: Vec<String>,
+    /// Run this step and every step that depends on it (then `finally`); the steps before it
+    /// do not run: they are named, for you to confirm (--yes) that their effect is in place.
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
     /// Plain line-per-event output even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -50,12 +66,23 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
             "--format json is for --dry-run; a real run reports with `runbook show`".to_owned(),
         ));
     }
+    let presentation = terminal::presentation(json, args.no_progress, args.verbosity.level());
+    let left_out = match choice(args) {
+        Some(choice) => {
+            let selection =
+                drive::select(&plan, &choice).map_err(|e| CliError::Usage(e.to_string()))?;
+            confirm(&selection, args, presentation.interactive)?;
+            selection.left_out
+        }
+        None => SettledSteps::new(),
+    };
     let request = StartRequest {
         run_id: args.run_id.clone(),
         dry_run: args.dry_run,
         yes: args.yes,
         max_parallel: args.max_parallel.map(usize::from),
-        presentation: terminal::presentation(json, args.no_progress, args.verbosity.level()),
+        presentation,
+        left_out,
     };
     let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
     if json {
@@ -64,4 +91,45 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         writeln!(std::io::stdout().lock(), "{text}").map_err(CliError::Output)?;
     }
     Ok(started.outcome)
+}
+
+/// The steps asked for with `--only` or `--from`.
+fn choice(args: &RunArgs) -> Option<Choice> {
+    if let Some(from) = &args.from {
+        return Some(Choice::From(from.clone()));
+    }
+    (!args.only.is_empty()).then(|| Choice::Only(args.only.clone()))
+}
+
+/// Says which steps run and which are left out; steps that the chosen ones depend on are taken
+/// as in place only when the operator confirms it (at the terminal, or `--yes`). A rehearsal
+/// asks nothing.
+fn confirm(selection: &Selection, args: &RunArgs, interactive: bool) -> Result<(), CliError> {
+    eprintln!(
+        "{}: running {}",
+        selection.written,
+        selection.chosen.join(", ")
+    );
+    if selection.assumed.is_empty() {
+        return Ok(());
+    }
+    let assumed = format!(
+        "they depend on {}, which will not run: their effect must already be in place",
+        selection.assumed.join(", ")
+    );
+    if args.dry_run || args.yes {
+        eprintln!("{assumed}");
+        return Ok(());
+    }
+    if !interactive {
+        return Err(CliError::Usage(format!(
+            "{}: {assumed}; --yes confirms it",
+            selection.written
+        )));
+    }
+    if prompt::ask(&format!("{assumed}. Go on?"), &Consent::YesNo, &|| false) {
+        Ok(())
+    } else {
+        Err(CliError::Declined)
+    }
 }

@@ -9,10 +9,12 @@ pub mod error;
 pub mod outcome;
 pub mod pipeline;
 pub mod resume;
+pub mod selection;
 pub mod signals;
 pub mod start;
 
 pub use error::DriveError;
 pub use outcome::{Outcome, Presentation};
 pub use resume::{Continuation, Ready, ResumeOptions, Resumption};
+pub use selection::{Choice, Selection, SelectionError, select};
 pub use start::{StartRequest, Started, new_run_id, start};

@@ -22,6 +22,8 @@ pub struct StartRequest {
     pub max_parallel: Option<usize>,
     /// How the run is shown.
     pub presentation: Presentation,
+    /// The steps left out (`--only`, `--from`): recorded as skipped, never run.
+    pub left_out: SettledSteps,
 }
 
 /// How a run ended, and what its rehearsal listed (JSON mode).
@@ -45,7 +47,7 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
     let secrets = resolve_secrets(&plan)?;
     let interactive = request.presentation.interactive;
     if !request.dry_run {
-        check_destructive(&plan, &SettledSteps::new(), request.yes, interactive)?;
+        check_destructive(&plan, &request.left_out, request.yes, interactive)?;
     }
     let run_id = request
         .run_id
@@ -70,7 +72,7 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
         options,
         request.presentation,
         recording,
-        SettledSteps::new(),
+        request.left_out.clone(),
     )?;
     Ok(Started {
         outcome: status.into(),

@@ -37,6 +37,9 @@ pub struct Settled {
     pub items: Vec<Value>,
     /// Shown to the operator.
     pub reason: String,
+    /// Decided by this process, not found in the journal (a step left out by `run --only`):
+    /// recorded as the step's end, not restored as done before.
+    pub record: bool,
 }
 
 /// Node id → what is settled; items of fan-outs (`x[2]`) and whole fan-outs (`x`) included.
@@ -633,7 +636,10 @@ impl Scheduler {
             self.update_summary(f, position, status, &Map::new());
         }
         self.show(entry);
-        let recorded_before = self.settled.get(&id).is_some_and(|s| s.status == status);
+        let recorded_before = self
+            .settled
+            .get(&id)
+            .is_some_and(|s| s.status == status && !s.record);
         if recorded_before {
             self.rt.emit(Event::Restored {
                 id,
@@ -642,7 +648,9 @@ impl Scheduler {
             });
             return;
         }
+        let left_out = self.settled.get(&id).filter(|s| s.record);
         let reason = match status {
+            StepStatus::Skipped if left_out.is_some() => left_out.map(|s| s.reason.clone()),
             StepStatus::Skipped => Some(format!(
                 "`when: {}` is false",
                 self.plan.graph[entry]
@@ -796,6 +804,7 @@ impl Scheduler {
                     outputs: Map::new(),
                     items: Vec::new(),
                     reason: "its fan-out ended before this resume".to_owned(),
+                    record: false,
                 },
                 None => continue,
             };
@@ -818,6 +827,12 @@ impl Scheduler {
             Arc::make_mut(&mut self.cells)[slot].items = template::to_value(&done.items);
         }
         let id = self.plan.graph[n].id.clone();
+        if done.record {
+            // Decided as the run starts (left out by `--only`): recorded as its end.
+            let outcome = Outcome::done(done.status, 0, Some(done.reason.clone()));
+            self.finish(n, &outcome, Duration::ZERO);
+            return;
+        }
         if done.status == StepStatus::Failed && done.reason.starts_with("rejected") {
             // A manual step rejected at resume: recorded as the failure it is.
             let outcome = Outcome::failed(1, done.reason.clone());
@@ -883,6 +898,11 @@ impl Scheduler {
         self.began.insert(id.clone(), Instant::now());
         self.nodes[n.index()].status = StepStatus::Running;
         self.show(n);
+        if self.settled.get(&id).is_some_and(|s| s.record) {
+            // Left out (`run --only`): its steps are skipped with it.
+            self.walk.enter_group(&self.plan, scope, true);
+            return;
+        }
         let entered = match self.call_skipped(&step, &ctx) {
             Ok(true) => {
                 self.walk.enter_group(&self.plan, scope, true);
@@ -1035,6 +1055,7 @@ impl Scheduler {
                 outputs: Map::new(),
                 items: Vec::new(),
                 reason: String::new(),
+                record: false,
             },
         );
         self.walk.group_failed_to_enter(&self.plan, scope);

@@ -141,6 +141,7 @@ fn settle_done(timeline: &Timeline, rerun: &BTreeSet<NodeId>, decision: &mut Dec
                     outputs: step.outputs.clone(),
                     items: step.items.clone(),
                     reason: "done before this resume; not run again".to_owned(),
+                    record: false,
                 },
             );
         }
@@ -219,6 +220,7 @@ fn judge(
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             ),
+            record: false,
         },
     );
     decision.verdicts.push(Verdict {

@@ -15,6 +15,7 @@ mod fingerprint;
 mod fuzz;
 mod hostile_text;
 mod limits;
+mod operator_choose;
 mod operator_commands;
 mod operator_output;
 mod operator_terminal;
