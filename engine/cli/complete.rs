@@ -1,5 +1,5 @@
 //! Shell completion. `runbook completions SHELL` prints the script a shell loads; that script
-//! calls `runbook` back (clap_complete's `COMPLETE=SHELL` protocol, answered first thing in
+//! calls `runbook` back (`clap_complete`'s `COMPLETE=SHELL` protocol, answered first thing in
 //! `main`) to complete subcommands, options, files, and run ids where a run is named.
 
 use std::io::Write as _;

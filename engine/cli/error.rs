@@ -73,7 +73,7 @@ pub enum CliError {
         /// The run.
         run_id: String,
         /// Who drives it.
-        holder: Holder,
+        holder: Box<Holder>,
         /// Why it cannot be signalled.
         why: String,
     },

@@ -42,7 +42,7 @@ pub fn execute(args: &StopArgs) -> Result<Outcome, CliError> {
     };
     let unreachable = |why: String| CliError::Unreachable {
         run_id: run_id.clone(),
-        holder: holder.clone(),
+        holder: Box::new(holder.clone()),
         why,
     };
     let here = identity::host_name();

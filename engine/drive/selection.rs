@@ -177,6 +177,7 @@ fn reachable(plan: &Plan, start: &[NodeIndex], direction: Direction) -> Vec<Node
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::NodeId;
 
     const BOOK: &str = "\
 name: choose
@@ -210,7 +211,7 @@ finally:
         let selection = select(&plan, &Choice::Only(vec!["restore".to_owned()])).expect("valid");
         assert_eq!(selection.chosen, ["restore"]);
         assert_eq!(selection.assumed, ["fetch", "stop"]);
-        let mut left: Vec<&str> = selection.left_out.keys().map(|id| id.as_str()).collect();
+        let mut left: Vec<&str> = selection.left_out.keys().map(NodeId::as_str).collect();
         left.sort_unstable();
         assert_eq!(
             left,

@@ -383,7 +383,7 @@ impl LogPrinter {
             } else {
                 bytes.len()
             };
-            if end == 0 && !(first && !whole) {
+            if end == 0 && (!first || whole) {
                 continue;
             }
             if self.headers && self.current.as_ref() != Some(id) {

@@ -184,26 +184,7 @@ impl Live {
                 marks,
                 notes,
             } => self.rehearsed(id, name.as_deref(), description, marks, notes),
-            Event::Restored { id, status, reason } => {
-                self.restored += 1;
-                self.rows.insert(
-                    id.clone(),
-                    Row {
-                        status: *status,
-                        label: "done before",
-                        attempts: None,
-                        duration: None,
-                        reason: None,
-                    },
-                );
-                // A handful are worth naming; a long run's thousands are summed up.
-                (self.restored <= RESTORED_SHOWN).then(|| {
-                    format!(
-                        "{} {id}: {reason}",
-                        style(format!("{} before", status.as_str())).dim()
-                    )
-                })
-            }
+            Event::Restored { id, status, reason } => self.restored(id, *status, reason),
             Event::StepInterrupted { id, duration } => Some(self.interrupted(id, *duration)),
             Event::StepFinished {
                 id,
@@ -254,6 +235,28 @@ impl Live {
             )),
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
+    }
+
+    /// A step an earlier process settled: a row of the summary; a handful are named, a long
+    /// run's thousands are summed up.
+    fn restored(&mut self, id: &NodeId, status: StepStatus, reason: &str) -> Option<String> {
+        self.restored += 1;
+        self.rows.insert(
+            id.clone(),
+            Row {
+                status,
+                label: "done before",
+                attempts: None,
+                duration: None,
+                reason: None,
+            },
+        );
+        (self.restored <= RESTORED_SHOWN).then(|| {
+            format!(
+                "{} {id}: {reason}",
+                style(format!("{} before", status.as_str())).dim()
+            )
+        })
     }
 
     fn run_started(

@@ -66,6 +66,18 @@ fn summaries_and_logs_list_steps_in_plan_order_with_never_run_steps() {
     let never = &rows[14];
     assert_eq!((never.1.as_str(), never.2.as_str()), ("not run", "-"));
 
+    // `show` too: the pending main step above the `finally` step that ran.
+    let shown = sb.cli(&["show", "o1", "--format", "json"]);
+    shown.expect_code(0);
+    let document: serde_json::Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    let shown_ids: Vec<&str> = document["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(shown_ids, expected, "{}", shown.stdout);
+
     let logs = sb.cli(&["logs", "o1"]);
     logs.expect_code(0);
     let headers: Vec<&str> = logs
