@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, Message, Question, Stamped};
+use super::approvals::Approvals;
+use super::event::{Answer, AskedInput, Event, Message, PersonQuestion, Question, Stamped};
 use super::secrets::Masker;
 use crate::plan::NodeId;
 
@@ -18,8 +19,10 @@ pub struct RunOptions {
     pub run_id: String,
     /// Rehearse: only `safe` steps execute.
     pub dry_run: bool,
-    /// Approve manual and destructive steps without asking.
+    /// Confirm destructive steps without asking (never a manual step: see `approvals`).
     pub yes: bool,
+    /// Who decides manual steps, and what was decided on the command line and before.
+    pub approvals: Approvals,
     /// Whether a person can be asked (a terminal is attached).
     pub interactive: bool,
     /// Steps at once (`--max-parallel`, else `defaults.max_parallel`, else 4).
@@ -37,6 +40,7 @@ impl RunOptions {
             run_id: run_id.into(),
             dry_run: false,
             yes: false,
+            approvals: Approvals::default(),
             interactive: false,
             max_parallel: 4,
             kill_grace: Duration::from_secs(5),
@@ -128,5 +132,28 @@ impl Runtime {
             return false;
         }
         answer.await.unwrap_or(false)
+    }
+
+    /// Asks a person to decide a manual step (and for its inputs); no answer by `deadline`,
+    /// or nobody to ask, is [`Answer::Unanswered`].
+    pub async fn ask_person(
+        &self,
+        id: &NodeId,
+        prompt: &str,
+        inputs: Vec<AskedInput>,
+        deadline: Option<jiff::Timestamp>,
+    ) -> Answer {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let question = PersonQuestion {
+            id: id.to_owned(),
+            prompt: self.masker.mask(prompt),
+            inputs,
+            deadline,
+            reply,
+        };
+        if self.tx.send(Message::AskPerson(question)).is_err() {
+            return Answer::Unanswered;
+        }
+        answer.await.unwrap_or(Answer::Unanswered)
     }
 }

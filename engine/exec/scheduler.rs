@@ -1278,7 +1278,9 @@ impl Scheduler {
             .spawn(async move {
                 let started = Instant::now();
                 let outcome = attempt::run(&rt, &job).await;
-                Finished::Step(n, outcome, started.elapsed())
+                // Waiting for a person is not the step's time.
+                let worked = started.elapsed().saturating_sub(outcome.waited);
+                Finished::Step(n, outcome, worked)
             })
             .id()
     }

@@ -107,7 +107,9 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
     match &step.kind {
         StepKind::Run(cmd) => collect_command(cmd, step, sites),
         StepKind::Http(req) => collect_http(req, step, sites),
-        StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
+        StepKind::Manual(manual) => {
+            sites.push(Site::template(&manual.instructions, Field::Input, s));
+        }
         StepKind::Assert(exprs) => {
             sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }

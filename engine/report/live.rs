@@ -33,7 +33,10 @@ struct Row {
     /// How the status reads in the summary (`interrupted`, `done before`).
     label: &'static str,
     attempts: u32,
+    /// Its own time.
     duration: Duration,
+    /// Time it waited for a person (not in `duration`).
+    waited: Duration,
     reason: Option<String>,
 }
 
@@ -55,6 +58,7 @@ pub async fn consume(
                 live.show(stamped);
             }
             Message::Ask(q) => live.multi.suspend(|| ask(q)),
+            Message::AskPerson(q) => live.multi.suspend(|| super::prompt::ask_person(q)),
         }
     }
     live.rehearsal
@@ -71,6 +75,10 @@ struct Live {
     dry_run: bool,
     this_run: String,
     restored: usize,
+    /// How many of `restored` were named or counted already.
+    restored_told: usize,
+    /// How long steps waited for people (shown apart from their time).
+    waited: HashMap<NodeId, Duration>,
 }
 
 impl Live {
@@ -88,14 +96,38 @@ impl Live {
             dry_run: false,
             this_run: String::new(),
             restored: 0,
+            restored_told: 0,
+            waited: HashMap::new(),
         }
     }
 
     /// Shows one event (some only update a progress bar or the summary).
     fn show(&mut self, Stamped { at, event }: Stamped) {
+        if !matches!(event, Event::Restored { .. })
+            && let Some(text) = self.more_restored()
+        {
+            self.print(at, &text);
+        }
         if let Some(text) = self.line(&event) {
             self.print(at, &text);
         }
+    }
+
+    /// After the steps settled before a resume that were named one by one: how many more there
+    /// were (told once the run goes on).
+    fn more_restored(&mut self) -> Option<String> {
+        let more = self
+            .restored
+            .saturating_sub(self.restored_told.max(RESTORED_SHOWN));
+        self.restored_told = self.restored;
+        (more > 0).then(|| {
+            style(format!(
+                "…and {more} more done before this resume (`runbook show {}` lists them)",
+                self.this_run
+            ))
+            .dim()
+            .to_string()
+        })
     }
 
     /// The line an event prints, if any.
@@ -193,12 +225,45 @@ impl Live {
                 style("wait").dim(),
                 Human(*delay)
             )),
-            Event::Paused { id, instructions } => Some(format!(
-                "{} at manual step {id}:\n{}\n  approve with: runbook resume {run} --approve {id}\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
+            Event::Paused {
+                id,
+                instructions,
+                waits_for,
+                missing,
+            } => Some(format!(
+                "{} at manual step {id}:\n{}\n  waiting for {waits_for}\n  approve with: runbook resume {run} --approve {id}{} [--as NAME]\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
                 style("paused").yellow().bold(),
                 indent_all(instructions),
+                missing
+                    .iter()
+                    .map(|m| format!(" --input {id}.{m}=…"))
+                    .collect::<String>(),
                 run = self.this_run,
             )),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                ..
+            } => Some(format!(
+                "{} {id} by {by} {}{}",
+                if *approved {
+                    style("approved").green().to_string()
+                } else {
+                    style("rejected").red().bold().to_string()
+                },
+                via.describe(*approved),
+                reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )),
+            Event::Waited { id, waited } => {
+                self.waited.insert(id.clone(), *waited);
+                None
+            }
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
     }
@@ -308,6 +373,7 @@ impl Live {
             status: StepStatus::Pending,
             attempts: 0,
             duration,
+            waited: Duration::ZERO,
             reason: None,
         });
         format!(
@@ -339,12 +405,14 @@ impl Live {
         reason: Option<&str>,
     ) -> Option<String> {
         self.clear_bar(id);
+        let waited = self.waited.remove(id).unwrap_or_default();
         self.rows.push(Row {
             id: id.clone(),
             label: status.as_str(),
             status,
             attempts,
             duration,
+            waited,
             reason: reason.map(str::to_owned),
         });
         if self.dry_run && reason == Some("rehearsed") {
@@ -353,8 +421,13 @@ impl Live {
         let text = reason
             .map(|r| format!(": {}", first_line_inline(r)))
             .unwrap_or_default();
+        let waited = if waited.is_zero() {
+            String::new()
+        } else {
+            format!(" (and {} waiting for a person)", Human(waited))
+        };
         Some(format!(
-            "{} {id} in {}{text}",
+            "{} {id} in {}{waited}{text}",
             status_word(status),
             Human(duration)
         ))
@@ -495,12 +568,27 @@ const SUMMARY_ROWS: usize = 60;
 
 fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -> String {
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+    // Time people took is shown apart, in its own column, when any step waited for one.
+    let waits = rows.iter().any(|r| !r.waited.is_zero());
+    let waited = |r: &Row| match (waits, r.waited.is_zero()) {
+        (false, _) => String::new(),
+        (true, true) => format!("  {:>8}", "-"),
+        (true, false) => format!("  {:>8}", Human(r.waited).to_string()),
+    };
     let mut out = String::new();
     if !dry_run {
         let _ = writeln!(
             out,
-            "\n{:width$}  {:9}  {:>8}  {:>8}",
-            "step", "status", "attempts", "time"
+            "\n{:width$}  {:9}  {:>8}  {:>8}{}",
+            "step",
+            "status",
+            "attempts",
+            "time",
+            if waits {
+                format!("  {:>8}", "waited")
+            } else {
+                String::new()
+            }
         );
         // A long run's table keeps what needs attention: every failure, then the last steps.
         let shown: Vec<&Row> = if rows.len() <= SUMMARY_ROWS {
@@ -523,11 +611,12 @@ fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -
         for r in shown {
             let _ = writeln!(
                 out,
-                "{:width$}  {:9}  {:>8}  {:>8}",
+                "{:width$}  {:9}  {:>8}  {:>8}{}",
                 r.id,
                 r.label,
                 r.attempts,
-                Human(r.duration).to_string()
+                Human(r.duration).to_string(),
+                waited(r)
             );
         }
     }

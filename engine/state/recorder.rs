@@ -26,33 +26,9 @@ impl Recorder {
         Self { journal }
     }
 
-    /// Appends records outside the event stream (approvals), durably; an approval is noted in
-    /// its step's log too.
+    /// Appends records outside the event stream (a resume's first records), durably.
     pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        self.journal.append(records)?;
-        for record in records {
-            if let Record::Approval {
-                id,
-                approved,
-                by,
-                reason,
-                at,
-                ..
-            } = record
-            {
-                let line = format!(
-                    "--- {at} {} by {by}{}",
-                    if *approved { "approved" } else { "rejected" },
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                self.write_line(id, &line);
-            }
-        }
-        self.flush_logs();
-        Ok(())
+        self.journal.append(records)
     }
 
     /// Consumes messages until the executor is done; a journal that cannot be written stops the
@@ -171,9 +147,46 @@ impl Recorder {
                         .unwrap_or_default()
                 ),
             ),
-            Event::Paused { id, instructions } => (
+            Event::Paused {
                 id,
-                format!("--- paused, waiting for approval:\n{instructions}"),
+                instructions,
+                waits_for,
+                ..
+            } => (
+                id,
+                format!("--- paused, waiting for {waits_for}:\n{instructions}"),
+            ),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                inputs,
+                ..
+            } => (
+                id,
+                format!(
+                    "--- {at} {} by {by} {}{}{}",
+                    if *approved { "approved" } else { "rejected" },
+                    via.describe(*approved),
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    if inputs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", serde_json::Value::Object(inputs.clone()))
+                    }
+                ),
+            ),
+            Event::Waited { id, waited } => (
+                id,
+                format!(
+                    "--- waited {} for a person",
+                    crate::spec::duration::Human(*waited)
+                ),
             ),
             _ => return,
         };
@@ -223,6 +236,29 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             at,
         }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
+        Event::Decided {
+            id,
+            approved,
+            by,
+            host,
+            via,
+            reason,
+            inputs,
+        } => Some(Record::Approval {
+            id: id.clone(),
+            approved: *approved,
+            by: by.clone(),
+            host: host.clone(),
+            reason: reason.clone(),
+            how: Some(*via),
+            inputs: inputs.clone(),
+            at,
+        }),
+        Event::Waited { id, waited } => Some(Record::Waited {
+            id: id.clone(),
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            at,
+        }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
             at,
