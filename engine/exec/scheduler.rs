@@ -988,8 +988,20 @@ impl Scheduler {
             return true;
         }
         if step.destructive && !self.rt.options.yes {
+            let asked = Instant::now();
             let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
             let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
+            // The time a person takes to answer is not the group's: its time starts now.
+            let waited = asked.elapsed();
+            if let Some(began) = self.began.get_mut(&id) {
+                *began += waited;
+            }
+            if waited.as_millis() > 0 {
+                self.rt.emit(Event::Waited {
+                    id: id.clone(),
+                    waited,
+                });
+            }
             if !approved {
                 return false;
             }

@@ -476,6 +476,9 @@ fn ask(q: Question) {
     let answer = dialoguer::Confirm::new()
         .with_prompt(format!("[{}] {}", q.id, q.prompt))
         .default(false)
+        // Enter ends the answer: a "y" and its newline are both taken, and the newline is
+        // never left for the next question (a manual step's, where it would read as "no").
+        .wait_for_newline(true)
         .interact()
         .unwrap_or(false);
     let _ = q.reply.send(answer);

@@ -1,7 +1,7 @@
-//! A manual step's question at the terminal: approve or reject, then the values it needs, each
-//! typed and checked against its `enum`; no answer by the step's deadline is no decision. Lines
-//! are read from stdin as the terminal sends them (whole lines), waiting for each with `poll` so
-//! that a deadline can pass while nobody types.
+//! A manual step's question at the terminal: approve or reject (an empty line asks again), then
+//! the values it needs, each typed and checked against its `enum`; no answer by the step's
+//! deadline is no decision. Lines are read from stdin as the terminal sends them (whole lines),
+//! waiting for each with `poll` so that a deadline can pass while nobody types.
 
 use std::io::Write;
 use std::os::fd::AsFd as _;
@@ -51,16 +51,25 @@ pub fn converse(
     read: &mut dyn FnMut() -> Line,
     out: &mut dyn Write,
 ) -> Answer {
-    let _ = write!(out, "{prompt}\nApprove? [y/N] ");
+    let _ = write!(out, "{prompt}\nApprove? [y/n] ");
     let _ = out.flush();
-    match read() {
-        Line::Text(text) if matches!(text.trim().to_ascii_lowercase().as_str(), "y" | "yes") => {}
-        Line::Text(_) => return Answer::Rejected,
-        Line::Late => {
-            let _ = writeln!(out, "\nno answer in time");
-            return Answer::Unanswered;
+    loop {
+        match read() {
+            Line::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => break,
+                // An empty line decides nothing (a stray Enter is not a rejection).
+                "" => {
+                    let _ = write!(out, "answer y to approve or n to reject: ");
+                    let _ = out.flush();
+                }
+                _ => return Answer::Rejected,
+            },
+            Line::Late => {
+                let _ = writeln!(out, "\nno answer in time");
+                return Answer::Unanswered;
+            }
+            Line::Closed => return Answer::Unanswered,
         }
-        Line::Closed => return Answer::Unanswered,
     }
     let mut values = Map::new();
     for input in inputs {
@@ -207,6 +216,15 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(
             converse("q", &[], &mut scripted(&["n"]), &mut out),
+            Answer::Rejected
+        );
+        assert_eq!(
+            converse("q", &[], &mut scripted(&["", "  ", "y"]), &mut out),
+            Answer::Approved(Map::new()),
+            "an empty line decides nothing: the question is asked again"
+        );
+        assert_eq!(
+            converse("q", &[], &mut scripted(&["", "no"]), &mut out),
             Answer::Rejected
         );
         assert_eq!(

@@ -353,3 +353,128 @@ fn a_steps_time_does_not_include_the_wait_for_a_person() {
     let text = runbook(&sb, &["show", "r1"]);
     assert!(text.stdout.contains("waited"), "{}", text.stdout);
 }
+
+/// A runbook run on a terminal: `script` gives it a pseudo-terminal, and what a person types is
+/// written to it when the question is on screen.
+struct AtTerminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl AtTerminal {
+    fn run(sb: &Sandbox, args: &str) -> Self {
+        use std::io::Read as _;
+        let binary = assert_cmd::cargo::cargo_bin("runbook");
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+            .current_dir(sb.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", sb.join(".runbook"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs the binary on a pseudo-terminal");
+        let input = child.stdin.take().expect("stdin is piped");
+        let mut output = child.stdout.take().expect("stdout is piped");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let shown = std::sync::Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = output.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                shown
+                    .lock()
+                    .expect("the screen is readable")
+                    .push_str(&text);
+            }
+        });
+        Self {
+            child,
+            input,
+            screen,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.screen.lock().expect("the screen is readable").clone()
+    }
+
+    /// Waits until `question` is on screen (its `nth` time), then types `line` after `pause`.
+    fn answer(&mut self, question: &str, nth: usize, pause: Duration, line: &str) {
+        use std::io::Write as _;
+        crate::durable_support::wait_until(question, Duration::from_secs(20), || {
+            self.screen().matches(question).count() >= nth
+        });
+        std::thread::sleep(pause);
+        writeln!(self.input, "{line}").expect("the terminal takes input");
+        self.input.flush().expect("the terminal takes input");
+    }
+
+    fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().expect("script ends");
+        (status.code(), self.screen())
+    }
+}
+
+#[test]
+fn at_a_terminal_a_person_decides_and_the_time_they_take_is_kept_apart() {
+    let sb = Sandbox::new();
+    sb.write(
+        "wipe.yaml",
+        "name: wipe\nsteps:\n  - id: rm\n    run: \"echo rm >> trace\"\n",
+    );
+    sb.runbook(
+        r#"
+name: at-terminal
+steps:
+  - id: wipe
+    destructive: true
+    call: wipe.yaml
+  - id: inspect
+    manual:
+      instructions: "Inspect the data"
+      inputs:
+        colour: { type: string, enum: [blue, green] }
+  - id: after
+    run: "echo after {{ steps.inspect.outputs.colour }} >> trace"
+"#,
+    );
+    let mut term = AtTerminal::run(&sb, "run runbook.yaml --no-progress --run-id r1 --as dora");
+    let pause = Duration::from_millis(1200);
+    term.answer("Run it?", 1, pause, "y");
+    // An Enter on its own decides nothing; then an approval, and a value outside the enum.
+    term.answer("Approve? [y/n]", 1, pause, "");
+    term.answer("answer y to approve", 1, Duration::ZERO, "y");
+    term.answer("colour (string: blue | green)", 1, Duration::ZERO, "red");
+    term.answer("colour (string: blue | green)", 2, Duration::ZERO, "green");
+    let (code, screen) = term.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(trace(&sb), ["rm", "after green"], "{screen}");
+
+    let shown = show(&sb, "r1");
+    for id in ["wipe", "inspect"] {
+        let s = step(&shown, id);
+        assert!(
+            s["waited_ms"].as_u64().is_some_and(|w| w >= 1000),
+            "the wait at {id}'s prompt is kept: {s:#}"
+        );
+        assert!(
+            s["duration_ms"].as_u64().is_some_and(|d| d < 1000),
+            "and is not {id}'s own time: {s:#}"
+        );
+    }
+    assert_eq!(
+        step(&shown, "inspect")["outputs"],
+        serde_json::json!({"colour": "green"})
+    );
+    let approvals = approvals(&sb, "r1");
+    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    assert_eq!(
+        (&approvals[0]["by"], &approvals[0]["how"]),
+        (&"dora".into(), &"prompt".into())
+    );
+}
