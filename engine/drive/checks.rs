@@ -1,8 +1,6 @@
 //! What must hold before anything runs: every secret can be read, destructive steps can be
 //! confirmed, and the decisions given for manual steps name manual steps and valid inputs.
 
-use std::collections::HashMap;
-
 use crate::exec::approvals::{self, Approvals, Verdict, Waiting};
 use crate::exec::{Secrets, SettledSteps};
 use crate::plan::reads::{self, Reads};
@@ -28,7 +26,7 @@ pub fn approvals(
     plan: &Plan,
     people: &People,
     verdicts: Vec<Verdict>,
-    waiting: HashMap<NodeId, Waiting>,
+    waiting: impl IntoIterator<Item = (NodeId, Waiting)>,
 ) -> Result<Approvals, DriveError> {
     let inputs = approvals::read_inputs(plan, &people.inputs)
         .map_err(|errors| DriveError::Approvals { errors })?;
@@ -41,7 +39,7 @@ pub fn approvals(
         all: people.approve_all,
         verdicts,
         inputs,
-        waiting,
+        waiting: waiting.into_iter().collect(),
     })
 }
 

@@ -214,14 +214,13 @@ async fn manual_step(rt: &Runtime, job: &Job, scope: &Scope, manual: &Manual) ->
     };
     let earlier = rt.options.approvals.waiting.get(&job.id);
     // A wait that began in an earlier process goes on; a new one is the step's start.
-    let since = match earlier {
-        Some(waiting) => waiting.since,
-        None => {
-            if let Err(f) = start(rt, job, 1, &instructions, false).await {
-                return Outcome::failed(0, f.message);
-            }
-            jiff::Timestamp::now()
+    let since = if let Some(waiting) = earlier {
+        waiting.since
+    } else {
+        if let Err(f) = start(rt, job, 1, &instructions, false).await {
+            return Outcome::failed(0, f.message);
         }
+        jiff::Timestamp::now()
     };
     let decision = manual::decide(rt, &job.id, manual, &instructions, earlier, since).await;
     let waited =

@@ -155,37 +155,7 @@ pub fn show_text(run: &Timeline, status: RunStatus) -> String {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
     }
-    for a in &run.approvals {
-        let verb = if a.approved { "approved" } else { "rejected" };
-        let _ = writeln!(
-            out,
-            "\n{} {verb} by {}{} at {}{}{}",
-            a.id,
-            a.by,
-            a.how
-                .map(|how| format!(" {}", how.describe(a.approved)))
-                .unwrap_or_default(),
-            short_time(a.at),
-            a.reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default(),
-            if a.inputs.is_empty() {
-                String::new()
-            } else {
-                format!("\n  supplied {}", Value::Object(a.inputs.clone()))
-            }
-        );
-    }
-    for change in &run.param_changes {
-        let _ = writeln!(
-            out,
-            "\nparams changed by {} at {}: {}",
-            change.by,
-            short_time(change.at),
-            Value::Object(change.params.clone())
-        );
-    }
+    decisions(&mut out, run);
     let waiting = run.waiting();
     for p in &run.paused {
         let _ = writeln!(
@@ -440,6 +410,41 @@ pub fn logs(store: &dyn Store, run: &Timeline, step: Option<&str>) -> Result<Log
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What people decided (who, how, when, what they supplied) and the params a resume changed.
+fn decisions(out: &mut String, run: &Timeline) {
+    for a in &run.approvals {
+        let verb = if a.approved { "approved" } else { "rejected" };
+        let _ = writeln!(
+            out,
+            "\n{} {verb} by {}{} at {}{}{}",
+            a.id,
+            a.by,
+            a.how
+                .map(|how| format!(" {}", how.describe(a.approved)))
+                .unwrap_or_default(),
+            short_time(a.at),
+            a.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            if a.inputs.is_empty() {
+                String::new()
+            } else {
+                format!("\n  supplied {}", Value::Object(a.inputs.clone()))
+            }
+        );
+    }
+    for change in &run.param_changes {
+        let _ = writeln!(
+            out,
+            "\nparams changed by {} at {}: {}",
+            change.by,
+            short_time(change.at),
+            Value::Object(change.params.clone())
+        );
+    }
 }
 
 fn short_time(at: Timestamp) -> String {

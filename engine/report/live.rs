@@ -173,16 +173,7 @@ impl Live {
                 marks,
                 notes,
             } => self.rehearsed(id, name.as_deref(), description, marks, notes),
-            Event::Restored { id, status, reason } => {
-                self.restored += 1;
-                // A handful are worth naming; a long run's thousands are summed up.
-                (self.restored <= RESTORED_SHOWN).then(|| {
-                    format!(
-                        "{} {id}: {reason}",
-                        style(format!("{} before", status.as_str())).dim()
-                    )
-                })
-            }
+            Event::Restored { id, status, reason } => self.restored(id, *status, reason),
             Event::StepInterrupted { id, duration } => Some(self.interrupted(id, *duration)),
             Event::StepFinished {
                 id,
@@ -212,14 +203,7 @@ impl Live {
                 batch,
                 held,
                 detail,
-            } => Some(format!(
-                "{} gate of {id} after batch {batch}: {detail}",
-                if *held {
-                    style("ok").green().to_string()
-                } else {
-                    style("FAILED").red().bold().to_string()
-                }
-            )),
+            } => Some(gate_ended(id, *batch, *held, detail)),
             Event::Delaying { id, delay } => Some(format!(
                 "{} {id}: waiting {} before the first attempt",
                 style("wait").dim(),
@@ -230,16 +214,7 @@ impl Live {
                 instructions,
                 waits_for,
                 missing,
-            } => Some(format!(
-                "{} at manual step {id}:\n{}\n  waiting for {waits_for}\n  approve with: runbook resume {run} --approve {id}{} [--as NAME]\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
-                style("paused").yellow().bold(),
-                indent_all(instructions),
-                missing
-                    .iter()
-                    .map(|m| format!(" --input {id}.{m}=…"))
-                    .collect::<String>(),
-                run = self.this_run,
-            )),
+            } => Some(self.paused(id, instructions, waits_for, missing)),
             Event::Decided {
                 id,
                 approved,
@@ -247,25 +222,45 @@ impl Live {
                 via,
                 reason,
                 ..
-            } => Some(format!(
-                "{} {id} by {by} {}{}",
-                if *approved {
-                    style("approved").green().to_string()
-                } else {
-                    style("rejected").red().bold().to_string()
-                },
-                via.describe(*approved),
-                reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            )),
+            } => Some(decided(id, *approved, by, *via, reason.as_deref())),
             Event::Waited { id, waited } => {
                 self.waited.insert(id.clone(), *waited);
                 None
             }
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
+    }
+
+    /// A step settled before this resume: a handful are worth naming; a long run's thousands
+    /// are summed up.
+    fn restored(&mut self, id: &NodeId, status: StepStatus, reason: &str) -> Option<String> {
+        self.restored += 1;
+        (self.restored <= RESTORED_SHOWN).then(|| {
+            format!(
+                "{} {id}: {reason}",
+                style(format!("{} before", status.as_str())).dim()
+            )
+        })
+    }
+
+    /// A manual step waits: its instructions, what it waits for, and how to go on.
+    fn paused(
+        &self,
+        id: &NodeId,
+        instructions: &str,
+        waits_for: &str,
+        missing: &[String],
+    ) -> String {
+        let inputs = missing.iter().fold(String::new(), |mut text, m| {
+            let _ = write!(text, " --input {id}.{m}=…");
+            text
+        });
+        format!(
+            "{} at manual step {id}:\n{}\n  waiting for {waits_for}\n  approve with: runbook resume {run} --approve {id}{inputs} [--as NAME]\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
+            style("paused").yellow().bold(),
+            indent_all(instructions),
+            run = self.this_run,
+        )
     }
 
     fn run_started(
@@ -470,6 +465,38 @@ impl Live {
             }
         }
     }
+}
+
+/// A gate after a batch held, or did not.
+fn gate_ended(id: &NodeId, batch: usize, held: bool, detail: &str) -> String {
+    format!(
+        "{} gate of {id} after batch {batch}: {detail}",
+        if held {
+            style("ok").green().to_string()
+        } else {
+            style("FAILED").red().bold().to_string()
+        }
+    )
+}
+
+/// A person's decision: who, how, and why.
+fn decided(
+    id: &NodeId,
+    approved: bool,
+    by: &str,
+    via: crate::exec::approvals::Via,
+    reason: Option<&str>,
+) -> String {
+    format!(
+        "{} {id} by {by} {}{}",
+        if approved {
+            style("approved").green().to_string()
+        } else {
+            style("rejected").red().bold().to_string()
+        },
+        via.describe(approved),
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    )
 }
 
 fn ask(q: Question) {

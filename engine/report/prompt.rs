@@ -103,11 +103,13 @@ fn describe(input: &AskedInput) -> String {
     let mut text = format!("  {} ({}", input.name, input.ty.name());
     if !input.allowed.is_empty() {
         let values: Vec<String> = input.allowed.iter().map(crate::spec::shown_value).collect();
-        text.push_str(&format!(": {}", values.join(" | ")));
+        text.push_str(": ");
+        text.push_str(&values.join(" | "));
     }
     text.push(')');
     if let Some(d) = &input.description {
-        text.push_str(&format!(" {d}"));
+        text.push(' ');
+        text.push_str(d);
     }
     text
 }

@@ -424,29 +424,7 @@ impl Fold {
                     attempt.groups.push(pgid);
                 }
             }
-            Record::StepFinished {
-                id,
-                status,
-                attempts,
-                outputs,
-                items,
-                reason,
-                duration_ms,
-                at,
-            } => {
-                let i = self.index(&id);
-                self.close(i, AttemptEnd::Finished(status), at);
-                self.timeline.paused.retain(|p| p != &id);
-                let step = &mut self.timeline.steps[i];
-                step.status = status;
-                step.in_flight = false;
-                step.reported_attempts = step.reported_attempts.max(attempts);
-                step.outputs = outputs;
-                step.items = items;
-                step.reason = reason;
-                step.finished_at = Some(at);
-                step.duration = Some(Duration::from_millis(duration_ms));
-            }
+            finished @ Record::StepFinished { .. } => self.step_finished(finished),
             Record::Paused { id, at } => {
                 let i = self.index(&id);
                 self.close(i, AttemptEnd::Paused, at);
@@ -455,37 +433,73 @@ impl Fold {
                 step.in_flight = false;
                 self.timeline.paused.push(id);
             }
-            Record::Approval {
-                id,
-                approved,
-                by,
-                host,
-                reason,
-                how,
-                inputs,
-                at,
-            } => {
-                // A rejection ends the wait; an approval may be one of several it needs.
-                if !approved {
-                    self.timeline.paused.retain(|p| p != &id);
-                }
-                self.timeline.approvals.push(Approval {
-                    id,
-                    approved,
-                    by,
-                    host,
-                    at,
-                    reason,
-                    how,
-                    inputs,
-                });
-            }
+            approval @ Record::Approval { .. } => self.approval(approval),
             Record::Waited { id, waited_ms, .. } => {
                 let i = self.index(&id);
                 self.timeline.steps[i].waited += Duration::from_millis(waited_ms);
             }
             Record::RunFinished { status, at } => self.ended(status, at),
         }
+    }
+
+    /// A step finished: its attempt ends and it takes its status, outputs and items.
+    fn step_finished(&mut self, record: Record) {
+        let Record::StepFinished {
+            id,
+            status,
+            attempts,
+            outputs,
+            items,
+            reason,
+            duration_ms,
+            at,
+        } = record
+        else {
+            return;
+        };
+        let i = self.index(&id);
+        self.close(i, AttemptEnd::Finished(status), at);
+        self.timeline.paused.retain(|p| p != &id);
+        let step = &mut self.timeline.steps[i];
+        step.status = status;
+        step.in_flight = false;
+        step.reported_attempts = step.reported_attempts.max(attempts);
+        step.outputs = outputs;
+        step.items = items;
+        step.reason = reason;
+        step.finished_at = Some(at);
+        step.duration = Some(Duration::from_millis(duration_ms));
+    }
+
+    /// A decision on a manual step (an approval may be one of several it needs).
+    fn approval(&mut self, record: Record) {
+        let Record::Approval {
+            id,
+            approved,
+            by,
+            host,
+            reason,
+            how,
+            inputs,
+            at,
+        } = record
+        else {
+            return;
+        };
+        // A rejection ends the wait; an approval may be one of several it needs.
+        if !approved {
+            self.timeline.paused.retain(|p| p != &id);
+        }
+        self.timeline.approvals.push(Approval {
+            id,
+            approved,
+            by,
+            host,
+            at,
+            reason,
+            how,
+            inputs,
+        });
     }
 
     /// The process that drove the run ended its part. Attempts still open were stopped by it:

@@ -1,6 +1,6 @@
 //! Param values checked against the runbook's declarations before anything runs: `enum` and
 //! `pattern`, for values given with `--set` (the flag is named) and in `--params` files (the
-//! value is pointed at, file:line:col).
+//! value is pointed at, `file:line:col`).
 
 use crate::run_support::Sandbox;
 

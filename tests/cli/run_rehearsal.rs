@@ -194,12 +194,12 @@ fn a_destructive_call_is_flagged_in_the_rehearsal_and_confirmed_before_it_runs()
 fn the_items_of_a_fan_out_inside_a_call_are_listed_in_order() {
     let sb = Sandbox::new();
     sb.runbook(
-        r#"
+        "
 name: caller
 steps:
   - id: group
     call: each.yaml
-"#,
+",
     );
     sb.write(
         "each.yaml",

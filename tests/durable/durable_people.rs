@@ -314,8 +314,7 @@ fn inputs_reach_later_steps_and_are_journaled() {
     );
     let approval = journal(&sb, "r1")
         .into_iter()
-        .filter(|r| kind(r) == "approval")
-        .last()
+        .rfind(|r| kind(r) == "approval")
         .expect("the approval is journaled");
     assert_eq!(approval["by"], "bob");
     assert_eq!(

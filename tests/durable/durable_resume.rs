@@ -3,6 +3,7 @@
 //! manual steps approved or rejected, `show` in plan order, a resume that needs only the secrets of
 //! steps still to run and takes new values for params no finished step read.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -612,7 +613,7 @@ fn show_lists_steps_in_plan_order_and_resume_counts_the_settled_steps_it_does_no
     let sb = Sandbox::new();
     let mut yaml = String::from("name: ordered\nsteps:\n");
     for id in ["zeta", "alpha", "mid", "beta", "kappa", "delta", "epsilon"] {
-        yaml.push_str(&format!("  - id: {id}\n    run: \"echo {id} >> trace\"\n"));
+        let _ = write!(yaml, "  - id: {id}\n    run: \"echo {id} >> trace\"\n");
     }
     yaml.push_str(
         "  - id: gate\n    manual: \"Look\"\n  - id: omega\n    run: \"echo omega >> trace\"\n",

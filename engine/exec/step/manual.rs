@@ -3,6 +3,7 @@
 //! approvals by distinct people; with `timeout`, no decision in time fails it (fail closed);
 //! its `inputs` are values the approvers supply. When nobody can decide now, the run pauses.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -73,14 +74,13 @@ pub async fn decide(
         .verdict(id)
         .map(|v| (v.approved, v.reason.clone(), Via::Option))
         .or_else(|| people.all.then_some((true, None, Via::ApproveAll)));
-    match named {
+    let recorded = match named {
         Some((false, reason, via)) => return wait.rejected(via, reason).await,
-        Some((true, _, via)) => {
-            if !wait.approve(via, given).await {
-                return Decision::Stopped("the journal could not record the approval");
-            }
-        }
-        None => {}
+        Some((true, _, via)) => wait.approve(via, given).await,
+        None => true,
+    };
+    if !recorded {
+        return Decision::Stopped("the journal could not record the approval");
     }
     if let Some(done) = wait.complete() {
         return done;
@@ -273,7 +273,8 @@ impl Wait<'_> {
         let mut lines = String::new();
         if self.manual.approvers > 1 {
             let so_far = self.approvers();
-            lines.push_str(&format!(
+            let _ = write!(
+                lines,
                 "\n({} approvals by different people are needed{})",
                 self.manual.approvers,
                 if so_far.is_empty() {
@@ -281,13 +282,14 @@ impl Wait<'_> {
                 } else {
                     format!("; approved so far by {}", so_far.join(", "))
                 }
-            ));
+            );
         }
         if let Some(deadline) = self.deadline() {
-            lines.push_str(&format!(
+            let _ = write!(
+                lines,
                 "\n(no decision by {} fails this step)",
                 deadline.strftime("%Y-%m-%d %H:%M:%S UTC")
-            ));
+            );
         }
         lines
     }
@@ -332,11 +334,12 @@ impl Wait<'_> {
         }
         let mut text = needs.join(" and ");
         if let Some(deadline) = self.deadline() {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "; no decision by {} ({} after it began to wait) fails it",
                 deadline.strftime("%Y-%m-%d %H:%M:%S UTC"),
                 Human(self.manual.timeout.unwrap_or_default())
-            ));
+            );
         }
         text
     }
