@@ -294,31 +294,6 @@ impl Connection {
     }
 }
 
-/// The one ssh command line of a command run without a connection of the engine's: what
-/// `CommandLine::over_ssh` gives the local runner until steps run through `Remote`.
-pub(crate) fn one_shot_argv(target: &HostTarget, remote: &str) -> Vec<String> {
-    let mut argv = vec![
-        "ssh".to_owned(),
-        "-o".to_owned(),
-        "BatchMode=yes".to_owned(),
-    ];
-    if let Some(port) = target.port {
-        argv.extend(["-p".to_owned(), port.to_string()]);
-    }
-    if let Some(identity) = &target.identity_file {
-        argv.extend(["-i".to_owned(), identity.display().to_string()]);
-    }
-    for option in target.options.iter().rev() {
-        argv.extend(["-o".to_owned(), option.clone()]);
-    }
-    argv.extend([
-        "--".to_owned(),
-        target.destination.clone(),
-        remote.to_owned(),
-    ]);
-    argv
-}
-
 /// The master made its socket (it does before it runs its session's command).
 async fn wait_for_socket(socket: &Path, master: &mut Child) -> bool {
     for _ in 0..100 {

@@ -15,7 +15,6 @@ mod target;
 mod transfer;
 
 pub use connection::ConnectError;
-pub(crate) use connection::one_shot_argv;
 pub use hosts::Remote;
 pub use target::{DEFAULT_PORT, HostTarget};
 pub use transfer::UploadSource;
