@@ -360,14 +360,36 @@ pub(super) async fn perform_action(
     let (attempts, result) = with_retries(rt, job, scope, action, description).await;
     match result {
         Ok(result) => match render_outputs(rt, job, scope, &result) {
-            Ok(outputs) => Outcome {
-                outputs,
-                ..Outcome::done(StepStatus::Succeeded, attempts, None)
-            },
+            Ok(mut outputs) => {
+                let reason = transferred(action, &result, &mut outputs);
+                Outcome {
+                    outputs,
+                    ..Outcome::done(StepStatus::Succeeded, attempts, reason)
+                }
+            }
             Err(e) => Outcome::failed(attempts, e.message),
         },
         Err(e) => Outcome::failed(attempts, e.message),
     }
+}
+
+/// A transfer's outputs are `changed` and `sha256` (beside any it declares); one that found its
+/// destination identical is recorded as checked.
+fn transferred(
+    action: &Action,
+    result: &Value,
+    outputs: &mut Map<String, Value>,
+) -> Option<String> {
+    let Action::Transfer(_) = action else {
+        return None;
+    };
+    for key in ["changed", "sha256"] {
+        outputs
+            .entry(key)
+            .or_insert_with(|| result.get(key).cloned().unwrap_or(Value::Null));
+    }
+    (result.get("changed") == Some(&Value::Bool(false)))
+        .then(|| "checked: the destination was already identical; nothing was sent".to_owned())
 }
 
 /// Retries around polls around single attempts.
@@ -573,7 +595,7 @@ pub(super) async fn start(
 /// Renders the step's action.
 pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
     match &job.step.kind {
-        StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        StepKind::Run(cmd) => command(job, scope, cmd),
         StepKind::Http(req) => request(job, scope, req).map(Action::Http),
         StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
         StepKind::Upload(upload) => transfer_up(job, scope, upload).map(Action::Transfer),
@@ -618,12 +640,12 @@ fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transf
 
 pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
     match probe {
-        ProbeKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        ProbeKind::Run(cmd) => command(job, scope, cmd),
         ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),
     }
 }
 
-fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>, Failure> {
+fn command(job: &Job, scope: &Scope, cmd: &Command) -> Result<Action, Failure> {
     let step = &job.step;
     let runbook = &job.runbook;
     let mut line = match cmd {
@@ -655,15 +677,10 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
         // Like every path in a command, a relative `cwd` is relative to where runbook was started.
         line.cwd = Some(scope.text(cwd, "cwd")?);
     }
-    match &job.host {
-        None => Ok(vec![line]),
-        Some(host) => Ok(vec![line.over_ssh(
-            &host.destination,
-            host.port.map(|p| p.to_string()).as_deref(),
-            host.identity_file.as_deref(),
-            &host.options,
-        )]),
-    }
+    Ok(Action::Command {
+        line,
+        host: job.host.clone(),
+    })
 }
 
 fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::approvals::Approvals;
 use super::event::{Answer, AskedInput, Event, Message, PersonQuestion, Question, Stamped};
+use super::remote::Remote;
 use super::secrets::Masker;
 use crate::plan::NodeId;
 
@@ -65,6 +66,8 @@ pub struct Runtime {
     /// HTTP clients (verifying TLS, and for `insecure: true`), built on first use: loading the
     /// system's certificates costs more than starting a short run without HTTP steps.
     http: [OnceLock<reqwest::Client>; 2],
+    /// The run's SSH connections to its hosts (one master per host, opened on first use).
+    pub remote: Remote,
 }
 
 impl Runtime {
@@ -76,6 +79,7 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> Self {
         Self {
+            remote: Remote::new(options.run_id.clone()),
             options,
             masker,
             tx,
