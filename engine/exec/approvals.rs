@@ -22,6 +22,8 @@ pub enum Via {
     Option,
     /// `--approve-all`.
     ApproveAll,
+    /// `--yes` (a destructive step's confirmation).
+    Yes,
 }
 
 impl Via {
@@ -32,6 +34,7 @@ impl Via {
             (Self::Option, true) => "with --approve",
             (Self::Option, false) => "with --reject",
             (Self::ApproveAll, _) => "with --approve-all",
+            (Self::Yes, _) => "with --yes",
         }
     }
 }

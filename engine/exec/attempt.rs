@@ -302,23 +302,14 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
     let description = action.description();
     // The time a person takes to answer is not the step's.
     let mut waited = Duration::ZERO;
-    if step.destructive && !rt.options.yes {
-        let asked = Instant::now();
-        let approved = rt.options.interactive
-            && rt
-                .ask(
-                    &job.id,
-                    format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id),
-                )
-                .await;
-        waited = asked.elapsed();
-        if !approved {
+    if step.destructive {
+        let question = format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id);
+        let confirmation = rt.confirm_destructive(&job.id, question).await;
+        waited = confirmation.waited;
+        if let Some(reason) = confirmation.refused() {
             return Outcome {
                 waited,
-                ..Outcome::failed(
-                    0,
-                    "destructive step not confirmed (answer yes at the prompt, or pass --yes)",
-                )
+                ..Outcome::failed(0, reason)
             };
         }
     }

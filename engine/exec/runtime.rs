@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::approvals::Approvals;
+use super::approvals::{Approvals, Via};
 use super::event::{Answer, AskedInput, Event, Message, PersonQuestion, Question, Stamped};
 use super::remote::Remote;
 use super::secrets::Masker;
@@ -138,6 +138,42 @@ impl Runtime {
         answer.await.unwrap_or(false)
     }
 
+    /// Confirms a destructive step before its side effect: `--yes`, else the person at the
+    /// terminal (with nobody to ask, it is not confirmed). A decision someone made is journaled
+    /// with who made it and how, like an approval; the time the question took is kept apart.
+    pub async fn confirm_destructive(&self, id: &NodeId, question: String) -> Confirmation {
+        let (confirmed, via, waited) = if self.options.yes {
+            (true, Via::Yes, Duration::ZERO)
+        } else if self.options.interactive {
+            let asked = std::time::Instant::now();
+            let confirmed = self.ask(id, question).await;
+            (confirmed, Via::Prompt, asked.elapsed())
+        } else {
+            return Confirmation {
+                confirmed: false,
+                recorded: true,
+                waited: Duration::ZERO,
+            };
+        };
+        let people = &self.options.approvals;
+        let recorded = self
+            .checkpoint(Event::Decided {
+                id: id.to_owned(),
+                approved: confirmed,
+                by: people.identity.clone(),
+                host: people.host.clone(),
+                via,
+                reason: None,
+                inputs: serde_json::Map::new(),
+            })
+            .await;
+        Confirmation {
+            confirmed,
+            recorded,
+            waited,
+        }
+    }
+
     /// Asks a person to decide a manual step (and for its inputs); no answer by `deadline`,
     /// or nobody to ask, is [`Answer::Unanswered`].
     pub async fn ask_person(
@@ -159,5 +195,29 @@ impl Runtime {
             return Answer::Unanswered;
         }
         answer.await.unwrap_or(Answer::Unanswered)
+    }
+}
+
+/// How a destructive step's confirmation went.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmation {
+    /// Confirmed (`--yes`, or "yes" at the prompt).
+    pub confirmed: bool,
+    /// The decision is in the journal (a journal that cannot take it stops the step).
+    pub recorded: bool,
+    /// How long the person took to answer.
+    pub waited: Duration,
+}
+
+impl Confirmation {
+    /// Why the step may not go on, if it may not.
+    pub fn refused(&self) -> Option<&'static str> {
+        if !self.recorded {
+            Some("the journal could not record the confirmation")
+        } else if !self.confirmed {
+            Some("destructive step not confirmed (answer yes at the prompt, or pass --yes)")
+        } else {
+            None
+        }
     }
 }

@@ -1,8 +1,8 @@
-//! People in the loop, across processes: `--yes` never approves a manual step; `--approve STEP`,
-//! `--approve-all` and the identity of who decided (`--as`, else user@host); a manual step's
-//! `timeout` (fail closed, `finally` runs), `approvers: N` (distinct people) and `inputs`
-//! (values a person supplies, read by later steps); the time a person took, kept apart from the
-//! step's own.
+//! People in the loop, across processes: `--yes` confirms destructive steps (recorded) and
+//! never approves a manual step; `--approve STEP`, `--approve-all` and the identity of who
+//! decided (`--as`, else user@host); a manual step's `timeout` (fail closed, `finally` runs),
+//! `approvers: N` (distinct people) and `inputs` (values a person supplies, read by later
+//! steps); the time a person took, kept apart from the step's own.
 
 use std::time::Duration;
 
@@ -19,6 +19,14 @@ fn approvals(sb: &Sandbox, run: &str) -> Vec<serde_json::Value> {
         .as_array()
         .cloned()
         .expect("approvals are listed")
+}
+
+/// The approvals of one step.
+fn approvals_of(sb: &Sandbox, run: &str, id: &str) -> Vec<serde_json::Value> {
+    approvals(sb, run)
+        .into_iter()
+        .filter(|a| a["id"] == id)
+        .collect()
 }
 
 const WIPE_THEN_INSPECT: &str = r#"
@@ -55,7 +63,23 @@ fn yes_confirms_destructive_steps_and_never_approves_a_manual_step() {
         "{}",
         paused.stdout
     );
-    assert!(approvals(&sb, "r1").is_empty(), "nobody approved anything");
+    assert!(
+        approvals_of(&sb, "r1", "inspect").is_empty(),
+        "nobody approved the manual step"
+    );
+    // The destructive step's confirmation is a decision too, recorded with who gave it.
+    let confirmed = approvals_of(&sb, "r1", "wipe");
+    assert_eq!(confirmed.len(), 1, "{confirmed:#?}");
+    assert_eq!(
+        (&confirmed[0]["approved"], &confirmed[0]["how"]),
+        (&true.into(), &"yes".into())
+    );
+    assert!(
+        confirmed[0]["by"]
+            .as_str()
+            .is_some_and(|by| by.contains('@')),
+        "user@host by default: {confirmed:#?}"
+    );
 
     // A resume with --yes alone does not approve it either.
     runbook(&sb, &["resume", "r1", "--yes", "--no-progress"]).expect_code(3);
@@ -69,7 +93,7 @@ fn approve_all_continues_a_paused_run_and_is_recorded_as_such() {
     sb.run(&["--run-id", "r1", "--yes"]).expect_code(3);
     runbook(&sb, &["resume", "r1", "--approve-all", "--no-progress"]).expect_code(0);
     assert_eq!(trace(&sb), ["wipe", "promote", "note succeeded"]);
-    let approvals = approvals(&sb, "r1");
+    let approvals = approvals_of(&sb, "r1", "inspect");
     assert_eq!(approvals.len(), 1, "{approvals:#?}");
     assert_eq!(approvals[0]["id"], "inspect");
     assert_eq!(approvals[0]["how"], "approve_all");
@@ -106,11 +130,16 @@ fn approve_on_run_approves_the_step_when_it_is_reached_as_the_named_person() {
         "{}",
         run.stdout
     );
-    let approvals = approvals(&sb, "r1");
+    let approvals = approvals_of(&sb, "r1", "inspect");
     assert_eq!(approvals.len(), 1, "{approvals:#?}");
     assert_eq!(
         (&approvals[0]["by"], &approvals[0]["how"]),
         (&"alice".into(), &"option".into())
+    );
+    assert_eq!(
+        approvals_of(&sb, "r1", "wipe")[0]["by"],
+        "alice",
+        "--as names who confirmed with --yes too"
     );
     let shown = show(&sb, "r1");
     assert_eq!(
@@ -471,9 +500,16 @@ steps:
         serde_json::json!({"colour": "green"})
     );
     let approvals = approvals(&sb, "r1");
-    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    let decided: Vec<(&serde_json::Value, &serde_json::Value, &serde_json::Value)> = approvals
+        .iter()
+        .map(|a| (&a["id"], &a["by"], &a["how"]))
+        .collect();
     assert_eq!(
-        (&approvals[0]["by"], &approvals[0]["how"]),
-        (&"dora".into(), &"prompt".into())
+        decided,
+        [
+            (&"wipe".into(), &"dora".into(), &"prompt".into()),
+            (&"inspect".into(), &"dora".into(), &"prompt".into())
+        ],
+        "both decisions at the terminal are recorded with who made them"
     );
 }
