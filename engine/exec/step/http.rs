@@ -36,7 +36,7 @@ impl Request {
     /// What a person reads: `PUT http://…` and the body.
     pub fn description(&self) -> String {
         let mut out = match &self.via {
-            Some(host) => format!("[{}] {} {}", host.key, self.method, self.url),
+            Some(host) => format!("[{}] {} {}", host.label(), self.method, self.url),
             None => format!("{} {}", self.method, self.url),
         };
         for (k, v) in &self.headers {
