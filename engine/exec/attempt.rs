@@ -133,7 +133,7 @@ async fn delayed(rt: &Runtime, job: &Job, delay: Duration) -> bool {
 /// Polls a fan-out's gate until its condition holds (`Ok`: how it went) or its time runs out.
 pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failure> {
     let scope = Scope::from_value(job.context.clone());
-    let probe = probe_action(job, &scope, &gate.probe)?;
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())?;
     let interval = gate.interval.unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
     let limit = gate.timeout.unwrap_or(GATE_TIMEOUT);
     let deadline = Instant::now() + limit;
@@ -192,8 +192,8 @@ pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failur
 /// What a person reads of a gate: its probe and its condition.
 pub fn gate_description(job: &Job, gate: &Gate) -> String {
     let scope = Scope::from_value(job.context.clone());
-    let probe =
-        probe_action(job, &scope, &gate.probe).map_or_else(|e| e.message, |a| a.description());
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())
+        .map_or_else(|e| e.message, |a| a.description());
     let timeout = crate::spec::duration::Human(gate.timeout.unwrap_or(GATE_TIMEOUT));
     format!("{probe}\nuntil {} (within {timeout})", gate.until.text)
 }
@@ -314,7 +314,7 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
         }
     }
     if let Some(check) = &step.check
-        && let Ok(probe) = probe_action(job, scope, &check.kind)
+        && let Ok(probe) = probe_action(job, scope, &check.kind, check.on.as_ref())
         && let Ok(result) = step::perform(rt, &job.id, &probe, job.limits.per_attempt()).await
     {
         let outputs = render_outputs(rt, job, scope, &result);
@@ -629,14 +629,36 @@ fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transf
     })
 }
 
-pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
+/// A `check` or `gate` probe: on its own `on:` host if it has one, else where its step runs.
+pub(super) fn probe_action(
+    job: &Job,
+    scope: &Scope,
+    probe: &ProbeKind,
+    on: Option<&crate::spec::Template>,
+) -> Result<Action, Failure> {
+    let own = on
+        .map(|t| {
+            let spec = scope.typed(t, "on")?;
+            super::hosts::resolve(&spec, &[job.runbook.as_ref()], scope)
+        })
+        .transpose()?;
+    let host = own.as_ref().or(job.host.as_ref());
     match probe {
-        ProbeKind::Run(cmd) => command(job, scope, cmd),
-        ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),
+        ProbeKind::Run(cmd) => command_on(job, scope, cmd, host),
+        ProbeKind::Http(req) => request_on(job, scope, req, host).map(Action::Http),
     }
 }
 
 fn command(job: &Job, scope: &Scope, cmd: &Command) -> Result<Action, Failure> {
+    command_on(job, scope, cmd, job.host.as_ref())
+}
+
+fn command_on(
+    job: &Job,
+    scope: &Scope,
+    cmd: &Command,
+    host: Option<&HostTarget>,
+) -> Result<Action, Failure> {
     let step = &job.step;
     let runbook = &job.runbook;
     let mut line = match cmd {
@@ -670,11 +692,20 @@ fn command(job: &Job, scope: &Scope, cmd: &Command) -> Result<Action, Failure> {
     }
     Ok(Action::Command {
         line,
-        host: job.host.clone(),
+        host: host.cloned(),
     })
 }
 
 fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {
+    request_on(job, scope, req, job.host.as_ref())
+}
+
+fn request_on(
+    job: &Job,
+    scope: &Scope,
+    req: &HttpRequest,
+    host: Option<&HostTarget>,
+) -> Result<Request, Failure> {
     let headers = req
         .headers
         .iter()
@@ -701,5 +732,6 @@ fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failu
             .unwrap_or(Duration::from_secs(30)),
         insecure: req.insecure,
         expect: req.expect_status.clone(),
+        via: host.cloned(),
     })
 }

@@ -508,3 +508,175 @@ fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
+
+/// An HTTP server in `dir` bound to `address` only, stopped on drop.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(dir: &Path, address: &str) -> (Self, u16) {
+        let port = crate::run_support::free_port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", address, &port.to_string()])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect((address, port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the server listens");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (Self(child), port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn http_steps_and_gates_on_a_host_are_sent_from_that_host() {
+    let d = fleet("fleet-http");
+    let site = d.root().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("health.json"), r#"{"status": "green"}"#).unwrap();
+    // node2's address: the service listens there only.
+    let (_server, port) = Server::start(&site, "127.0.0.3");
+    let url = format!("http://127.0.0.3:{port}/health.json");
+    let yaml = format!(
+        r#"name: http-on
+params:
+  log: {{ type: string, default: "{log}" }}
+steps:
+  - id: roll
+    on: [node1, node3]
+    batch: 1
+    run: echo "$FLEET_NODE ran" >> {{{{ params.log }}}}
+    gate:
+      on: node2
+      http: {{ url: "{url}" }}
+      until: result.json.status == "green"
+      interval: 100ms
+      timeout: 10s
+  - id: health
+    needs: [roll]
+    on: node2
+    http: {{ url: "{url}" }}
+    outputs:
+      status: "{{{{ result.json.status }}}}"
+  - id: refused
+    needs: [health]
+    on: node{NODES}
+    http: {{ url: "{url}", timeout: 5s }}
+    allow_failure: true
+"#,
+        log = d.root().join("fleet.log").display()
+    );
+    let file = d
+        .sandbox()
+        .write("http-on.yaml", &yaml)
+        .display()
+        .to_string();
+    let rehearsal = d.run_with(&file, &[], &["--dry-run"]);
+    rehearsal.expect_code(0);
+    assert!(
+        rehearsal.all().contains(&format!("[node2] GET {url}")),
+        "{}",
+        rehearsal.all()
+    );
+    assert!(nodes_that(&d, "ran").is_empty(), "a rehearsal runs nothing");
+
+    let run = d.run_with(&file, &[], &["--run-id", "http-on"]);
+    run.expect_code(0);
+    assert_eq!(nodes_that(&d, "ran"), ["node1", "node3"]);
+    let shown = show(d.sandbox(), "http-on");
+    assert_eq!(
+        step(&shown, "health")["outputs"]["status"],
+        "green",
+        "{shown}"
+    );
+    // The last node refuses forwarding: its request fails, so requests do travel from the host.
+    let refused = step(&shown, "refused");
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("sent from node{NODES} over SSH"))),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_block_with_when_false_skips_every_step_and_hosts_come_as_maps_with_ports() {
+    let mut d = fleet("fleet-maps");
+    let port = {
+        // The fleet's port, read from its ssh configuration.
+        let config = std::fs::read_to_string(d.root().join("fleet/ssh_config")).unwrap();
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Port "))
+            .expect("a Port line")
+            .to_owned()
+    };
+    let _ = &mut d;
+    let fleet_dir = d.root().join("fleet");
+    let user = crate::support::current_user();
+    let inventory = serde_json::json!({
+        "hosts": (2..=3).map(|i| serde_json::json!({
+            "ssh": format!("{user}@127.0.0.{}", i + 1),
+            "port": port.parse::<u16>().unwrap(),
+            "identity_file": fleet_dir.join("client_key").display().to_string(),
+            "options": ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"],
+        })).collect::<Vec<_>>()
+    });
+    let yaml = format!(
+        r#"name: maps
+params:
+  log: {{ type: string, default: "{log}" }}
+  maintenance: {{ type: bool, default: false }}
+steps:
+  - id: inventory
+    run: |
+      cat <<'JSON'
+      {inventory}
+      JSON
+    outputs:
+      hosts: "{{{{ result.json.hosts }}}}"
+  - id: where
+    needs: [inventory]
+    on: "{{{{ steps.inventory.outputs.hosts }}}}"
+    run: echo "$FLEET_NODE mapped" >> {{{{ params.log }}}}
+  - id: maintenance
+    needs: [where]
+    when: params.maintenance
+    block:
+      - id: stop
+        run: echo "all stopped" >> {{{{ params.log }}}}
+      - id: wipe
+        needs: [stop]
+        run: echo "all wiped" >> {{{{ params.log }}}}
+"#,
+        log = d.root().join("fleet.log").display(),
+    );
+    let file = d.sandbox().write("maps.yaml", &yaml).display().to_string();
+    let run = d.run_with(&file, &[], &["--run-id", "maps"]);
+    run.expect_code(0);
+    let mut mapped = nodes_that(&d, "mapped");
+    mapped.sort();
+    assert_eq!(mapped, ["node2", "node3"], "{}", run.all());
+    let shown = show(d.sandbox(), "maps");
+    let key = format!("where[{user}@127.0.0.3:{port}]");
+    assert_eq!(step(&shown, &key)["status"], "succeeded", "{shown}");
+    assert_eq!(step(&shown, "maintenance")["status"], "skipped");
+    assert!(
+        !events(&d)
+            .iter()
+            .any(|(_, e)| e == "stopped" || e == "wiped"),
+        "{:?}",
+        events(&d)
+    );
+}

@@ -10,6 +10,7 @@
 mod command;
 mod connection;
 mod digest;
+mod forward;
 mod hosts;
 mod target;
 mod transfer;

@@ -140,7 +140,7 @@ impl Action {
             Self::Command {
                 line,
                 host: Some(host),
-            } => format!("[{}] {}", host.key, line.description),
+            } => format!("[{}] {}", host.label(), line.description),
             Self::Http(req) => req.description(),
             Self::Sleep(d) => format!("sleep {}", crate::spec::duration::Human(*d)),
             Self::Transfer(t) => t.description(),
