@@ -167,6 +167,18 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         }
     }
     collect_settings(step, sites);
+    collect_hosts_and_check(step, sites);
+    for (_, t) in &step.env {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    if let Some(t) = &step.cwd {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+}
+
+/// A step's `on:` targets and its `check` probe (with the probe's own `on:`).
+fn collect_hosts_and_check<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    let s = Some(step);
     if let Some(on) = &step.on {
         match &on.targets {
             OnTargets::One(t) => sites.push(Site::template(t, Field::Input, s)),
@@ -189,12 +201,6 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         if let Some(t) = &check.on {
             sites.push(Site::template(t, Field::Input, s));
         }
-    }
-    for (_, t) in &step.env {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    if let Some(t) = &step.cwd {
-        sites.push(Site::template(t, Field::Input, s));
     }
 }
 
