@@ -694,7 +694,11 @@ steps:
 "#,
         log = d.root().join("fleet.log").display()
     );
-    let file = d.sandbox().write("unreachable.yaml", &yaml).display().to_string();
+    let file = d
+        .sandbox()
+        .write("unreachable.yaml", &yaml)
+        .display()
+        .to_string();
     let run = d.run_with(&file, &[], &["--run-id", "unreachable"]);
     run.expect_code(0);
     let mut pinged = nodes_that(&d, "pinged");
