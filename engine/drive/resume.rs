@@ -199,7 +199,7 @@ impl Ready<'_> {
             ..
         } = resumption;
         let mut recorder = Recorder::new(store.journal(&lease)?);
-        recorder.append(&records(&options.user, adopted, &decision))?;
+        recorder.append(&records(&options.user, adopted, &decision, &plan))?;
         let run_options = pipeline::options(
             &plan,
             timeline.run.run_id,
@@ -281,9 +281,15 @@ fn adopt_changes(
     }))
 }
 
-/// What a resume journals before it runs: who took the run over, the runbook it follows now,
-/// and the manual steps approved or rejected (an approved step is finished by its approval).
-fn records(user: &str, adopted: Option<Adopted>, decision: &Decision) -> Vec<Record> {
+/// What a resume journals before it runs: who took the run over, the runbook it follows now
+/// and its version, and the manual steps approved or rejected (an approved step is finished by
+/// its approval).
+fn records(
+    user: &str,
+    adopted: Option<Adopted>,
+    decision: &Decision,
+    plan: &Plan,
+) -> Vec<Record> {
     let host = identity::host_name();
     let mut records = vec![Record::Resumed {
         at: journal::now(),
@@ -292,6 +298,7 @@ fn records(user: &str, adopted: Option<Adopted>, decision: &Decision) -> Vec<Rec
         host: host.clone(),
     }];
     records.extend(adopted.map(|a| a.record));
+    records.push(super::version::record(plan));
     for verdict in &decision.verdicts {
         records.push(Record::Approval {
             id: verdict.id.clone(),

@@ -1,5 +1,10 @@
 //! Stage five: what people and machines read — diagnostics, graphs, progress, summaries.
 
+pub mod evidence;
+pub mod gantt;
 pub mod graph;
 pub mod history;
+pub mod html;
+pub mod json;
+pub mod markdown;
 pub mod live;

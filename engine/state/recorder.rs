@@ -214,12 +214,58 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             outputs: outputs.clone(),
             items: items.clone(),
             reason: reason.clone(),
-            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: millis(*duration),
             at,
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
             id: id.clone(),
             pgid: *pgid,
+            at,
+        }),
+        Event::Retrying {
+            id,
+            attempt,
+            error,
+            delay,
+        } => Some(Record::Retrying {
+            id: id.clone(),
+            attempt: *attempt,
+            error: error.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::Delaying { id, delay } => Some(Record::Delayed {
+            id: id.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::BatchStarted {
+            id,
+            batch,
+            of,
+            items,
+        } => Some(Record::BatchStarted {
+            id: id.clone(),
+            batch: *batch,
+            of: *of,
+            items: items.clone(),
+            at,
+        }),
+        Event::GateStarted { id, batch, .. } => Some(Record::GateStarted {
+            id: id.clone(),
+            batch: *batch,
+            at,
+        }),
+        Event::GateEnded {
+            id,
+            batch,
+            held,
+            detail,
+        } => Some(Record::GateEnded {
+            id: id.clone(),
+            batch: *batch,
+            held: *held,
+            detail: detail.clone(),
             at,
         }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
@@ -229,4 +275,8 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
         }),
         _ => None,
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

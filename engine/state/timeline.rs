@@ -10,6 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use super::chronicle::Chronicle;
 use super::journal::Record;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
@@ -28,6 +29,8 @@ pub struct Timeline {
     pub approvals: Vec<Approval>,
     /// Manual steps waiting for approval (paused in the last process, not decided since).
     pub paused: Vec<NodeId>,
+    /// Batches, gates, waits, versions and notifications.
+    pub chronicle: Chronicle,
     index: HashMap<NodeId, usize>,
 }
 
@@ -312,6 +315,10 @@ struct Fold {
 
 impl Fold {
     fn apply(&mut self, record: Record) {
+        let segment = self.timeline.segments.len().saturating_sub(1);
+        let Some(record) = self.timeline.chronicle.apply(record, segment) else {
+            return;
+        };
         match record {
             Record::RunStarted {
                 run_id,
@@ -410,6 +417,14 @@ impl Fold {
                 });
             }
             Record::RunFinished { status, at } => self.ended(status, at),
+            // Read by the chronicle above.
+            Record::Retrying { .. }
+            | Record::Delayed { .. }
+            | Record::BatchStarted { .. }
+            | Record::GateStarted { .. }
+            | Record::GateEnded { .. }
+            | Record::Version { .. }
+            | Record::Notified { .. } => {}
         }
     }
 
