@@ -3,6 +3,7 @@
 pub mod evidence;
 pub mod gantt;
 pub mod graph;
+pub mod estimate;
 pub mod history;
 pub mod html;
 pub mod json;

@@ -151,7 +151,7 @@ pub fn gather(store: &dyn Store, run_id: &str, now: Timestamp) -> Result<Evidenc
 }
 
 /// Compiles a run's copy of its runbook with the run's params.
-fn compile_copy(
+pub fn compile_copy(
     copy: &crate::state::RunbookCopy,
     params: &Map<String, Value>,
 ) -> Result<Plan, String> {

@@ -67,6 +67,36 @@ pub fn steps(sources: &Sources, status: RunStatus, processes: &[Process]) -> Vec
             )
         })
         .collect();
+    // A fan-out whose items are plan nodes has a journal row of its own but no plan node:
+    // it goes before its items, titled as they are.
+    let item_positions: Vec<(NodeId, usize, Option<String>, bool)> = keyed
+        .iter()
+        .filter_map(|((p, ..), f)| {
+            let parent = NodeId::parse(&f.id).ok()?.fan_out()?;
+            Some((parent, *p, f.name.clone(), f.phase == "finally"))
+        })
+        .collect();
+    for ((position, order, _), row) in &mut keyed {
+        if *position != usize::MAX {
+            continue;
+        }
+        let Ok(id) = NodeId::parse(&row.id) else {
+            continue;
+        };
+        if let Some((_, p, name, finally)) = item_positions
+            .iter()
+            .filter(|(parent, ..)| *parent == id)
+            .min_by_key(|(_, p, ..)| *p)
+        {
+            *position = *p;
+            *order = 0;
+            row.kind = "fan-out".to_owned();
+            row.name.clone_from(name);
+            if *finally {
+                "finally".clone_into(&mut row.phase);
+            }
+        }
+    }
     let chronicle = &timeline.chronicle;
     let mut fanned: Vec<&NodeId> = chronicle
         .batches
