@@ -39,6 +39,7 @@ tr.finally td:first-child::after { content: " (finally)"; color: var(--soft); fo
 pre { background: #0f172a; color: #e2e8f0; padding: 10px 12px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .note { background: #fffbeb; border: 1px solid #fcd34d; border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 .chart { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; padding: 8px 0; }
+svg.gantt { display: block; width: 100%; height: auto; }
 svg.gantt text { font: 11.5px system-ui, "DejaVu Sans", sans-serif; fill: var(--ink); }
 svg.gantt text.tick, svg.gantt text.gap { font-size: 10px; fill: var(--soft); }
 svg.gantt text.gap { text-anchor: middle; } svg.gantt text.mark { font-size: 10.5px; fill: var(--ok); text-anchor: end; font-weight: 600; }

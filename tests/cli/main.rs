@@ -9,11 +9,13 @@
 mod run_support;
 
 mod docs;
+mod estimate;
 mod fingerprint;
 mod fuzz;
 mod hostile_text;
 mod limits;
 mod plan_props;
+mod report;
 mod run_commands;
 mod run_drill;
 mod run_fleet;
