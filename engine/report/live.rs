@@ -199,6 +199,20 @@ impl Live {
                 indent_all(instructions),
                 run = self.this_run,
             )),
+            Event::Notified {
+                on,
+                url,
+                status,
+                error,
+            } => Some(match (error, status) {
+                (Some(error), _) => format!(
+                    "{} notification of {} to {url} failed (the run goes on): {error}",
+                    style("warn").yellow(),
+                    on.as_str()
+                ),
+                (None, Some(code)) => format!("notified {url} ({}): HTTP {code}", on.as_str()),
+                (None, None) => format!("notified {url} ({})", on.as_str()),
+            }),
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
     }

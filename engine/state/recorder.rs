@@ -281,6 +281,18 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             at,
         }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
+        Event::Notified {
+            on,
+            url,
+            status,
+            error,
+        } => Some(Record::Notified {
+            on: *on,
+            url: url.clone(),
+            status: *status,
+            error: error.clone(),
+            at,
+        }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
             at,

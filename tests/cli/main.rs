@@ -14,6 +14,7 @@ mod fingerprint;
 mod fuzz;
 mod hostile_text;
 mod limits;
+mod notify;
 mod plan_props;
 mod report;
 mod run_commands;
