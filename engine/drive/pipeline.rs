@@ -110,7 +110,5 @@ fn consumers(
 
 /// Steps at once in a real run: `--max-parallel`, else `defaults.max_parallel`, else 4.
 pub fn max_parallel(plan: &Plan, requested: Option<usize>) -> usize {
-    requested
-        .or(plan.root().defaults.max_parallel)
-        .unwrap_or(4)
+    requested.or(plan.root().defaults.max_parallel).unwrap_or(4)
 }

@@ -284,12 +284,7 @@ fn adopt_changes(
 /// What a resume journals before it runs: who took the run over, the runbook it follows now
 /// and its version, and the manual steps approved or rejected (an approved step is finished by
 /// its approval).
-fn records(
-    user: &str,
-    adopted: Option<Adopted>,
-    decision: &Decision,
-    plan: &Plan,
-) -> Vec<Record> {
+fn records(user: &str, adopted: Option<Adopted>, decision: &Decision, plan: &Plan) -> Vec<Record> {
     let host = identity::host_name();
     let mut records = vec![Record::Resumed {
         at: journal::now(),

@@ -4,6 +4,7 @@
 //! secret leaves in a body; a header may carry one, for authentication). A notification that
 //! cannot be rendered or sent is reported and journaled; it never changes the run's status.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -96,10 +97,10 @@ fn run_facts(run_id: &str, runbook: &str, status: RunStatus, waiting: &[NodeId])
     let resume_command = match status {
         RunStatus::Paused => Value::String(format!(
             "runbook resume {run_id}{}",
-            waiting
-                .iter()
-                .map(|w| format!(" --approve {w}"))
-                .collect::<String>()
+            waiting.iter().fold(String::new(), |mut out, w| {
+                let _ = write!(out, " --approve {w}");
+                out
+            })
         )),
         RunStatus::Failed => Value::String(format!("runbook resume {run_id}")),
         _ => Value::Null,
@@ -129,11 +130,7 @@ fn request(notify: &Notify, scope: &Scope, run: &Value) -> Result<Request, Strin
     let (method, json, body) = match &req.body {
         Some(HttpBody::Json(v)) => (
             req.method.clone(),
-            Some(
-                scope
-                    .value(v, "notify.http.json")
-                    .map_err(|f| f.message)?,
-            ),
+            Some(scope.value(v, "notify.http.json").map_err(|f| f.message)?),
             None,
         ),
         Some(HttpBody::Text(t)) => (

@@ -58,7 +58,10 @@ impl History {
             if step.status != StepStatus::Succeeded {
                 continue;
             }
-            let manual_wait = step.reason.as_deref().is_some_and(|r| r.starts_with("approved"))
+            let manual_wait = step
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("approved"))
                 || timeline.approvals.iter().any(|a| a.id == step.id);
             if manual_wait {
                 if let (Some(from), Some(to)) = (
@@ -205,7 +208,10 @@ fn millis(d: Duration) -> u64 {
 impl fmt::Display for Estimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.runs == 0 {
-            write!(f, "estimated duration: unknown (no past run of this runbook)")?;
+            write!(
+                f,
+                "estimated duration: unknown (no past run of this runbook)"
+            )?;
         } else {
             write!(
                 f,
@@ -228,7 +234,11 @@ impl fmt::Display for Estimate {
                     None => id.clone(),
                 })
                 .collect();
-            write!(f, "\n  not counted, waiting for people: {}", steps.join(", "))?;
+            write!(
+                f,
+                "\n  not counted, waiting for people: {}",
+                steps.join(", ")
+            )?;
         }
         Ok(())
     }
@@ -254,7 +264,9 @@ pub fn remaining(
         {
             continue;
         }
-        let expected = history.of(node.id.as_str()).map_or(Duration::ZERO, |s| s.median);
+        let expected = history
+            .of(node.id.as_str())
+            .map_or(Duration::ZERO, |s| s.median);
         durations[index.index()] = match timeline.step(node.id.as_str()) {
             Some(step) if matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped) => {
                 Duration::ZERO
@@ -289,7 +301,12 @@ impl<'p> Layout<'p> {
         let mut groups: Vec<(NodeId, Vec<(usize, NodeIndex)>)> = Vec::new();
         for index in plan.graph.node_indices() {
             let node = &plan.graph[index];
-            let (Role::Item { index: position, .. }, Some(fan)) = (&node.role, node.id.fan_out())
+            let (
+                Role::Item {
+                    index: position, ..
+                },
+                Some(fan),
+            ) = (&node.role, node.id.fan_out())
             else {
                 continue;
             };
@@ -448,10 +465,10 @@ mod tests {
     fn the_estimate_reads_as_the_issue_asks() {
         let estimate = Estimate {
             runs: 6,
-            median: Duration::from_secs(14 * 60),
-            p90: Duration::from_secs(22 * 60),
+            median: Duration::from_mins(14),
+            p90: Duration::from_mins(22),
             without_history: vec!["restore_members".to_owned(), "verify".to_owned()],
-            manual: vec![("approve".to_owned(), Some(Duration::from_secs(180)))],
+            manual: vec![("approve".to_owned(), Some(Duration::from_mins(3)))],
         };
         assert_eq!(
             estimate.to_string(),

@@ -5,6 +5,13 @@
 //! fixed) is a narrow break labelled with its length, so that a run resumed the next morning
 //! still shows its minutes.
 
+#![expect(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "pixel positions from row counts and milliseconds, far below 2^52 and never negative"
+)]
+
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
@@ -160,10 +167,9 @@ pub fn render(e: &Evidence) -> String {
             ))
             .unwrap_or(start);
         let x = axis.x(recovered);
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r##"<line x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{y1}" stroke="#15803d" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{ty}" class="mark">recovered · {d}</text>
-"##,
+            r##"<line x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{y1}" stroke="#15803d" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{ty}" class="mark">recovered · {d}</text>"##,
             y0 = TOP - 6.0,
             y1 = TOP + rows * ROW,
             tx = x - 4.0,
@@ -208,7 +214,10 @@ fn bands(e: &Evidence, axis: &Axis, height: f64, svg: &mut String) {
             band.x + 4.0,
             TOP - 26.0,
             escape(&who.join(", ")),
-            escape(&short(&who.first().cloned().unwrap_or_default(), band.width))
+            escape(&short(
+                &who.first().cloned().unwrap_or_default(),
+                band.width
+            ))
         );
         let span = millis_between(band.from, band.to);
         let step = tick_step(span, ((band.width / 110.0).floor() as u64).max(1));
@@ -278,6 +287,10 @@ fn bar(svg: &mut String, x0: f64, x1: f64, y: f64, fill: &str, class: &str, titl
     );
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one row's marks in drawing order: attempts, waits, batches, gates and the label"
+)]
 fn step_row(e: &Evidence, step: &StepFacts, row: f64, axis: &Axis, svg: &mut String) {
     let y = TOP + row * ROW;
     if row as usize % 2 == 1 {

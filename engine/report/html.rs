@@ -149,14 +149,20 @@ fn header(e: &Evidence, out: &mut String) {
         let w = format!(
             "{}{}",
             p.user,
-            p.host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
+            p.host
+                .as_ref()
+                .map(|h| format!(" on {h}"))
+                .unwrap_or_default()
         );
         if !who.contains(&w) {
             who.push(w);
         }
     }
     let mut facts = vec![
-        ("runbook file", format!("<code>{}</code>", escape(&e.runbook.source))),
+        (
+            "runbook file",
+            format!("<code>{}</code>", escape(&e.runbook.source)),
+        ),
         ("sha256", version),
         ("git commit", commit),
         ("run by", escape(&who.join(", "))),
@@ -184,7 +190,11 @@ fn steps(e: &Evidence, out: &mut String) {
     out.push_str("<h2>Steps</h2>\n<table>\n<thead><tr><th>step</th><th>what</th><th>status</th><th class=\"num\">attempts</th><th>started</th><th class=\"num\">work</th><th class=\"num\">waiting</th><th>outputs</th></tr></thead>\n<tbody>\n");
     for s in &e.steps {
         let what = match &s.name {
-            Some(name) => format!("{} <span class=\"sub\">({})</span>", escape(name), escape(&s.kind)),
+            Some(name) => format!(
+                "{} <span class=\"sub\">({})</span>",
+                escape(name),
+                escape(&s.kind)
+            ),
             None => escape(&s.kind),
         };
         let reason = s
@@ -195,19 +205,31 @@ fn steps(e: &Evidence, out: &mut String) {
         let _ = writeln!(
             out,
             "<tr{}><td><code>{}</code></td><td>{what}</td><td>{}{reason}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"outputs\"><code>{}</code></td></tr>",
-            if s.phase == "finally" { " class=\"finally\"" } else { "" },
+            if s.phase == "finally" {
+                " class=\"finally\""
+            } else {
+                ""
+            },
             escape(&s.id),
             badge(&s.status),
             s.attempt_count,
             maybe_time(s.started_at),
             duration(s.work_ms),
-            if s.waiting_ms > 0 { duration(s.waiting_ms) } else { "-".to_owned() },
+            if s.waiting_ms > 0 {
+                duration(s.waiting_ms)
+            } else {
+                "-".to_owned()
+            },
             escape(&outputs_text(s)),
         );
     }
     out.push_str("</tbody>\n</table>\n");
     for s in e.steps.iter().filter(|s| !s.batches.is_empty()) {
-        let _ = writeln!(out, "<h3>Batches of <code>{}</code></h3>\n<ul>", escape(&s.id));
+        let _ = writeln!(
+            out,
+            "<h3>Batches of <code>{}</code></h3>\n<ul>",
+            escape(&s.id)
+        );
         for b in &s.batches {
             let gate = b.gate.as_ref().map_or_else(String::new, |g| {
                 format!(
@@ -324,7 +346,9 @@ fn params(e: &Evidence, out: &mut String) {
     if e.params.is_empty() {
         return;
     }
-    out.push_str("<h2>Params</h2>\n<table>\n<thead><tr><th>name</th><th>value</th></tr></thead>\n<tbody>\n");
+    out.push_str(
+        "<h2>Params</h2>\n<table>\n<thead><tr><th>name</th><th>value</th></tr></thead>\n<tbody>\n",
+    );
     for p in &e.params {
         let value = if p.secret {
             "<code>***</code> (secret: never stored)".to_owned()

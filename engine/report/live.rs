@@ -99,6 +99,10 @@ impl Live {
     }
 
     /// The line an event prints, if any.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per event, each the line it prints: it reads best whole"
+    )]
     fn line(&mut self, event: &Event) -> Option<String> {
         match event {
             Event::RunStarted {

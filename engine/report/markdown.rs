@@ -132,7 +132,10 @@ fn header(e: &Evidence, out: &mut String) {
         });
     let rows = [
         ("status", format!("**{}**", e.run.status)),
-        ("runbook", format!("{} ({})", code(&e.runbook.source), version)),
+        (
+            "runbook",
+            format!("{} ({})", code(&e.runbook.source), version),
+        ),
         ("run by", cell(&who.join(", "))),
         ("started", maybe_time(e.run.started_at)),
         ("ended", maybe_time(e.run.ended_at)),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::decode::Decoder;
 use super::model::{
-    Defaults, Host, Notify, NotifyOn, OnTargets, Param, ParamType, Runbook, Secret, SecretSource, SshDefaults, Step,
-    Template, Value,
+    Defaults, Host, Notify, NotifyOn, OnTargets, Param, ParamType, Runbook, Secret, SecretSource,
+    SshDefaults, Step, Template, Value,
 };
 use super::node::{Node, NodeKind};
 use super::source::{SourceFile, Span};
@@ -93,10 +93,7 @@ impl Decoder {
             .take("finally")
             .map(|n| self.steps(n, true))
             .unwrap_or_default();
-        let notify = f
-            .take("notify")
-            .map(|n| self.notify(n))
-            .unwrap_or_default();
+        let notify = f.take("notify").map(|n| self.notify(n)).unwrap_or_default();
         f.finish(self, "the runbook", &TOP_KEYS);
         if steps_node.is_none() {
             let d = self
@@ -144,10 +141,6 @@ impl Decoder {
             .collect()
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "every check of one param, in the order of its fields"
-    )]
     /// `notify:`: a list of `{on: [paused, failed, succeeded], http: {…}}`.
     fn notify(&mut self, node: &Node) -> Vec<Notify> {
         let mut out = Vec::new();
@@ -155,25 +148,23 @@ impl Decoder {
             let Some(mut f) = self.fields(entry, "notify") else {
                 continue;
             };
-            let on = match f.take("on") {
-                Some(on) => self.notify_on(on),
-                None => {
-                    let d = self
-                        .error(entry.span, "a notification has no `on`")
-                        .hint("add `on: [paused, failed]`: the run statuses it is sent on");
-                    self.push(d);
-                    Vec::new()
-                }
+            let on = if let Some(on) = f.take("on") {
+                self.notify_on(on)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `on`")
+                    .hint("add `on: [paused, failed]`: the run statuses it is sent on");
+                self.push(d);
+                Vec::new()
             };
-            let http = match f.take("http") {
-                Some(h) => self.http(h),
-                None => {
-                    let d = self
-                        .error(entry.span, "a notification has no `http`")
-                        .hint("add `http: { method: POST, url: \"https://hooks.example/…\" }`");
-                    self.push(d);
-                    None
-                }
+            let http = if let Some(h) = f.take("http") {
+                self.http(h)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `http`")
+                    .hint("add `http: { method: POST, url: \"https://hooks.example/…\" }`");
+                self.push(d);
+                None
             };
             f.finish(self, "notify", &NOTIFY_KEYS);
             if let Some(http) = http {
@@ -210,6 +201,10 @@ impl Decoder {
         out
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "every check of one param, in the order of its fields"
+    )]
     fn params(&mut self, node: &Node) -> Vec<Param> {
         self.entries(node, "params")
             .into_iter()

@@ -347,7 +347,10 @@ mod tests {
         assert_eq!(first.at, at(8));
         assert_eq!(c.gates[1].segment, 1, "checked by the resuming process");
         assert_eq!(c.gates[1].ended, None, "its process stopped first");
-        assert_eq!(c.notifications[0].error.as_deref(), Some("connection refused"));
+        assert_eq!(
+            c.notifications[0].error.as_deref(),
+            Some("connection refused")
+        );
         let a = timeline.step("a").expect("a is known");
         assert_eq!(a.attempts.len(), 1, "a retry's record is no new attempt");
     }

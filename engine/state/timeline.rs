@@ -314,6 +314,10 @@ struct Fold {
 }
 
 impl Fold {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per journal record, each what it changes: it reads best whole"
+    )]
     fn apply(&mut self, record: Record) {
         let segment = self.timeline.segments.len().saturating_sub(1);
         let Some(record) = self.timeline.chronicle.apply(record, segment) else {

@@ -81,9 +81,17 @@ async fn notifications_arrive_when_a_run_pauses_and_when_it_fails_without_secret
     let base = format!("base={}", server.uri());
     let run = cli(
         &sb,
-        ["run", "runbook.yaml", "--no-progress", "--run-id", "n1", "--set", &base]
-            .map(String::from)
-            .to_vec(),
+        [
+            "run",
+            "runbook.yaml",
+            "--no-progress",
+            "--run-id",
+            "n1",
+            "--set",
+            &base,
+        ]
+        .map(String::from)
+        .to_vec(),
     )
     .await;
     run.expect_code(3);
@@ -106,7 +114,9 @@ async fn notifications_arrive_when_a_run_pauses_and_when_it_fails_without_secret
 
     let run = cli(
         &sb,
-        ["resume", "n1", "--approve", "approve"].map(String::from).to_vec(),
+        ["resume", "n1", "--approve", "approve"]
+            .map(String::from)
+            .to_vec(),
     )
     .await;
     run.expect_code(1);
@@ -125,7 +135,13 @@ async fn notifications_arrive_when_a_run_pauses_and_when_it_fails_without_secret
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["text"], "notified n1 succeeded with ***");
 
-    let report = cli(&sb, ["report", "n1", "--format", "json"].map(String::from).to_vec()).await;
+    let report = cli(
+        &sb,
+        ["report", "n1", "--format", "json"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
     report.expect_code(0);
     let evidence: Value = serde_json::from_str(&report.stdout).expect("JSON");
     let sent: Vec<(&str, bool)> = evidence["notifications"]
@@ -154,22 +170,42 @@ async fn a_notification_that_fails_is_reported_and_never_fails_the_run() {
     let base = format!("base={}", server.uri());
     let run = cli(
         &sb,
-        ["run", "runbook.yaml", "--no-progress", "--run-id", "n2", "--set", &base, "--yes"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "run",
+            "runbook.yaml",
+            "--no-progress",
+            "--run-id",
+            "n2",
+            "--set",
+            &base,
+            "--yes",
+        ]
+        .map(String::from)
+        .to_vec(),
     )
     .await;
     // Approved by --yes, nothing pauses or fails: the `succeeded` hook gets a 404 from the mock.
     run.expect_code(0);
     assert!(
-        run.stdout
-            .contains("notification of succeeded to")
-            && run.stdout.contains("failed (the run goes on): got HTTP 404"),
+        run.stdout.contains("notification of succeeded to")
+            && run
+                .stdout
+                .contains("failed (the run goes on): got HTTP 404"),
         "{}",
         run.stdout
     );
-    let report = cli(&sb, ["report", "n2", "--format", "md"].map(String::from).to_vec()).await;
-    assert!(report.stdout.contains("## Notifications"), "{}", report.stdout);
+    let report = cli(
+        &sb,
+        ["report", "n2", "--format", "md"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert!(
+        report.stdout.contains("## Notifications"),
+        "{}",
+        report.stdout
+    );
     assert!(report.stdout.contains("| succeeded |"), "{}", report.stdout);
     assert!(!report.stdout.contains(SECRET));
 }

@@ -59,10 +59,11 @@ fn drill_approved() -> (Sandbox, String) {
     );
     let workdir = sb.join("work");
     let port = free_port();
-    let (workdir, port) = (format!("workdir={}", workdir.display()), format!("port={port}"));
-    let args = [
-        "--run-id", "drill", "--set", &workdir, "--set", &port,
-    ];
+    let (workdir, port) = (
+        format!("workdir={}", workdir.display()),
+        format!("port={port}"),
+    );
+    let args = ["--run-id", "drill", "--set", &workdir, "--set", &port];
     sb.run_file("drill.yaml", &args).expect_code(3);
     let resumed = sb.cli(&["resume", "drill", "--approve", "go_ahead", "--as", APPROVER]);
     resumed.expect_code(0);
@@ -81,19 +82,25 @@ fn normalized(text: &str, sb: &Sandbox) -> String {
     // Who started the run and where, as the run recorded them.
     let json: Value =
         serde_json::from_str(&report(sb, "drill", "json").stdout).expect("the report is JSON");
-    let user = json["processes"][0]["user"].as_str().unwrap_or_default().to_owned();
-    let host = json["processes"][0]["host"].as_str().unwrap_or_default().to_owned();
+    let user = json["processes"][0]["user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let host = json["processes"][0]["host"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let mut text = text.replace(&sb.path().display().to_string(), "<sandbox>");
     for (pattern, with) in [
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "<time>"),
         (r"\b[0-9a-f]{64}\b", "<sha256>"),
         (r"\b[0-9a-f]{40}\b", "<commit>"),
         (r"port \| `\d+`", "port | `<port>`"),
-        (r"\| (started|resumed) \| ([^|]*) \| ([^|]*) \| \d+ \|", "| $1 | $2 | $3 | <pid> |"),
         (
-            r"\b\d+(?:\.\d+)?(?:ms|s|m|h)(?:\d+(?:s|m|h))*\b",
-            "<dur>",
+            r"\| (started|resumed) \| ([^|]*) \| ([^|]*) \| \d+ \|",
+            "| $1 | $2 | $3 | <pid> |",
         ),
+        (r"\b\d+(?:\.\d+)?(?:ms|s|m|h)(?:\d+(?:s|m|h))*\b", "<dur>"),
     ] {
         text = Regex::new(pattern)
             .expect("a valid pattern")
@@ -173,7 +180,10 @@ fn the_demo_drill_as_json_follows_the_shipped_schema() {
     assert_eq!(approvals[0]["decision"], "approved");
     let processes = document["processes"].as_array().expect("processes");
     assert_eq!(
-        processes.iter().map(|p| p["kind"].as_str()).collect::<Vec<_>>(),
+        processes
+            .iter()
+            .map(|p| p["kind"].as_str())
+            .collect::<Vec<_>>(),
         [Some("started"), Some("resumed")]
     );
     let totals = &document["totals"];
@@ -182,7 +192,10 @@ fn the_demo_drill_as_json_follows_the_shipped_schema() {
     let elapsed = totals["elapsed_ms"].as_u64().unwrap_or_default();
     assert!(waiting > 0, "the pause is time waiting for a person");
     assert!(ttr >= waiting && ttr <= elapsed, "{totals}");
-    assert!(totals["polling_ms"].as_u64().unwrap_or_default() > 0, "{totals}");
+    assert!(
+        totals["polling_ms"].as_u64().unwrap_or_default() > 0,
+        "{totals}"
+    );
     let go_ahead = document["steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["id"] == "go_ahead"))
@@ -239,7 +252,10 @@ fn the_demo_drill_as_html_loads_in_a_real_browser() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.contains("<script"), "no script");
     for attribute in ["src=\"http", "href=\"http", "url(http", "@import"] {
-        assert!(!html.contains(attribute), "fetches from the network: {attribute}");
+        assert!(
+            !html.contains(attribute),
+            "fetches from the network: {attribute}"
+        );
     }
 
     let profile = sb.join("chromium-profile");
@@ -255,7 +271,10 @@ fn the_demo_drill_as_html_loads_in_a_real_browser() {
         .as_u64()
         .expect("recovered");
     let shown = runbook::report::markdown::duration(ttr);
-    assert!(dom.contains(&shown), "time to recovery {shown} not on the page");
+    assert!(
+        dom.contains(&shown),
+        "time to recovery {shown} not on the page"
+    );
     for line in log.lines() {
         assert!(
             !line.contains("CONSOLE") && !line.contains("net::ERR") && !line.contains("Uncaught"),
@@ -275,7 +294,11 @@ fn the_demo_drill_as_html_loads_in_a_real_browser() {
     );
     let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot ({e}):\n{log}"));
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(bytes.len() > 20_000, "a {}-byte screenshot is blank", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "a {}-byte screenshot is blank",
+        bytes.len()
+    );
     if let Some(dir) = std::env::var_os("RUNBOOK_REPORT_SCREENSHOT") {
         let _ = std::fs::copy(&png, PathBuf::from(dir).join("report.png"));
     }
@@ -301,7 +324,10 @@ fn a_paused_run_reports_who_it_waits_for_and_how_to_continue() {
     assert!(md.contains("| token | `***` (secret) |"), "{md}");
     for format in ["md", "json", "html"] {
         let text = report(&sb, "p1", format).stdout;
-        assert!(!text.contains("hunter2-secret"), "{format} shows the secret");
+        assert!(
+            !text.contains("hunter2-secret"),
+            "{format} shows the secret"
+        );
     }
 }
 
@@ -349,7 +375,10 @@ fn a_failed_then_resumed_run_shows_each_process_and_the_failure_log() {
     assert!(json["totals"]["stopped_ms"].as_u64().is_some());
 
     let html = report(&sb, "f1", "html").stdout;
-    assert!(html.contains("marker empty"), "the failure's log in the page");
+    assert!(
+        html.contains("marker empty"),
+        "the failure's log in the page"
+    );
 }
 
 #[test]

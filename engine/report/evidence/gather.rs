@@ -4,6 +4,7 @@
 //! Only the [`Store`] trait is read; nothing here reaches into the executor.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -246,10 +247,10 @@ fn resume_command(run_id: &str, status: RunStatus, waiting: &[String]) -> Option
     match status {
         RunStatus::Paused => Some(format!(
             "runbook resume {run_id}{}",
-            waiting
-                .iter()
-                .map(|w| format!(" --approve {w}"))
-                .collect::<String>()
+            waiting.iter().fold(String::new(), |mut out, w| {
+                let _ = write!(out, " --approve {w}");
+                out
+            })
         )),
         RunStatus::Failed | RunStatus::Interrupted => Some(format!("runbook resume {run_id}")),
         RunStatus::Running | RunStatus::Succeeded => None,

@@ -90,7 +90,7 @@ pub fn steps(sources: &Sources, status: RunStatus, processes: &[Process]) -> Vec
         {
             *position = *p;
             *order = 0;
-            row.kind = "fan-out".to_owned();
+            "fan-out".clone_into(&mut row.kind);
             row.name.clone_from(name);
             if *finally {
                 "finally".clone_into(&mut row.phase);
@@ -114,9 +114,7 @@ pub fn steps(sources: &Sources, status: RunStatus, processes: &[Process]) -> Vec
         let row = fan_out_row(sources, id, status, processes);
         let position = keyed
             .iter()
-            .filter(|(_, f)| {
-                NodeId::parse(&f.id).is_ok_and(|i| i.fan_out().as_ref() == Some(id))
-            })
+            .filter(|(_, f)| NodeId::parse(&f.id).is_ok_and(|i| i.fan_out().as_ref() == Some(id)))
             .map(|((p, ..), _)| *p)
             .min()
             .unwrap_or(usize::MAX);
@@ -334,7 +332,8 @@ pub fn failures(sources: &Sources, steps: &[StepFacts]) -> Vec<Failure> {
             _ => history.reason.clone(),
         };
         let log = sources.logs.get(&id).map_or("", String::as_str);
-        let position = last_failed.and_then(|a| facts.attempts.iter().position(|b| b.number == a.number));
+        let position =
+            last_failed.and_then(|a| facts.attempts.iter().position(|b| b.number == a.number));
         out.push(Failure {
             step: id,
             status: facts.status.clone(),
@@ -382,6 +381,8 @@ fn is_attempt_header(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     #[test]
@@ -397,7 +398,10 @@ mod tests {
         );
         assert_eq!(log_tail(log, Some(1)).len(), 2);
         assert_eq!(log_tail(log, None).len(), 5, "the whole log's end");
-        let long: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        let long: String = (0..40).fold(String::new(), |mut out, i| {
+            let _ = writeln!(out, "line {i}");
+            out
+        });
         let tail = log_tail(&long, None);
         assert_eq!(tail.len(), LOG_TAIL);
         assert_eq!(tail.last().map(String::as_str), Some("line 39"));
@@ -405,7 +409,9 @@ mod tests {
 
     #[test]
     fn attempt_headers_are_told_from_output_that_looks_alike() {
-        assert!(is_attempt_header("--- 2026-11-21T03:00:00Z attempt 12: tar"));
+        assert!(is_attempt_header(
+            "--- 2026-11-21T03:00:00Z attempt 12: tar"
+        ));
         assert!(!is_attempt_header("--- attempt 1 failed: exit 1"));
         assert!(!is_attempt_header("--- 2026-11-21T03:00:00Z succeeded"));
         assert!(!is_attempt_header("attempt 1: x"));
