@@ -165,6 +165,8 @@ fn request(notify: &Notify, scope: &Scope, run: &Value) -> Result<Request, Strin
         timeout: req.timeout.unwrap_or(DEFAULT_TIMEOUT),
         insecure: req.insecure,
         expect: req.expect_status.clone(),
+        // Sent from where the run runs.
+        via: None,
     })
 }
 

@@ -491,6 +491,10 @@ async fn no_secret_reaches_a_command_line_on_either_side() {
     assert!(seen.is_empty(), "a secret on a command line: {seen:?}");
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one upload scenario, step by step: it reads best whole"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     let fleet = Fleet::new("remote-upload");
