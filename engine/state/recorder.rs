@@ -70,7 +70,7 @@ impl Recorder {
         loop {
             let first = if dirty {
                 let Ok(message) = tokio::time::timeout(LAZY_SYNC, rx.recv()).await else {
-                    self.sync(&mut failure, &cancel);
+                    off_the_executor(|| self.sync(&mut failure, &cancel));
                     dirty = false;
                     continue;
                 };
@@ -93,17 +93,20 @@ impl Recorder {
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
             }
-            if failure.is_none()
-                && let Err(e) = self.journal.write(&records)
-            {
-                cancel.cancel();
-                failure = Some(e);
-            }
             dirty |= !records.is_empty();
-            if checkpoint && dirty {
-                self.sync(&mut failure, &cancel);
-                dirty = false;
-            }
+            let sync_now = checkpoint && dirty;
+            off_the_executor(|| {
+                if failure.is_none()
+                    && let Err(e) = self.journal.write(&records)
+                {
+                    cancel.cancel();
+                    failure = Some(e);
+                }
+                if sync_now {
+                    self.sync(&mut failure, &cancel);
+                }
+            });
+            dirty &= !sync_now;
             // Checkpoints are acknowledged as soon as they are durable: a step waiting to start
             // does not wait for the logs.
             let batch: Vec<Message> = batch
@@ -118,12 +121,14 @@ impl Recorder {
                     other => other,
                 })
                 .collect();
-            for message in &batch {
-                if let Message::Event(e) = message {
-                    self.log(&e.event, e.at);
+            off_the_executor(|| {
+                for message in &batch {
+                    if let Message::Event(e) = message {
+                        self.log(&e.event, e.at);
+                    }
                 }
-            }
-            self.flush_logs();
+                self.flush_logs();
+            });
             for message in batch {
                 let _ = forward.send(message);
             }
@@ -303,4 +308,13 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs blocking file work (fsync, creating logs) without holding up the steps' tasks: on a
+/// multi-threaded runtime the worker hands its other tasks over while it blocks.
+fn off_the_executor<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }

@@ -262,6 +262,10 @@ EOF
   { cut -d' ' -f2 "$dir/nodes" | sort -u; cut -d' ' -f1 "$dir/nodes"; } | while read -r addr; do
     echo "[$addr]:$port $(cat "$dir/host_key.pub")"
   done >"$dir/known_hosts"
+  # ssh looks a HostKeyAlias up without the port.
+  cut -d' ' -f1 "$dir/nodes" | while read -r name; do
+    echo "$name $(cat "$dir/host_key.pub")"
+  done >>"$dir/known_hosts"
   {
     while read -r name addr; do
       printf 'Host %s\n  HostName %s\n  Port %s\n  User %s\n' "$name" "$addr" "$port" "$user"
