@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use super::error::CliError;
-use super::{graph, logs, resume, run, runs, schema, show, validate};
+use super::{graph, logs, report, resume, run, runs, schema, show, validate};
 use crate::drive::Outcome;
 
 const EXAMPLES: &str = "\
@@ -55,6 +55,12 @@ pub enum Command {
     Show(show::ShowArgs),
     /// What a run's steps printed.
     Logs(logs::LogsArgs),
+    /// A run's evidence: one self-contained HTML page (Gantt chart, steps, approvals, failures,
+    /// time to recovery), Markdown for a ticket, or JSON.
+    #[command(
+        after_help = "Examples:\n  runbook report drill-20261121-0300 -o drill.html   open it, or print it to PDF\n  runbook report drill-20261121-0300 --format md     paste it into a ticket\n  runbook report drill-20261121-0300 --format json   for machines (schemas/report.schema.json)"
+    )]
+    Report(report::ReportArgs),
     /// Print the JSON Schema of runbook files (for editors: `# yaml-language-server: $schema=…`).
     Schema,
 }
@@ -69,6 +75,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, CliError> {
         Command::Runs(args) => runs::execute(&args),
         Command::Show(args) => show::execute(&args),
         Command::Logs(args) => logs::execute(&args),
+        Command::Report(args) => report::execute(&args),
         Command::Schema => schema::execute(),
     }
 }

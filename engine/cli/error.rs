@@ -51,6 +51,15 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
+    /// Writing a file asked for (`-o FILE`) failed.
+    #[error("failed to write {path}")]
+    Written {
+        /// The file as given.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -139,6 +148,7 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
         Ok(Outcome::Failed)
         | Err(
             CliError::Output(_)
+            | CliError::Written { .. }
             | CliError::Store(
                 StoreError::Io { .. } | StoreError::Damaged { .. } | StoreError::Journal(_),
             )

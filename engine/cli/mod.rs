@@ -8,6 +8,7 @@ pub mod terminal;
 
 mod graph;
 mod logs;
+mod report;
 mod resume;
 mod run;
 mod runs;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use super::args::{ParamArgs, PeopleArgs, RunFormat, StateArgs};
 use super::error::CliError;
 use super::terminal;
-use crate::drive::{self, Outcome, StartRequest};
+use crate::drive::{self, Outcome, StartRequest, pipeline};
+use crate::report::estimate::{Estimate, History};
 
 /// What `run` takes.
 #[derive(Debug, clap::Args)]
@@ -49,6 +50,15 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
             "--format json is for --dry-run; a real run reports with `runbook show`".to_owned(),
         ));
     }
+    // Read before the run starts (a rehearsal keeps no run, but be sure not to count it).
+    let estimate = if args.dry_run {
+        let store = args.state.store();
+        let history = History::read(&store, &plan.root().name, None)?;
+        let cap = pipeline::max_parallel(&plan, args.max_parallel.map(usize::from));
+        Some(Estimate::of(&plan, &history, cap))
+    } else {
+        None
+    };
     let request = StartRequest {
         run_id: args.run_id.clone(),
         dry_run: args.dry_run,
@@ -60,9 +70,14 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
     };
     let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
     if json {
-        let document = serde_json::json!({ "steps": started.rehearsal });
+        let mut document = serde_json::json!({ "steps": started.rehearsal });
+        if let Some(estimate) = &estimate {
+            document["estimate"] = estimate.to_json();
+        }
         let text = serde_json::to_string_pretty(&document).unwrap_or_default();
         writeln!(std::io::stdout().lock(), "{text}").map_err(CliError::Output)?;
+    } else if let Some(estimate) = &estimate {
+        writeln!(std::io::stdout().lock(), "{estimate}").map_err(CliError::Output)?;
     }
     Ok(started.outcome)
 }

@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod resume;
 pub mod signals;
 pub mod start;
+pub mod version;
 
 pub use checks::People;
 pub use error::DriveError;

@@ -41,9 +41,7 @@ pub fn options(
     options.max_parallel = if dry_run {
         1
     } else {
-        max_parallel
-            .or(plan.root().defaults.max_parallel)
-            .unwrap_or(4)
+        self::max_parallel(plan, max_parallel)
     };
     if let Some(grace) = std::env::var("RUNBOOK_KILL_GRACE_MS")
         .ok()
@@ -111,4 +109,9 @@ fn consumers(
         }
         None => (show(rx), None, None),
     }
+}
+
+/// Steps at once in a real run: `--max-parallel`, else `defaults.max_parallel`, else 4.
+pub fn max_parallel(plan: &Plan, requested: Option<usize>) -> usize {
+    requested.or(plan.root().defaults.max_parallel).unwrap_or(4)
 }

@@ -224,7 +224,7 @@ impl Ready<'_> {
             ..
         } = resumption;
         let mut recorder = Recorder::new(store.journal(&lease)?);
-        let mut first = records(&options.user, adopted);
+        let mut first = records(&options.user, adopted, &plan);
         let changed: serde_json::Map<String, serde_json::Value> = options
             .sets
             .iter()
@@ -323,8 +323,8 @@ fn adopt_changes(
 }
 
 /// What a resume journals before it runs: who took the run over, and the runbook it follows
-/// now. (Decisions about manual steps are journaled by the executor when it reaches them.)
-fn records(user: &str, adopted: Option<Adopted>) -> Vec<Record> {
+/// now and its version. (Decisions about manual steps are journaled by the executor when it reaches them.)
+fn records(user: &str, adopted: Option<Adopted>, plan: &Plan) -> Vec<Record> {
     let mut records = vec![Record::Resumed {
         at: journal::now(),
         pid: std::process::id(),
@@ -332,5 +332,6 @@ fn records(user: &str, adopted: Option<Adopted>) -> Vec<Record> {
         host: identity::host_name(),
     }];
     records.extend(adopted.map(|a| a.record));
+    records.push(super::version::record(plan));
     records
 }

@@ -120,6 +120,7 @@ fn create(store: &dyn Store, plan: &Plan, run_id: &str) -> Result<Recording, Dri
         params: &plan.params,
         first: &started,
     })?;
-    let recorder = Recorder::new(store.journal(&lease)?);
+    let mut recorder = Recorder::new(store.journal(&lease)?);
+    recorder.append(&[super::version::record(plan)])?;
     Ok(Recording { recorder, lease })
 }

@@ -273,6 +273,17 @@ pub enum Event {
         /// How long.
         waited: Duration,
     },
+    /// A notification (`notify:`) was sent, or could not be.
+    Notified {
+        /// The run status it told of.
+        on: RunStatus,
+        /// Where it went.
+        url: String,
+        /// The response's HTTP status, when there was one.
+        status: Option<u16>,
+        /// Why it failed; none when it was delivered.
+        error: Option<String>,
+    },
     /// The run ended.
     RunFinished {
         /// Its status.
@@ -416,6 +427,17 @@ impl Event {
                 batch,
                 held,
                 detail: text(detail),
+            },
+            Self::Notified {
+                on,
+                url,
+                status,
+                error,
+            } => Self::Notified {
+                on,
+                url: text(url),
+                status,
+                error: error.map(text),
             },
             other @ (Self::RunStarted { .. }
             | Self::BatchStarted { .. }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod event;
 pub mod fanout;
 pub mod hosts;
+pub mod notify;
 mod process;
 pub mod rehearse;
 pub mod remote;

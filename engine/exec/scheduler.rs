@@ -61,9 +61,11 @@ pub async fn resume(
         steps: plan.graph.node_count(),
         dry_run: rt.options.dry_run,
     });
+    let notices = super::notify::Notices::of(&plan, secrets);
     let mut scheduler = Scheduler::new(Arc::unwrap_or_clone(plan), secrets, Arc::clone(&rt));
     scheduler.settled = settled;
     let status = scheduler.run().await;
+    notices.send(&rt, status, &scheduler.waiting).await;
     rt.checkpoint(Event::RunFinished {
         status,
         duration: started.elapsed(),
@@ -147,6 +149,8 @@ struct Scheduler {
     deadlines: HashMap<usize, (Instant, Duration)>,
     /// A manual step is waiting for a person: the run pauses.
     paused: bool,
+    /// The manual steps waiting for a person.
+    waiting: Vec<NodeId>,
     /// Read-only probes that failed during a rehearsal.
     failed_probes: usize,
     /// Fan-outs a rehearsal could not expand (their list is known only at run time).
@@ -179,6 +183,7 @@ impl Scheduler {
             began: HashMap::new(),
             deadlines: HashMap::new(),
             paused: false,
+            waiting: Vec::new(),
             failed_probes: 0,
             unknown_fans: std::collections::HashSet::new(),
             ended: None,
@@ -345,6 +350,7 @@ impl Scheduler {
     fn task_ended(&mut self, n: NodeIndex, outcome: &Outcome, duration: Duration) {
         if outcome.pause {
             self.paused = true;
+            self.waiting.push(self.plan.graph[n].id.clone());
             self.walk.halt();
             self.walk.unstarted(n);
             self.nodes[n.index()].status = StepStatus::Pending;

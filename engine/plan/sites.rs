@@ -20,6 +20,9 @@ pub enum Field {
     ForEach,
     /// Runbook-level `env` and `hosts`: no steps yet.
     Global,
+    /// A notification (`notify:`): params, secrets and `run` (with `waiting_for` and
+    /// `resume_command`), no steps.
+    Notify,
 }
 
 /// One template or expression as written in the file.
@@ -89,6 +92,22 @@ pub fn collect(runbook: &Runbook) -> Vec<Site<'_>> {
     }
     for step in runbook.all_steps() {
         collect_step(step, &mut sites);
+    }
+    for notify in &runbook.notify {
+        let req = &notify.http;
+        sites.push(Site::template(&req.url, Field::Notify, None));
+        for (_, t) in &req.headers {
+            sites.push(Site::template(t, Field::Notify, None));
+        }
+        match &req.body {
+            Some(HttpBody::Text(t)) => sites.push(Site::template(t, Field::Notify, None)),
+            Some(HttpBody::Json(v)) => sites.extend(
+                v.templates()
+                    .into_iter()
+                    .map(|t| Site::template(t, Field::Notify, None)),
+            ),
+            None => {}
+        }
     }
     sites
 }

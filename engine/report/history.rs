@@ -76,7 +76,7 @@ const STOPPED_IN_FLIGHT: &str = "in flight when the run stopped";
 
 /// How a step reads now: nothing runs in a run that stopped, so a step it left in flight is
 /// pending again (to be run, or decided, by a resume).
-fn shown(step: &StepHistory, run: RunStatus) -> (StepStatus, Option<&str>) {
+pub(crate) fn shown(step: &StepHistory, run: RunStatus) -> (StepStatus, Option<&str>) {
     if step.in_flight && run != RunStatus::Running {
         (StepStatus::Pending, Some(STOPPED_IN_FLIGHT))
     } else {

@@ -131,6 +131,10 @@ impl Live {
     }
 
     /// The line an event prints, if any.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per event, each the line it prints: it reads best whole"
+    )]
     fn line(&mut self, event: &Event) -> Option<String> {
         match event {
             Event::RunStarted {
@@ -227,6 +231,20 @@ impl Live {
                 self.waited.insert(id.clone(), *waited);
                 None
             }
+            Event::Notified {
+                on,
+                url,
+                status,
+                error,
+            } => Some(match (error, status) {
+                (Some(error), _) => format!(
+                    "{} notification of {} to {url} failed (the run goes on): {error}",
+                    style("warn").yellow(),
+                    on.as_str()
+                ),
+                (None, Some(code)) => format!("notified {url} ({}): HTTP {code}", on.as_str()),
+                (None, None) => format!("notified {url} ({})", on.as_str()),
+            }),
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
     }

@@ -1,6 +1,12 @@
 //! Stage five: what people and machines read — diagnostics, graphs, progress, summaries.
 
+pub mod estimate;
+pub mod evidence;
+pub mod gantt;
 pub mod graph;
 pub mod history;
+pub mod html;
+pub mod json;
 pub mod live;
+pub mod markdown;
 pub mod prompt;

@@ -29,6 +29,8 @@ pub struct Runbook {
     pub steps: Vec<Arc<Step>>,
     /// Steps run when the run ends, succeeded or failed.
     pub finally: Vec<Arc<Step>>,
+    /// Requests sent when the run pauses for a person, fails or succeeds.
+    pub notify: Vec<Notify>,
     /// The file it was read from.
     pub file: Arc<SourceFile>,
     /// For a block's steps: the steps around the block, which its templates may read too.
@@ -66,6 +68,7 @@ impl Runbook {
             steps,
             finally,
             secrets: Vec::new(),
+            notify: Vec::new(),
             enclosing,
             block_items,
             ..self.clone()
@@ -780,4 +783,42 @@ pub enum ProbeKind {
     Run(Command),
     /// A request; an expected status means in place.
     Http(HttpRequest),
+}
+
+/// `notify:` — an HTTP request sent when the run ends in one of the statuses in `on`.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The statuses it is sent on.
+    pub on: Vec<NotifyOn>,
+    /// The request (templates over params, secrets and `run`).
+    pub http: HttpRequest,
+}
+
+/// A run status a notification is sent on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// The run waits for a person at a manual step.
+    Paused,
+    /// A step failed.
+    Failed,
+    /// The run succeeded.
+    Succeeded,
+}
+
+impl NotifyOn {
+    /// Every value, as written.
+    pub const ALL: [(&'static str, Self); 3] = [
+        ("paused", Self::Paused),
+        ("failed", Self::Failed),
+        ("succeeded", Self::Succeeded),
+    ];
+
+    /// As written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paused => "paused",
+            Self::Failed => "failed",
+            Self::Succeeded => "succeeded",
+        }
+    }
 }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use super::decode::Decoder;
 use super::model::{
-    Defaults, Host, OnTargets, Param, ParamType, Pattern, Runbook, Secret, SecretSource,
-    SshDefaults, Step, Template, Value,
+    Defaults, Host, Notify, NotifyOn, OnTargets, Param, ParamType, Pattern, Runbook, Secret,
+    SecretSource, SshDefaults, Step, Template, Value,
 };
 use super::node::{Node, NodeKind};
 use super::source::{SourceFile, Span};
 use super::suggest::did_you_mean;
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "name",
     "description",
     "params",
@@ -24,7 +24,9 @@ const TOP_KEYS: [&str; 9] = [
     "defaults",
     "steps",
     "finally",
+    "notify",
 ];
+const NOTIFY_KEYS: [&str; 2] = ["on", "http"];
 const PARAM_KEYS: [&str; 6] = [
     "type",
     "required",
@@ -98,6 +100,7 @@ impl Decoder {
             .take("finally")
             .map(|n| self.steps(n, true))
             .unwrap_or_default();
+        let notify = f.take("notify").map(|n| self.notify(n)).unwrap_or_default();
         f.finish(self, "the runbook", &TOP_KEYS);
         if steps_node.is_none() {
             let d = self
@@ -115,6 +118,7 @@ impl Decoder {
             defaults,
             steps,
             finally,
+            notify,
             file: Arc::clone(&self.file),
             enclosing: Vec::new(),
             block_items: Vec::new(),
@@ -178,6 +182,66 @@ impl Decoder {
             .into_iter()
             .filter_map(|(k, v)| self.template(v, &k.value).map(|t| (k.value, t)))
             .collect()
+    }
+
+    /// `notify:`: a list of `{on: [paused, failed, succeeded], http: {…}}`.
+    fn notify(&mut self, node: &Node) -> Vec<Notify> {
+        let mut out = Vec::new();
+        for entry in self.items(node, "notify") {
+            let Some(mut f) = self.fields(entry, "notify") else {
+                continue;
+            };
+            let on = if let Some(on) = f.take("on") {
+                self.notify_on(on)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `on`")
+                    .hint("add `on: [paused, failed]`: the run statuses it is sent on");
+                self.push(d);
+                Vec::new()
+            };
+            let http = if let Some(h) = f.take("http") {
+                self.http(h)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `http`")
+                    .hint("add `http: { method: POST, url: \"https://hooks.example/…\" }`");
+                self.push(d);
+                None
+            };
+            f.finish(self, "notify", &NOTIFY_KEYS);
+            if let Some(http) = http {
+                out.push(Notify { on, http });
+            }
+        }
+        out
+    }
+
+    /// `on:` of a notification: one status or a list of them.
+    fn notify_on(&mut self, node: &Node) -> Vec<NotifyOn> {
+        let nodes: Vec<&Node> = if matches!(node.kind, NodeKind::Seq(_)) {
+            self.items(node, "on").iter().collect()
+        } else {
+            vec![node]
+        };
+        let mut out = Vec::new();
+        for n in nodes {
+            let Some(text) = self.string(n, "on") else {
+                continue;
+            };
+            match NotifyOn::ALL.iter().find(|(name, _)| *name == text.value) {
+                Some((_, on)) if !out.contains(on) => out.push(*on),
+                Some(_) => {}
+                None => {
+                    let d = self
+                        .error(text.span, format!("unknown run status `{}`", text.value))
+                        .label("not a status a notification is sent on")
+                        .hint("one of paused, failed, succeeded");
+                    self.push(d);
+                }
+            }
+        }
+        out
     }
 
     #[expect(

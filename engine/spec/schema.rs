@@ -144,6 +144,44 @@ pub struct RunbookFile {
     /// Steps run when the run ends, succeeded or failed (not when it pauses or is interrupted:
     /// `runbook resume` continues those). `{{ run.status }}` tells how it ended.
     pub finally: Option<Vec<Step>>,
+    /// HTTP requests sent when the run pauses for a person, fails or succeeds, so that a pause
+    /// at 3 a.m. reaches someone. Without `json` or `body`, the request is a POST of
+    /// `{run_id, runbook, status, waiting_for, resume_command}`. A notification that cannot be
+    /// sent is logged and journaled; it never fails the run.
+    pub notify: Option<Vec<Notify>>,
+}
+
+/// A notification: when it is sent, and the request.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Notify {
+    /// The run statuses it is sent on.
+    pub on: NotifyOnList,
+    /// The request. Its templates see `params`, `secrets`, `env` and `run` (`id`, `name`,
+    /// `status`, `waiting_for`: the manual steps waiting for a person, `resume_command`).
+    pub http: Http,
+}
+
+/// One run status, or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum NotifyOnList {
+    /// One status.
+    One(NotifyOn),
+    /// Several.
+    Many(Vec<NotifyOn>),
+}
+
+/// A run status a notification is sent on.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// The run waits for a person at a manual step.
+    Paused,
+    /// A step failed.
+    Failed,
+    /// The run succeeded.
+    Succeeded,
 }
 
 /// A declared input.

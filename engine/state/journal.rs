@@ -171,6 +171,92 @@ pub enum Record {
         /// When the wait ended.
         at: Timestamp,
     },
+    /// An attempt failed and the step will try again after `delay_ms`.
+    Retrying {
+        /// Full step id.
+        id: NodeId,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why (masked).
+        error: String,
+        /// The wait before the next attempt, in milliseconds.
+        delay_ms: u64,
+        /// When the attempt failed.
+        at: Timestamp,
+    },
+    /// A step waits before its first attempt (`delay`).
+    Delayed {
+        /// Full step id.
+        id: NodeId,
+        /// How long, in milliseconds.
+        delay_ms: u64,
+        /// When the wait began.
+        at: Timestamp,
+    },
+    /// A batch of a fan-out began.
+    BatchStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// 1-based.
+        batch: usize,
+        /// How many batches there are.
+        of: usize,
+        /// The items of the batch (their keys: hosts, or positions).
+        items: Vec<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The gate after a batch began to be checked.
+    GateStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch just ended (1-based).
+        batch: usize,
+        /// When.
+        at: Timestamp,
+    },
+    /// The gate after a batch held, or did not.
+    GateEnded {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch (1-based).
+        batch: usize,
+        /// Whether it held.
+        held: bool,
+        /// How (polls, or why not; masked).
+        detail: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Which version of the runbook a process drives the run with: the sha256 of the root
+    /// runbook file and, when the file is in a git repository, the commit checked out.
+    Version {
+        /// sha256 of the root runbook file's text, in hex.
+        sha256: String,
+        /// The commit checked out where the file is, when it is in a git repository.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        /// The file differs from that commit (uncommitted changes, or not tracked).
+        #[serde(default)]
+        modified: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// A notification (`notify:`) was sent, or could not be.
+    Notified {
+        /// The run's status it told of.
+        on: RunStatus,
+        /// Where it went (masked).
+        url: String,
+        /// The response's HTTP status, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// Why it failed (masked); none when it was delivered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
     /// The run (or this process's part of it) ended.
     RunFinished {
         /// How.

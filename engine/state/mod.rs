@@ -3,6 +3,7 @@
 //! executor's events, the journal read back as a timeline, and what resume needs.
 
 pub mod canonical;
+pub mod chronicle;
 pub mod fingerprint;
 pub mod identity;
 pub mod journal;

@@ -222,6 +222,10 @@ impl Recorder {
 }
 
 /// The journal record an event that happened at `at` becomes, if any.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per event that is recorded, each its record: it reads best whole"
+)]
 fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
     match event {
         Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
@@ -244,12 +248,58 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             outputs: outputs.clone(),
             items: items.clone(),
             reason: reason.clone(),
-            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: millis(*duration),
             at,
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
             id: id.clone(),
             pgid: *pgid,
+            at,
+        }),
+        Event::Retrying {
+            id,
+            attempt,
+            error,
+            delay,
+        } => Some(Record::Retrying {
+            id: id.clone(),
+            attempt: *attempt,
+            error: error.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::Delaying { id, delay } => Some(Record::Delayed {
+            id: id.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::BatchStarted {
+            id,
+            batch,
+            of,
+            items,
+        } => Some(Record::BatchStarted {
+            id: id.clone(),
+            batch: *batch,
+            of: *of,
+            items: items.clone(),
+            at,
+        }),
+        Event::GateStarted { id, batch, .. } => Some(Record::GateStarted {
+            id: id.clone(),
+            batch: *batch,
+            at,
+        }),
+        Event::GateEnded {
+            id,
+            batch,
+            held,
+            detail,
+        } => Some(Record::GateEnded {
+            id: id.clone(),
+            batch: *batch,
+            held: *held,
+            detail: detail.clone(),
             at,
         }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
@@ -276,12 +326,28 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             at,
         }),
+        Event::Notified {
+            on,
+            url,
+            status,
+            error,
+        } => Some(Record::Notified {
+            on: *on,
+            url: url.clone(),
+            status: *status,
+            error: error.clone(),
+            at,
+        }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
             at,
         }),
         _ => None,
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs blocking file work (fsync, creating logs) without holding up the steps' tasks: on a

@@ -11,6 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use super::chronicle::Chronicle;
 use super::journal::Record;
 use crate::exec::approvals::{Given, Via, Waiting};
 use crate::exec::{RunStatus, StepStatus};
@@ -33,6 +34,8 @@ pub struct Timeline {
     pub paused: Vec<NodeId>,
     /// New param values given by resumes (`--set`), in order.
     pub param_changes: Vec<ParamChange>,
+    /// Batches, gates, waits, versions and notifications.
+    pub chronicle: Chronicle,
     index: HashMap<NodeId, usize>,
 }
 
@@ -364,6 +367,10 @@ struct Fold {
 
 impl Fold {
     fn apply(&mut self, record: Record) {
+        let segment = self.timeline.segments.len().saturating_sub(1);
+        let Some(record) = self.timeline.chronicle.apply(record, segment) else {
+            return;
+        };
         match record {
             Record::RunStarted {
                 run_id,
@@ -439,6 +446,14 @@ impl Fold {
                 self.timeline.steps[i].waited += Duration::from_millis(waited_ms);
             }
             Record::RunFinished { status, at } => self.ended(status, at),
+            // Read by the chronicle above.
+            Record::Retrying { .. }
+            | Record::Delayed { .. }
+            | Record::BatchStarted { .. }
+            | Record::GateStarted { .. }
+            | Record::GateEnded { .. }
+            | Record::Version { .. }
+            | Record::Notified { .. } => {}
         }
     }
 

@@ -9,11 +9,14 @@
 mod run_support;
 
 mod docs;
+mod estimate;
 mod fingerprint;
 mod fuzz;
 mod hostile_text;
 mod limits;
+mod notify;
 mod plan_props;
+mod report;
 mod run_commands;
 mod run_drill;
 mod run_fleet;

@@ -324,7 +324,7 @@ fn a_remote_command_past_its_timeout_leaves_nothing_on_the_host() {
     let d = fleet("fleet-timeout");
     let seconds = 600 + unique() % 97;
     let yaml = format!(
-        "name: timeout
+        r"name: timeout
 steps:
   - id: hang
     on: node3
