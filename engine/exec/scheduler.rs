@@ -240,7 +240,12 @@ impl Scheduler {
                 .fan_items(f)
                 .iter()
                 .map(|&n| {
-                    json!({ "item": item_value(&self.plan, n), "status": "pending", "outputs": {} })
+                    let mut entry = json!({ "item": item_value(&self.plan, n), "status": "pending", "outputs": {} });
+                    // An item of `on:` a list of hosts also says which host it is.
+                    if let Some(ItemKey::Host(host)) = self.plan.graph[n].id.item_key() {
+                        entry["host"] = Value::from(host);
+                    }
+                    entry
                 })
                 .collect();
             self.fans.insert(f, FanState { id, slot, summary });
@@ -471,8 +476,13 @@ impl Scheduler {
     /// What an item is called: its host, or its value when short (else its position).
     fn item_key(&self, n: NodeIndex) -> String {
         let node = &self.plan.graph[n];
-        match (node.id.item_key(), &node.role) {
-            (Some(ItemKey::Index(i)), Role::Item { value, .. }) => match value {
+        let value = match &node.role {
+            Role::Item { value, .. } => Some(value),
+            Role::CallEntry { scope } => self.plan.scopes[*scope].item.as_ref().map(|(_, v)| v),
+            Role::Step | Role::DynamicFanOut => None,
+        };
+        match (node.id.item_key(), value) {
+            (Some(ItemKey::Index(i)), Some(value)) => match value {
                 Value::String(s) if s.chars().count() <= 40 => s.clone(),
                 Value::Number(n) => n.to_string(),
                 _ => format!("[{i}]"),

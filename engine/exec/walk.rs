@@ -177,6 +177,8 @@ struct FanWalk {
     stand_in: Option<NodeIndex>,
     /// A failure of the fan-out does not fail its group (`allow_failure`).
     tolerated: bool,
+    /// Its step is in its group's `finally`.
+    finally: bool,
     fan: FanOut,
     /// Whether an item has started (the fan-out counts as a started unit of its group).
     active: bool,
@@ -260,8 +262,11 @@ impl Walk {
             members.sort_by_key(|&n| item_index(plan, n));
             let group = plan.graph[members[0]].scope;
             let f = self.add_fan(plan, group, members, None);
-            self.groups[group].units_left += 1;
-            let _ = f;
+            if self.fans[f].finally {
+                self.groups[group].finally_left += 1;
+            } else {
+                self.groups[group].units_left += 1;
+            }
         }
         // Each call's group hangs below the scope of its call node.
         for &n in &fresh {
@@ -305,7 +310,9 @@ impl Walk {
         stand_in: Option<NodeIndex>,
     ) -> usize {
         let index = self.fans.len();
-        let step = &plan.graph[stand_in.unwrap_or(items[0])].step;
+        let anchor = stand_in.unwrap_or_else(|| items[0]);
+        let step = &plan.graph[anchor].step;
+        let finally = plan.graph[anchor].phase == Phase::Finally;
         for (position, &n) in items.iter().enumerate() {
             let node = &mut self.nodes[n.index()];
             node.scope = ScopeRef::Fan(index);
@@ -315,6 +322,7 @@ impl Walk {
             parent: group,
             fan: FanOut::new(items.len(), Policy::of_step(step)),
             tolerated: step.allow_failure,
+            finally,
             items,
             stand_in,
             active: false,
@@ -458,7 +466,8 @@ impl Walk {
                 }
             }
             ScopeRef::Fan(f) => {
-                if !self.fans[f].active {
+                // A fan-out known only at run time is already a started unit: its own node.
+                if !self.fans[f].active && self.fans[f].stand_in.is_none() {
                     self.fans[f].active = true;
                     let parent = self.fans[f].parent;
                     self.groups[parent].units_active += 1;
@@ -497,7 +506,9 @@ impl Walk {
             }
         }
         for child in self.groups[group].children.clone() {
-            if let ScopeRef::Fan(f) = child {
+            if let ScopeRef::Fan(f) = child
+                && !self.fans[f].finally
+            {
                 self.admit(f);
             }
         }
@@ -622,7 +633,8 @@ impl Walk {
     /// A fan-out failed (over budget, or its gate did not hold): unless the step allows it, its
     /// group fails now, so that nothing else starts while its running items finish.
     fn fan_failed(&mut self, plan: &Plan, f: usize) {
-        if !self.fans[f].tolerated {
+        // In `finally` every step runs: its failure is counted when it ends.
+        if !self.fans[f].tolerated && !self.fans[f].finally {
             let parent = self.fans[f].parent;
             self.fail_group(plan, parent);
         }
@@ -640,6 +652,18 @@ impl Walk {
             }
         }
         let parent = self.fans[f].parent;
+        if self.fans[f].finally {
+            // A fan-out in `finally` is one of the group's `finally` steps: the others still run.
+            if let Some(stand_in) = self.fans[f].stand_in {
+                self.nodes[stand_in.index()].ended = true;
+                self.release_edges(plan, stand_in);
+            }
+            let group = &mut self.groups[parent];
+            group.finally_left -= 1;
+            group.finally_failed |= status == StepStatus::Failed && !tolerated;
+            self.check_group(plan, parent);
+            return;
+        }
         // Its failure already reached the group when it happened.
         let failed = status == StepStatus::Failed && !tolerated && !self.groups[parent].failed;
         if let Some(stand_in) = self.fans[f].stand_in {
@@ -758,6 +782,13 @@ impl Walk {
                     let node = &self.nodes[n.index()];
                     if node.waiting == 0 && !node.ended {
                         self.offer(plan, n);
+                    }
+                }
+                for child in self.groups[g].children.clone() {
+                    if let ScopeRef::Fan(f) = child
+                        && self.fans[f].finally
+                    {
+                        self.admit(f);
                     }
                 }
                 self.check_group(plan, g);
@@ -1021,8 +1052,15 @@ impl Walk {
             ScopeRef::Fan(f) => {
                 let position = self.nodes[n.index()].item.unwrap_or(0);
                 self.fans[f].fan.offer(position);
-                // Nothing of a group starts before the group is entered (its params are set).
-                if self.groups[self.fans[f].parent].phase != GroupPhase::Waiting {
+                // Nothing of a group starts before the group is entered (its params are set),
+                // and nothing of its `finally` before its main part is over.
+                let phase = self.groups[self.fans[f].parent].phase;
+                let now = if self.fans[f].finally {
+                    phase == GroupPhase::Finally
+                } else {
+                    phase != GroupPhase::Waiting
+                };
+                if now {
                     self.admit(f);
                 }
             }
@@ -1118,12 +1156,12 @@ fn item_index(plan: &Plan, n: NodeIndex) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
     use crate::spec::SourceFile;
 
     /// Compiles runbook files written into a temporary folder (the first is the root).
-    fn plan(files: &[(&str, &str)]) -> (Plan, tempfile::TempDir) {
+    pub fn plan(files: &[(&str, &str)]) -> (Plan, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temporary folder");
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("writable");
@@ -1138,7 +1176,7 @@ mod tests {
 
     /// Walks a plan to its end, one node at a time; `outcome` says how each step ends.
     /// Returns the order in which nodes started and the run's status.
-    fn walk_through(
+    pub fn walk_through(
         plan: &Plan,
         outcome: impl Fn(&str) -> StepStatus,
     ) -> (Vec<String>, Option<StepStatus>) {
@@ -1177,6 +1215,12 @@ mod tests {
         }
         (order, ended)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     #[test]
     fn a_failure_stops_new_work_in_its_group_and_finally_still_runs() {

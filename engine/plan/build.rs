@@ -282,6 +282,10 @@ impl Builder {
         }
         if let Some(fe) = &step.for_each {
             return match self.static_items(scope, &fe.items) {
+                // An empty list still has a node: the step ends at run time, with no items.
+                Some(items) if items.is_empty() => {
+                    vec![self.link(node(Role::DynamicFanOut, id.clone()), deps)]
+                }
                 Some(items) => items
                     .into_iter()
                     .enumerate()
@@ -378,9 +382,9 @@ impl Builder {
                 stack,
             );
         }
-        let Some(items) = items else {
-            // Known only at run time: one node expands when it becomes ready. A called
-            // runbook is read and checked now.
+        let Some(items) = items.filter(|i| !i.is_empty()) else {
+            // Known only at run time (or empty: the step then ends with no items): one node
+            // expands when it becomes ready. A called runbook is read and checked now.
             let Some((callee, pushed)) = self.open_group(scope, step, group, stack) else {
                 return Vec::new();
             };

@@ -355,7 +355,9 @@ impl<'r> Checker<'r> {
                     self.at(site, name, format!("step `{id}` has no output `{output}`"))
                         .label("not declared in that step's `outputs`")
                         .maybe_hint(did_you_mean(output, declared.iter().copied()).or_else(|| {
-                            Some(if declared.is_empty() {
+                            Some(if matches!(target.kind, crate::spec::StepKind::Call(_) | crate::spec::StepKind::Block(_)) {
+                                format!("step `{id}` is a group (a call or a block): it has a status, not outputs of its own")
+                            } else if declared.is_empty() {
                                 format!("step `{id}` declares no outputs; add `outputs: {{ {output}: \"{{{{ result.stdout }}}}\" }}` to it")
                             } else {
                                 format!("step `{id}` declares: {}", declared.join(", "))

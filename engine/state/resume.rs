@@ -80,6 +80,7 @@ pub fn decide(
     let rerun = rerun(plan, &request.rerun)?;
     let mut decision = Decision::default();
     settle_done(timeline, &rerun, &mut decision);
+    finally_runs_again(timeline, plan, &mut decision);
     for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
         for id in ids {
             let reason = request.reason.clone().filter(|_| !approved);
@@ -142,6 +143,39 @@ fn settle_done(timeline: &Timeline, rerun: &BTreeSet<NodeId>, decision: &mut Dec
                     reason: "done before this resume; not run again".to_owned(),
                 },
             );
+        }
+    }
+}
+
+/// A `finally` step runs when its group ends. A group that runs again on this resume (the run
+/// itself, or a call or block with steps still to run) ends again, and its `finally` runs
+/// again: what it did after the earlier end is not settled. Only a `finally` step that finished
+/// in the last process, which died before the end was recorded, is not run again.
+fn finally_runs_again(timeline: &Timeline, plan: &Plan, decision: &mut Decision) {
+    let last = timeline.segments.last();
+    let died_in_last = |finished: Option<jiff::Timestamp>| {
+        last.is_some_and(|s| s.end.is_none() && finished.is_some_and(|f| f >= s.started_at))
+    };
+    let mut group_runs_again: Vec<Option<bool>> = vec![None; plan.scopes.len()];
+    for node in plan.graph.node_weights() {
+        if node.phase != Phase::Finally || !decision.settled.contains_key(&node.id) {
+            continue;
+        }
+        let again = *group_runs_again[node.scope].get_or_insert_with(|| {
+            node.scope == 0
+                || plan.graph.node_weights().any(|m| {
+                    m.scope == node.scope
+                        && m.phase == Phase::Main
+                        && !decision.settled.contains_key(&m.id)
+                })
+        });
+        let finished = timeline
+            .steps
+            .iter()
+            .find(|s| s.id == node.id)
+            .and_then(|s| s.finished_at);
+        if again && !died_in_last(finished) {
+            decision.settled.remove(&node.id);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Fast end-to-end and property tests of the command line: validation (fixtures and snapshots),
-//! the JSON Schema, plan properties, and runs of small runbooks through the real binary.
+//! the JSON Schema, plan properties, runs of small runbooks through the real binary, and the
+//! documentation's examples.
 //!
 //! One test binary with a module per concern (linking one binary instead of one per file).
 //! Run one concern with `cargo test --test cli run_flow::`.
@@ -7,6 +8,7 @@
 #[path = "../common/run_support.rs"]
 mod run_support;
 
+mod docs;
 mod fingerprint;
 mod fuzz;
 mod hostile_text;

@@ -563,3 +563,81 @@ steps:
         run.stdout
     );
 }
+
+#[test]
+fn a_fan_out_in_a_groups_finally_runs_every_item() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: finally-fan
+steps:
+  - id: grp
+    block:
+      - id: work
+        run: "exit 1"
+    finally:
+      - id: undo
+        for_each: [a, b]
+        run: "echo undo {{ item }} >> trace"
+      - id: note
+        run: "echo note >> trace"
+"#,
+    );
+    sb.run(&[]).expect_code(1);
+    let mut lines = trace(&sb);
+    lines.sort();
+    assert_eq!(lines, ["note", "undo a", "undo b"]);
+}
+
+#[test]
+fn a_fan_out_over_a_list_that_turns_out_empty_ends_with_no_items() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: empty
+params:
+  none: { type: list, default: [] }
+steps:
+  - id: list
+    run: "echo '[]'"
+    outputs:
+      xs: "{{ result.json }}"
+  - id: each
+    for_each: steps.list.outputs.xs
+    run: "echo {{ item }} >> trace"
+  - id: each_param
+    for_each: params.none
+    run: "echo {{ item }} >> trace"
+  - id: after
+    run: "echo after {{ steps.each.status }} {{ steps.each_param.status }} {{ steps.each.items | length }} >> trace"
+"#,
+    );
+    sb.run(&[]).expect_code(0);
+    assert_eq!(trace(&sb), ["after succeeded succeeded 0"]);
+}
+
+#[test]
+fn a_failed_fan_out_inside_a_group_runs_the_group_and_run_finally() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: group-fan
+steps:
+  - id: grp
+    block:
+      - id: fan
+        for_each: [1, 2]
+        run: "exit 1"
+      - id: later
+        run: "echo later >> trace"
+    finally:
+      - id: cleanup
+        run: "echo group cleanup >> trace"
+finally:
+  - id: report
+    run: "echo run report {{ run.status }} >> trace"
+"#,
+    );
+    sb.run(&[]).expect_code(1);
+    assert_eq!(trace(&sb), ["group cleanup", "run report failed"]);
+}

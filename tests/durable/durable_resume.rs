@@ -565,3 +565,43 @@ steps:
     assert_eq!(processes[1]["kind"], "resumed");
     assert_eq!(processes[1]["status"], "succeeded");
 }
+
+#[test]
+fn finally_runs_again_when_a_failed_run_is_resumed_to_its_end() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: again
+steps:
+  - id: flaky
+    run: "echo flaky >> trace; test -f fixed"
+  - id: part
+    block:
+      - id: inner
+        run: "echo inner >> trace; test -f fixed"
+    finally:
+      - id: part_cleanup
+        run: "echo part_cleanup {{ run.status }} >> trace"
+finally:
+  - id: cleanup
+    run: "echo cleanup {{ run.status }} >> trace"
+"#,
+    );
+    sb.run(&["--run-id", "r"]).expect_code(1);
+    assert_eq!(trace(&sb), ["flaky", "cleanup failed"]);
+    sb.write("fixed", "");
+    let resumed = runbook(&sb, &["resume", "r", "--no-progress"]);
+    resumed.expect_code(0);
+    assert_eq!(
+        trace(&sb),
+        [
+            "flaky",
+            "cleanup failed",
+            "flaky",
+            "inner",
+            "part_cleanup succeeded",
+            "cleanup succeeded"
+        ],
+        "the run's cleanup runs again at the new end"
+    );
+}
