@@ -54,7 +54,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         max_parallel: args.max_parallel.map(usize::from),
         presentation: terminal::presentation(json, args.no_progress),
     };
-    let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
+    let started = drive::start(&*args.state.store()?, plan, &request).map_err(CliError::drive)?;
     if json {
         let document = serde_json::json!({ "steps": started.rehearsal });
         let text = serde_json::to_string_pretty(&document).unwrap_or_default();

@@ -23,7 +23,7 @@ pub struct ShowArgs {
 
 /// Prints the run.
 pub fn execute(args: &ShowArgs) -> Result<Outcome, CliError> {
-    let (timeline, status) = load(&args.state.store(), &args.run_id)?;
+    let (timeline, status) = load(&*args.state.store()?, &args.run_id)?;
     let text = match args.format {
         RunFormat::Text => history::show_text(&timeline, status),
         RunFormat::Json => history::show_json(&timeline, status),

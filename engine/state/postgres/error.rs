@@ -153,6 +153,7 @@ impl PgError {
         match self {
             Self::Unreachable { .. } => 130,
             Self::TakenOver { .. } => 4,
+            Self::Url { .. } => 2,
             _ => 1,
         }
     }

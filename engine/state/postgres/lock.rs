@@ -40,8 +40,6 @@ pub struct Seen {
 pub struct HeldBy {
     /// As its row names it (unnamed when the row is stale).
     pub holder: Holder,
-    /// The backend pid of the session that holds the lock.
-    pub backend: i32,
 }
 
 /// The predicate of runbook's advisory locks in `pg_locks`, in this database.
@@ -74,7 +72,6 @@ pub async fn look(client: &Client, store: &str, run_id: &str) -> Result<Option<S
             held: backend.map(|backend| {
                 let named = row.get::<_, Option<i32>>(6) == Some(backend);
                 HeldBy {
-                    backend,
                     holder: if named {
                         Holder {
                             pid: row

@@ -201,14 +201,18 @@ mod tests {
             ))
             .unwrap()
         };
-        let err = connector(&target(&missing)).unwrap_err();
+        let Err(err) = connector(&target(&missing)) else {
+            panic!("a missing root file is refused");
+        };
         assert!(
             matches!(&err, PgError::RootCert { path, .. } if path == &missing),
             "{err:?}"
         );
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
-        let err = connector(&target(&empty)).unwrap_err();
+        let Err(err) = connector(&target(&empty)) else {
+            panic!("an empty root file is refused");
+        };
         assert!(
             matches!(&err, PgError::RootCert { path, .. } if path == &empty),
             "{err:?}"

@@ -70,11 +70,6 @@ impl Worker {
         wait(&rx).unwrap_or_else(|| Err(self.stopped().into()))
     }
 
-    /// Runs `work` on the database thread without waiting for it.
-    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
-        self.handle.spawn(work);
-    }
-
     /// The error of a thread that is gone.
     pub fn stopped(&self) -> PgError {
         PgError::Worker {
