@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use crate::plan::ParamInput;
+use crate::state::local::DEFAULT_STATE_DIR;
 #[cfg(feature = "postgres")]
 use crate::state::postgres::PgStore;
 use crate::state::{LocalStore, Store};
-use crate::state::local::DEFAULT_STATE_DIR;
 
 use super::error::CliError;
 
@@ -21,7 +21,7 @@ pub struct StateArgs {
         value_name = "DIR"
     )]
     pub state_dir: PathBuf,
-    /// Keep runs in a PostgreSQL database shared by a team instead of the state dir
+    /// Keep runs in a `PostgreSQL` database shared by a team instead of the state dir
     /// (`postgres://user@host/db?sslmode=require`; the password from the URL or PGPASSWORD).
     #[arg(long, env = "RUNBOOK_STATE", value_name = "URL")]
     pub state: Option<String>,
@@ -54,8 +54,7 @@ fn postgres(url: &str) -> Result<Box<dyn Store>, CliError> {
 #[cfg(not(feature = "postgres"))]
 fn postgres(_url: &str) -> Result<Box<dyn Store>, CliError> {
     Err(CliError::Usage(
-        "--state needs a runbook built with the `postgres` feature; use --state-dir DIR"
-            .to_owned(),
+        "--state needs a runbook built with the `postgres` feature; use --state-dir DIR".to_owned(),
     ))
 }
 

@@ -282,8 +282,15 @@ pub enum StoreError {
     /// The journal could not be read or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
-    /// The PostgreSQL store failed.
+    /// The `PostgreSQL` store failed (boxed: its errors are large, and rare).
     #[cfg(feature = "postgres")]
     #[error(transparent)]
-    Postgres(#[from] super::postgres::PgError),
+    Postgres(Box<super::postgres::PgError>),
+}
+
+#[cfg(feature = "postgres")]
+impl From<super::postgres::PgError> for StoreError {
+    fn from(error: super::postgres::PgError) -> Self {
+        Self::Postgres(Box::new(error))
+    }
 }

@@ -1,4 +1,4 @@
-//! Runs kept in PostgreSQL (`--state postgres://…`) end to end, against a real PostgreSQL that
+//! Runs kept in `PostgreSQL` (`--state postgres://…`) end to end, against a real `PostgreSQL` that
 //! the tests start themselves (`tests/drills/services.sh`, the one the drills use): a run
 //! started in one folder ("machine") is followed, approved and resumed from another; one process
 //! drives a run at a time; kill -9 trials never re-run a settled step; a database that goes

@@ -1,5 +1,5 @@
-//! PostgreSQL for the shared-state tests: clusters started with `tests/drills/services.sh`
-//! (initdb, pg_ctl on 127.0.0.1), a database of its own per test, and SQL through `psql`.
+//! `PostgreSQL` for the shared-state tests: clusters started with `tests/drills/services.sh`
+//! (`initdb`, `pg_ctl` on 127.0.0.1), a database of its own per test, and SQL through `psql`.
 //!
 //! Most tests share one cluster, started once per test binary and stopped by a watchdog when
 //! the binary exits; a test that stops the server has a cluster of its own, stopped on drop. A
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::run_support::{Sandbox, free_port, repo};
 
-/// A PostgreSQL cluster on 127.0.0.1.
+/// A `PostgreSQL` cluster on 127.0.0.1.
 pub struct Cluster {
     /// `services.sh`'s folder for it (data, socket, log).
     dir: PathBuf,
@@ -53,7 +53,9 @@ fn folder(prefix: &str) -> tempfile::TempDir {
         .prefix(prefix)
         .tempdir()
         .expect("a temporary folder can be created");
-    let mut perms = std::fs::metadata(dir.path()).expect("the folder exists").permissions();
+    let mut perms = std::fs::metadata(dir.path())
+        .expect("the folder exists")
+        .permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(dir.path(), perms).expect("the folder's mode can be set");
     dir
@@ -67,7 +69,11 @@ impl Cluster {
             let root = folder("runbook-shared-pg-").keep();
             let cluster = Self::start_in(&root, None);
             // Stops the server and removes its folder once this test binary has exited.
-            Command::new("setsid")
+            #[expect(
+                clippy::zombie_processes,
+                reason = "the watchdog outlives this process on purpose; nobody waits for it"
+            )]
+            let _watchdog = Command::new("setsid")
                 .args([
                     "sh",
                     "-c",
@@ -97,7 +103,11 @@ impl Cluster {
         let dir = root.join("pg");
         let port = free_port();
         services(&["postgres-init", &dir.display().to_string()]);
-        services(&["postgres-start", &dir.display().to_string(), &port.to_string()]);
+        services(&[
+            "postgres-start",
+            &dir.display().to_string(),
+            &port.to_string(),
+        ]);
         Cluster { dir, port, owned }
     }
 
@@ -108,13 +118,21 @@ impl Cluster {
 
     /// Starts a stopped server again, on the same port.
     pub fn start(&self) {
-        services(&["postgres-start", &self.dir.display().to_string(), &self.port.to_string()]);
+        services(&[
+            "postgres-start",
+            &self.dir.display().to_string(),
+            &self.port.to_string(),
+        ]);
     }
 
     /// A new, empty database; returns its URL.
     pub fn database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         self.sql("postgres", &format!("CREATE DATABASE {name}"));
         self.url(&name)
     }
@@ -127,10 +145,31 @@ impl Cluster {
     /// Runs SQL in the database a URL names; returns what it printed (unaligned, tuples only).
     #[track_caller]
     pub fn sql(&self, database_or_url: &str, sql: &str) -> String {
-        let database = database_or_url.rsplit('/').next().unwrap_or(database_or_url);
+        let database = database_or_url
+            .rsplit('/')
+            .next()
+            .unwrap_or(database_or_url);
         let out = Command::new(Path::new(&crate::pg::bin()).join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
-            .args(["-d", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "-d",
+                database,
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
             .stdin(Stdio::null())
             .output()
             .expect("psql runs");
@@ -155,7 +194,7 @@ impl Drop for Cluster {
     }
 }
 
-/// The `bin` folder of the newest PostgreSQL installed.
+/// The `bin` folder of the newest `PostgreSQL` installed.
 pub fn bin() -> String {
     let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL is installed (tests/run.sh installs it)")

@@ -1,4 +1,4 @@
-//! Crash consistency with the PostgreSQL store: a 40-step run killed (SIGKILL) at random
+//! Crash consistency with the `PostgreSQL` store: a 40-step run killed (SIGKILL) at random
 //! moments and resumed until it finishes does every step, never runs again a step the database
 //! had settled, and runs again only a step that was in flight at a kill.
 //!
@@ -127,12 +127,21 @@ fn trial(cluster: &Cluster, url: &str, seed: u64) -> Result<usize, String> {
     loop {
         attempt += 1;
         if attempt > 200 || started.elapsed() > Duration::from_mins(4) {
-            return Err(format!("seed {seed}: no process finished the run after {attempt} tries"));
+            return Err(format!(
+                "seed {seed}: no process finished the run after {attempt} tries"
+            ));
         }
         let args: Vec<&str> = if pg::has_run(cluster, url, &run_id) {
             vec!["resume", &run_id, "--yes", "--no-progress"]
         } else {
-            vec!["run", "runbook.yaml", "--run-id", &run_id, "--yes", "--no-progress"]
+            vec![
+                "run",
+                "runbook.yaml",
+                "--run-id",
+                &run_id,
+                "--yes",
+                "--no-progress",
+            ]
         };
         let mut bg = Background::start(&sb, &format!("p{attempt}"), &args);
         let deadline = Instant::now() + Duration::from_millis(rng.below(501));
@@ -167,7 +176,9 @@ fn trial(cluster: &Cluster, url: &str, seed: u64) -> Result<usize, String> {
         if n == 0 {
             problems.push(format!("{id} never ran"));
         } else if n > 1 + in_flight {
-            problems.push(format!("{id} ran {n} times, in flight at {in_flight} kill(s)"));
+            problems.push(format!(
+                "{id} ran {n} times, in flight at {in_flight} kill(s)"
+            ));
         }
         for (k, after) in kills.iter().enumerate() {
             if after.settled.contains(id) && lines[after.trace_len..].contains(id) {
@@ -176,7 +187,11 @@ fn trial(cluster: &Cluster, url: &str, seed: u64) -> Result<usize, String> {
             }
         }
     }
-    let last = kills.iter().rev().find(|k| !k.finished).map_or(0, |k| k.trace_len);
+    let last = kills
+        .iter()
+        .rev()
+        .find(|k| !k.finished)
+        .map_or(0, |k| k.trace_len);
     if !lines[last..].iter().any(|l| l == "fin") {
         problems.push("`finally` did not run in the process that finished the run".to_owned());
     }
@@ -211,7 +226,7 @@ fn killed_at_random_moments_a_run_kept_in_postgres_resumes_without_repeating_set
     let cluster = Cluster::shared();
     let url = cluster.database();
     let trials = env_number("RUNBOOK_PG_CRASH_TRIALS", 20);
-    let base = env_number("RUNBOOK_PG_CRASH_SEED", 0xC0FFEE);
+    let base = env_number("RUNBOOK_PG_CRASH_SEED", 0x00C0_FFEE);
     let next = std::sync::atomic::AtomicU64::new(0);
     let results: Vec<Result<usize, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
@@ -238,7 +253,11 @@ fn killed_at_random_moments_a_run_kept_in_postgres_resumes_without_repeating_set
         failures.is_empty(),
         "{} of {trials} trials failed:\n{}",
         failures.len(),
-        failures.iter().map(|f| f.as_str()).collect::<Vec<_>>().join("\n\n")
+        failures
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
     let mid_step: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
     assert!(

@@ -3,6 +3,7 @@
 //! the run stops as interrupted, resume completes it), and a store that cannot be reached, read
 //! or trusted is named with the reason, without its password.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::durable_support::Background;
@@ -19,9 +20,10 @@ fn chain(world: &Sandbox, steps: usize) -> String {
         } else {
             String::new()
         };
-        yaml.push_str(&format!(
-            "  - id: s{i}\n    run: \"{wait}echo s{i} >> {trace}; sleep 0.05\"\n"
-        ));
+        let _ = writeln!(
+            yaml,
+            "  - id: s{i}\n    run: \"{wait}echo s{i} >> {trace}; sleep 0.05\""
+        );
     }
     yaml
 }
@@ -56,21 +58,33 @@ fn sessions_ended_by_the_server_mid_run_are_taken_back_and_the_run_goes_on() {
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE datname = '{database}' AND application_name = 'runbook'"
     );
-    let ended: u32 = cluster.sql("postgres", &terminate).trim().parse().expect("a count");
+    let ended: u32 = cluster
+        .sql("postgres", &terminate)
+        .trim()
+        .parse()
+        .expect("a count");
     assert!(ended >= 1, "the run's session was ended");
     world.write("go", "");
     run.wait_until("s5 runs", Duration::from_secs(30), || {
         trace(&world).contains(&"s5".to_owned())
     });
     cluster.sql("postgres", &terminate);
-    let done = run.wait(Duration::from_secs(60));
+    let done = run.wait(Duration::from_mins(1));
     done.expect_code(0);
     let lines = trace(&world);
     for i in 1..=12 {
-        assert_eq!(count(&lines, &format!("s{i}")), 1, "s{i} ran once: {lines:?}");
+        assert_eq!(
+            count(&lines, &format!("s{i}")),
+            1,
+            "s{i} ran once: {lines:?}"
+        );
     }
     let shown = machine.cli(&["show", "cut", "--format", "json"]);
-    assert!(shown.stdout.contains("\"status\": \"succeeded\""), "{}", shown.all());
+    assert!(
+        shown.stdout.contains("\"status\": \"succeeded\""),
+        "{}",
+        shown.all()
+    );
 }
 
 #[test]
@@ -92,7 +106,7 @@ fn a_database_that_stops_mid_run_stops_the_run_interrupted_and_resume_completes_
     cluster.stop();
     // The running step goes on and finishes while the database is away.
     world.write("go", "");
-    let stopped = run.wait(Duration::from_secs(60));
+    let stopped = run.wait(Duration::from_mins(1));
     stopped.expect_code(130);
     for text in [
         "could not be reached for 2 s",
@@ -100,18 +114,37 @@ fn a_database_that_stops_mid_run_stops_the_run_interrupted_and_resume_completes_
         "runbook resume outage",
         "failed to connect to postgres://postgres@127.0.0.1:",
     ] {
-        assert!(stopped.stderr.contains(text), "{text:?} in:\n{}", stopped.stderr);
+        assert!(
+            stopped.stderr.contains(text),
+            "{text:?} in:\n{}",
+            stopped.stderr
+        );
     }
     let lines = trace(&world);
-    assert_eq!(lines, ["s1", "s2"], "s2 finished; s3 never started unrecorded");
+    assert_eq!(
+        lines,
+        ["s1", "s2"],
+        "s2 finished; s3 never started unrecorded"
+    );
 
     cluster.start();
     let resumed = machine.cli(&["resume", "outage", "--no-progress"]);
     resumed.expect_code(0);
     let lines = trace(&world);
-    assert_eq!(count(&lines, "s1"), 1, "the settled step is not run again: {lines:?}");
-    assert!(count(&lines, "s2") <= 2, "s2 ran again only as in flight: {lines:?}");
-    assert_eq!((count(&lines, "s3"), count(&lines, "s4")), (1, 1), "{lines:?}");
+    assert_eq!(
+        count(&lines, "s1"),
+        1,
+        "the settled step is not run again: {lines:?}"
+    );
+    assert!(
+        count(&lines, "s2") <= 2,
+        "s2 ran again only as in flight: {lines:?}"
+    );
+    assert_eq!(
+        (count(&lines, "s3"), count(&lines, "s4")),
+        (1, 1),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -119,8 +152,10 @@ fn a_store_that_cannot_be_reached_read_or_trusted_is_named_with_the_reason() {
     let world = Sandbox::new();
     let trace = world.join("trace").display().to_string();
     let port = free_port();
-    let machine = Sandbox::new()
-        .env("RUNBOOK_STATE", &format!("postgres://alice:s3cret@127.0.0.1:{port}/runs"));
+    let machine = Sandbox::new().env(
+        "RUNBOOK_STATE",
+        &format!("postgres://alice:s3cret@127.0.0.1:{port}/runs"),
+    );
     machine.runbook(&format!(
         "name: nothing\nsteps:\n  - id: a\n    run: \"echo a >> {trace}\"\n"
     ));
@@ -138,7 +173,10 @@ fn a_store_that_cannot_be_reached_read_or_trusted_is_named_with_the_reason() {
             args.join(" "),
             refused.stderr
         );
-        assert!(!refused.all().contains("s3cret"), "the password is never shown");
+        assert!(
+            !refused.all().contains("s3cret"),
+            "the password is never shown"
+        );
     }
     assert!(!world.exists("trace"), "no step ran without its store");
 
@@ -155,16 +193,25 @@ fn a_store_that_cannot_be_reached_read_or_trusted_is_named_with_the_reason() {
 
     let missing = machine.cli(&["runs", "--state", &format!("{url}_nope")]);
     missing.expect_code(1);
-    assert!(missing.stderr.contains("does not exist"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("does not exist"),
+        "{}",
+        missing.stderr
+    );
 
     // A database whose tables a newer runbook migrated is refused, not misread.
     let empty = machine.cli(&["runs", "--state", &url]);
     empty.expect_code(0);
-    cluster.sql(&url, "INSERT INTO runbook.schema_version (version) VALUES (99)");
+    cluster.sql(
+        &url,
+        "INSERT INTO runbook.schema_version (version) VALUES (99)",
+    );
     let newer = machine.cli(&["runs", "--state", &url]);
     newer.expect_code(1);
     assert!(
-        newer.stderr.contains("schema version 99, newer than this build"),
+        newer
+            .stderr
+            .contains("schema version 99, newer than this build"),
         "{}",
         newer.stderr
     );

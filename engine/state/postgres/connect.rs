@@ -30,15 +30,15 @@ impl Dialer {
 
     /// A new connection; its I/O is driven by a task on the current (database) thread.
     pub async fn connect(&self) -> Result<Client, PgError> {
-        let (client, connection) = self
-            .target
-            .config
-            .connect(self.tls.clone())
-            .await
-            .map_err(|source| PgError::Connect {
-                store: self.store().to_owned(),
-                source,
-            })?;
+        let (client, connection) =
+            self.target
+                .config
+                .connect(self.tls.clone())
+                .await
+                .map_err(|source| PgError::Connect {
+                    store: self.store().to_owned(),
+                    source,
+                })?;
         tokio::spawn(async move {
             // Ends when the client is dropped or the connection breaks; the client's next
             // statement then says why.
@@ -108,13 +108,11 @@ pub async fn within<T>(
     what: &'static str,
     work: impl Future<Output = Result<T, PgError>>,
 ) -> Result<T, PgError> {
-    tokio::time::timeout(limit, work)
-        .await
-        .unwrap_or_else(|_| {
-            Err(PgError::Timeout {
-                store: store.to_owned(),
-                what,
-                after: limit,
-            })
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(PgError::Timeout {
+            store: store.to_owned(),
+            what,
+            after: limit,
         })
+    })
 }

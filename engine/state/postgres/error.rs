@@ -1,4 +1,4 @@
-//! Why the PostgreSQL store could not do what was asked, with the server's or the OS's reason
+//! Why the `PostgreSQL` store could not do what was asked, with the server's or the OS's reason
 //! kept as the source.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::state::store::Holder;
 
-/// Why the PostgreSQL store failed.
+/// Why the `PostgreSQL` store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// A `--state` URL the client cannot use.
@@ -114,8 +114,8 @@ pub enum PgError {
         store: String,
         /// The run.
         run_id: String,
-        /// Who drives it, or drove it meanwhile.
-        holder: Holder,
+        /// Who drives it, or drove it meanwhile (boxed: errors stay small).
+        holder: Box<Holder>,
     },
     /// The run's lease was released: its journal can no longer be written.
     #[error("run `{run_id}` is no longer driven by this process; its journal cannot be written")]

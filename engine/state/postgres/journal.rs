@@ -1,4 +1,4 @@
-//! Where the process that drives a run kept in PostgreSQL writes it: records and log lines go
+//! Where the process that drives a run kept in `PostgreSQL` writes it: records and log lines go
 //! to the run's session without waiting; a sync waits for the one commit that makes everything
 //! so far durable.
 
@@ -10,7 +10,7 @@ use crate::plan::NodeId;
 use crate::state::journal::Record;
 use crate::state::store::{RunJournal, StoreError};
 
-/// A run's journal and step logs in PostgreSQL.
+/// A run's journal and step logs in `PostgreSQL`.
 pub struct PgJournal {
     session: Arc<Attached>,
     /// Lines logged since the last flush, by step.

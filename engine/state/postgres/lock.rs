@@ -1,4 +1,4 @@
-//! Who drives a run kept in PostgreSQL: a session-level advisory lock on the run's key, held by
+//! Who drives a run kept in `PostgreSQL`: a session-level advisory lock on the run's key, held by
 //! the connection of the process that drives it (the server frees it when that connection ends,
 //! however it ends), and the `holder_*` columns of its row, which name that process (pid,
 //! user, host, since) and its session's backend pid. A row that names another backend than the

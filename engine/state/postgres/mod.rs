@@ -1,4 +1,4 @@
-//! Runs kept in PostgreSQL (`--state postgres://…`, `RUNBOOK_STATE`): the second
+//! Runs kept in `PostgreSQL` (`--state postgres://…`, `RUNBOOK_STATE`): the second
 //! [`crate::state::Store`], shared by a team.
 
 mod connect;

@@ -77,7 +77,10 @@ pub async fn create(dialer: &Dialer, run: &Creation, me: &Holder) -> Result<Open
         }
     };
     let mut client = dialer.connect_session().await?;
-    let tx = client.transaction().await.map_err(failed("create the run"))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(failed("create the run"))?;
     let started_at = match &run.first {
         Record::RunStarted { at, .. } => Some(*at),
         _ => None,
@@ -132,6 +135,39 @@ pub async fn create(dialer: &Dialer, run: &Creation, me: &Holder) -> Result<Open
             holder: Holder::unnamed(),
         });
     }
+    contents(&tx, store, key, run).await?;
+    tx.commit().await.map_err(failed("create the run"))?;
+    let mut summary = Summary::default();
+    summary.apply(&run.first);
+    Ok(Opened {
+        client,
+        backend,
+        position: Position {
+            key,
+            epoch: 1,
+            next_seq: 1,
+            summary,
+            log_ends: HashMap::new(),
+        },
+    })
+}
+
+/// Stores a new run's runbook files, params and first record, in its creating transaction.
+async fn contents(
+    tx: &tokio_postgres::Transaction<'_>,
+    store: &str,
+    key: i32,
+    run: &Creation,
+) -> Result<(), StoreError> {
+    let failed = |what| {
+        move |source| {
+            StoreError::from(PgError::Query {
+                store: store.to_owned(),
+                what,
+                source,
+            })
+        }
+    };
     tx.execute(
         "INSERT INTO runbook.files (run, position, original, relative, bytes)
          SELECT $1, f.position, f.original, f.relative, f.bytes
@@ -161,20 +197,7 @@ pub async fn create(dialer: &Dialer, run: &Creation, me: &Holder) -> Result<Open
     )
     .await
     .map_err(failed("journal the run's start"))?;
-    tx.commit().await.map_err(failed("create the run"))?;
-    let mut summary = Summary::default();
-    summary.apply(&run.first);
-    Ok(Opened {
-        client,
-        backend,
-        position: Position {
-            key,
-            epoch: 1,
-            next_seq: 1,
-            summary,
-            log_ends: HashMap::new(),
-        },
-    })
+    Ok(())
 }
 
 /// Takes an existing run over.

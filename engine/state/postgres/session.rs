@@ -329,7 +329,7 @@ impl Session {
             Some(Failure::TakenOver(holder)) => Err(PgError::TakenOver {
                 store,
                 run_id,
-                holder: holder.clone(),
+                holder: Box::new(holder.clone()),
             }),
             Some(Failure::Refused(cause)) => Err(PgError::Broken {
                 store,
@@ -467,10 +467,12 @@ impl Session {
     /// process took the run meanwhile.
     async fn reattach(&self) -> Result<Result<Connection, Holder>, PgError> {
         let store = self.store();
-        let failed = |what| move |source| PgError::Query {
-            store: store.to_owned(),
-            what,
-            source,
+        let failed = |what| {
+            move |source| PgError::Query {
+                store: store.to_owned(),
+                what,
+                source,
+            }
         };
         let client = self.dialer.connect_session().await?;
         let key = self.position.key;

@@ -1,4 +1,4 @@
-//! Runs kept in PostgreSQL (`--state postgres://…`, `RUNBOOK_STATE`), shared by everyone who
+//! Runs kept in `PostgreSQL` (`--state postgres://…`, `RUNBOOK_STATE`), shared by everyone who
 //! reaches the database: the same runs, records, logs and leases as the run folder, in tables
 //! ([`super::schema`]); one session per driven run ([`super::session`]), one shared connection
 //! for reading; every connection on the database thread ([`super::worker`]).
@@ -32,7 +32,7 @@ pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(30);
 /// A read that takes longer fails.
 const READ_LIMIT: Duration = Duration::from_secs(30);
 
-/// Runs kept in a PostgreSQL database.
+/// Runs kept in a `PostgreSQL` database.
 pub struct PgStore {
     dialer: Dialer,
     reader: Arc<Reader>,
@@ -49,7 +49,7 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The lease of a run kept in PostgreSQL: its session.
+/// The lease of a run kept in `PostgreSQL`: its session.
 struct PgLease(Arc<Attached>);
 
 impl PgStore {
@@ -126,7 +126,7 @@ impl PgStore {
         }
     }
 
-    fn damaged(&self, what: String, reason: impl ToString) -> StoreError {
+    fn damaged(&self, what: String, reason: &dyn std::fmt::Display) -> StoreError {
         StoreError::from(PgError::Damaged {
             store: self.name().to_owned(),
             what,
@@ -139,7 +139,7 @@ impl PgStore {
         self.read("make runbook's tables ready", |_client| async { Ok(()) })
     }
 
-    fn lease(&self, run_id: &str, holder: Holder, session: Attached) -> Lease {
+    fn lease(run_id: &str, holder: Holder, session: Attached) -> Lease {
         let session = Arc::new(session);
         let lost = session.lost().clone();
         Lease::new(run_id, holder, PgLease(session)).losable(lost)
@@ -171,7 +171,7 @@ impl Store for PgStore {
             .await
             .map_err(StoreError::from)
         })?;
-        Ok(self.lease(run.run_id, me, session))
+        Ok(Self::lease(run.run_id, me, session))
     }
 
     fn take(&self, run_id: &str) -> Result<Lease, StoreError> {
@@ -194,7 +194,7 @@ impl Store for PgStore {
             .await
             .map_err(StoreError::from)
         })?;
-        Ok(self.lease(run_id, me, session))
+        Ok(Self::lease(run_id, me, session))
     }
 
     fn journal(&self, lease: &Lease) -> Result<Box<dyn RunJournal>, StoreError> {
@@ -241,7 +241,7 @@ impl Store for PgStore {
                     Some((_, Some(status))) => Ok(status),
                     Some((text, None)) => Err(self.damaged(
                         format!("the status of run {run_id}"),
-                        format!("unknown status `{text}`"),
+                        &format!("unknown status `{text}`"),
                     )),
                     None if row.get::<_, bool>(5) => Ok(RunStatus::Running),
                     None => Ok(RunStatus::Interrupted),
@@ -280,12 +280,13 @@ impl Store for PgStore {
         }
         let mut records = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (Some(seq), Some(text)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<&str>>(1))
+            let (Some(seq), Some(text)) =
+                (row.get::<_, Option<i64>>(0), row.get::<_, Option<&str>>(1))
             else {
                 continue;
             };
             let record: Record = serde_json::from_str(text)
-                .map_err(|e| self.damaged(format!("record {seq} of run {run_id}"), e))?;
+                .map_err(|e| self.damaged(format!("record {seq} of run {run_id}"), &e))?;
             records.push(record);
         }
         if let Some(Record::RunStarted { v, .. }) = records.first()
@@ -293,7 +294,9 @@ impl Store for PgStore {
         {
             return Err(self.damaged(
                 format!("the journal of run {run_id}"),
-                format!("journal format version {v}, this runbook build reads version {FORMAT_VERSION}"),
+                &format!(
+                    "journal format version {v}, this runbook build reads version {FORMAT_VERSION}"
+                ),
             ));
         }
         Ok(records)
@@ -318,8 +321,8 @@ impl Store for PgStore {
         let text: Option<&str> = row.get(0);
         match serde_json::from_str(text.unwrap_or("null")) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(self.damaged(what(), "not a mapping")),
-            Err(e) => Err(self.damaged(what(), e)),
+            Ok(_) => Err(self.damaged(what(), &"not a mapping")),
+            Err(e) => Err(self.damaged(what(), &e)),
         }
     }
 

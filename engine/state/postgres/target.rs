@@ -50,7 +50,7 @@ pub enum Roots {
     System,
 }
 
-/// Whether a `--state` value names a PostgreSQL database.
+/// Whether a `--state` value names a `PostgreSQL` database.
 pub fn is_postgres_url(text: &str) -> bool {
     text.starts_with("postgres://") || text.starts_with("postgresql://")
 }
@@ -145,7 +145,9 @@ fn without_password(url: &str) -> String {
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
     let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => {
-            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
             format!("{user}@{host}")
         }
         None => authority.to_owned(),
@@ -206,18 +208,24 @@ mod tests {
         assert_eq!(required.verify, Verify::Nothing);
         assert_eq!(required.config.get_ssl_mode(), SslMode::Require);
 
-        let full =
-            Target::parse("postgres://h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem")
-                .unwrap();
+        let full = Target::parse("postgres://h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem")
+            .unwrap();
         assert_eq!(full.verify, Verify::Full);
         assert_eq!(full.roots, Roots::File(PathBuf::from("/etc/ca.pem")));
         assert_eq!(full.config.get_ssl_mode(), SslMode::Require);
 
         let chain = Target::parse("postgres://h/db?sslmode=require&sslrootcert=ca.pem").unwrap();
-        assert_eq!(chain.verify, Verify::Chain, "libpq: require with a root file");
+        assert_eq!(
+            chain.verify,
+            Verify::Chain,
+            "libpq: require with a root file"
+        );
 
         let system = Target::parse("postgres://h/db?sslmode=verify-ca&sslrootcert=system").unwrap();
-        assert_eq!((system.verify, system.roots), (Verify::Chain, Roots::System));
+        assert_eq!(
+            (system.verify, system.roots),
+            (Verify::Chain, Roots::System)
+        );
     }
 
     #[test]
@@ -228,7 +236,13 @@ mod tests {
         assert!(err.to_string().contains("postgres://"), "{err}");
         let err = Target::parse("postgres://h/db?sslmode=sometimes").unwrap_err();
         assert!(
-            matches!(err, PgError::Url { source: Some(_), .. }),
+            matches!(
+                err,
+                PgError::Url {
+                    source: Some(_),
+                    ..
+                }
+            ),
             "the client's reason is kept: {err:?}"
         );
     }

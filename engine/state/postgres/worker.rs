@@ -144,6 +144,10 @@ mod tests {
                 .unwrap()
             }
         });
-        assert_eq!(slow.unwrap(), 7, "a long wait inside the runtime does not panic");
+        assert_eq!(
+            slow.unwrap(),
+            7,
+            "a long wait inside the runtime does not panic"
+        );
     }
 }
