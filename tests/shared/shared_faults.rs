@@ -216,3 +216,68 @@ fn a_store_that_cannot_be_reached_read_or_trusted_is_named_with_the_reason() {
         newer.stderr
     );
 }
+
+#[test]
+fn a_driver_cut_off_while_another_machine_took_the_run_over_stops_and_exits_4() {
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let database = url.rsplit('/').next().expect("a database name").to_owned();
+    // Alice connects as a role of her own, so that the test can keep her out for a while.
+    let role = format!("{database}_alice");
+    cluster.sql(
+        "postgres",
+        &format!("CREATE ROLE {role} LOGIN; GRANT ALL ON DATABASE {database} TO {role}"),
+    );
+    let alice_url = url.replacen("postgres@", &format!("{role}@"), 1);
+    let world = Sandbox::new();
+    let trace_file = world.join("trace").display().to_string();
+    let yaml = format!(
+        "name: cut\nsteps:\n  - id: s1\n    run: \"echo s1 >> {trace_file}\"\n  - id: s2\n    needs: [s1]\n    run: \"echo s2 >> {trace_file}; sleep 1.5\"\n  - id: s3\n    needs: [s2]\n    run: \"echo s3 >> {trace_file}\"\n"
+    );
+    let alice = pg::machine("alice", &alice_url).env("RUNBOOK_STATE_PATIENCE", "60");
+    let bob = pg::machine("bob", &url);
+    alice.runbook(&yaml);
+    let mut driver = Background::start(
+        &alice,
+        "alice",
+        &["run", "runbook.yaml", "--run-id", "taken", "--no-progress"],
+    );
+    driver.wait_until("s2 runs", Duration::from_secs(30), || {
+        trace(&world).contains(&"s2".to_owned())
+    });
+    // Alice's connection breaks and she cannot get back; bob resumes the run meanwhile.
+    cluster.sql("postgres", &format!("ALTER ROLE {role} NOLOGIN"));
+    cluster.sql(
+        "postgres",
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
+    );
+    let resume = Background::start(&bob, "bob", &["resume", "taken", "--no-progress"]);
+    let held_by_bob = || {
+        cluster
+            .sql(&url, "SELECT holder_user FROM runbook.runs WHERE run_id = 'taken'")
+            .trim()
+            == "bob"
+    };
+    crate::durable_support::wait_until("bob drives the run", Duration::from_secs(30), held_by_bob);
+    cluster.sql("postgres", &format!("ALTER ROLE {role} LOGIN"));
+
+    let cut_off = driver.wait(Duration::from_mins(1));
+    cut_off.expect_code(4);
+    assert!(
+        cut_off.stderr.contains("was taken over by another process")
+            && cut_off.stderr.contains("bob@"),
+        "alice is told who took the run over:\n{}",
+        cut_off.stderr
+    );
+    let resumed = resume.wait(Duration::from_mins(1));
+    resumed.expect_code(0);
+    let lines = trace(&world);
+    assert_eq!(count(&lines, "s1"), 1, "{lines:?}");
+    assert_eq!(
+        count(&lines, "s3"),
+        1,
+        "alice started nothing after she lost the run: {lines:?}"
+    );
+    let shown = bob.cli(&["show", "taken", "--format", "json"]);
+    assert!(shown.stdout.contains("\"status\": \"succeeded\""), "{}", shown.all());
+}
