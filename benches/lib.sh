@@ -77,3 +77,24 @@ chain() {
     done
     printf '  - id: last\n    run: %s\n' "$last"
 }
+
+# Installs GNU time (/usr/bin/time, whose %M is the peak RSS) when missing (Debian/Ubuntu,
+# non-interactive; needs root or passwordless sudo).
+ensure_gnu_time() {
+    [[ -x /usr/bin/time ]] && return 0
+    echo "installing GNU time (/usr/bin/time)…" >&2
+    local SUDO
+    if [[ $(id -u) -eq 0 ]]; then
+        SUDO=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        SUDO=(sudo -n)
+    else
+        echo "error: /usr/bin/time is missing and installing it needs root (apt-get install time)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get install -y -qq time >/dev/null 2>&1 || {
+        "${SUDO[@]}" apt-get update -qq >/dev/null
+        "${SUDO[@]}" apt-get install -y -qq time >/dev/null
+    }
+}

@@ -12,24 +12,7 @@ source benches/lib.sh
 BIG_RUNS=${BIG_RUNS:-1}
 SIZES=${SIZES:-"1000 10000 100000"}
 
-# GNU time reports peak RSS; install it when missing (Debian/Ubuntu, non-interactive).
-if [[ ! -x /usr/bin/time ]]; then
-    echo "installing GNU time (/usr/bin/time)…" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        SUDO=()
-    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        echo "error: /usr/bin/time is missing and installing it needs root (apt-get install time)" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get install -y -qq time >/dev/null 2>&1 || {
-        "${SUDO[@]}" apt-get update -qq >/dev/null
-        "${SUDO[@]}" apt-get install -y -qq time >/dev/null
-    }
-fi
-
+ensure_gnu_time
 build_release
 make_work_dir
 

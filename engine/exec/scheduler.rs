@@ -504,6 +504,7 @@ impl Scheduler {
             self.walk.gate_decided(&self.plan, f, true);
             return;
         };
+        self.publish_summary(f);
         let id = self.fan_state(f).id.clone();
         let runbook = Arc::clone(self.plan.runbook_of(&self.plan.graph[first]));
         let job = Job {
@@ -751,6 +752,13 @@ impl Scheduler {
             entry.insert("status".to_owned(), Value::from(status.as_str()));
             entry.insert("outputs".to_owned(), Value::Object(outputs.clone()));
         }
+    }
+
+    /// Makes a running fan-out's `items` so far visible to templates (its gate's). Done at a
+    /// batch's end, not at every item's: converting the whole list per item would make a wide
+    /// fan-out quadratic. The fan-out's end publishes them all.
+    fn publish_summary(&mut self, f: usize) {
+        let fan = self.fan_state(f);
         let slot = fan.slot;
         let summary = template::to_value(&fan.summary);
         Arc::make_mut(&mut self.cells)[slot].items = summary;

@@ -86,15 +86,13 @@ impl Recorder {
             let mut records = Vec::new();
             let mut checkpoint = false;
             for message in &batch {
-                if let Message::Event(e) | Message::Checkpoint(e, _) = message {
-                    self.log(&e.event, e.at);
-                    if let Some(r) = to_record(&e.event, e.at) {
-                        records.push(r);
-                    }
+                if let Message::Event(e) | Message::Checkpoint(e, _) = message
+                    && let Some(r) = to_record(&e.event, e.at)
+                {
+                    records.push(r);
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
             }
-            self.flush_logs();
             if failure.is_none()
                 && let Err(e) = self.journal.write(&records)
             {
@@ -106,8 +104,11 @@ impl Recorder {
                 self.sync(&mut failure, &cancel);
                 dirty = false;
             }
-            for message in batch {
-                let message = match message {
+            // Checkpoints are acknowledged as soon as they are durable: a step waiting to start
+            // does not wait for the logs.
+            let batch: Vec<Message> = batch
+                .into_iter()
+                .map(|message| match message {
                     Message::Checkpoint(event, ack) => {
                         if failure.is_none() {
                             let _ = ack.send(());
@@ -115,7 +116,15 @@ impl Recorder {
                         Message::Event(event)
                     }
                     other => other,
-                };
+                })
+                .collect();
+            for message in &batch {
+                if let Message::Event(e) = message {
+                    self.log(&e.event, e.at);
+                }
+            }
+            self.flush_logs();
+            for message in batch {
                 let _ = forward.send(message);
             }
         }
@@ -178,6 +187,9 @@ impl Recorder {
             _ => return,
         };
         self.write_line(id, &line);
+        if matches!(event, Event::StepFinished { .. }) {
+            self.journal.end_log(id);
+        }
     }
 
     /// Logs are what people read; the journal is what a resume relies on: a log line that

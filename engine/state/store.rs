@@ -80,6 +80,12 @@ pub trait RunJournal: Send {
 
     /// Makes the lines logged so far visible to readers.
     fn flush_logs(&mut self) -> Result<(), StoreError>;
+
+    /// A step has ended: its log gets no more lines for now (a later attempt, an approval or a
+    /// resume may add more). A store holding a handle per log lets it go.
+    fn end_log(&mut self, step: &NodeId) {
+        let _ = step;
+    }
 }
 
 /// What a new run is made of.

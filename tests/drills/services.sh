@@ -10,6 +10,19 @@
 #   services.sh postgres-stop DIR
 #   services.sh sshd-start DIR PORT          sshd with a throwaway host key; writes DIR/client_key,
 #                                            DIR/ssh_config and DIR/bin/ssh (ssh -F DIR/ssh_config)
+#   services.sh fleet-start DIR PORT N [distinct|shared]
+#                                            one sshd serving N hosts node1…nodeN: with
+#                                            `distinct` (the default, N <= 15) nodeI is 127.0.0.(I+1),
+#                                            so a per-node service can bind 127.0.0.(I+1):ANY,
+#                                            and sessions on it see FLEET_NODE=nodeI (the last
+#                                            node, when N > 1, refuses TCP forwarding, so a drill
+#                                            can tell a request sent from a host); with
+#                                            `shared` every node is 127.0.0.1 (N up to 200).
+#                                            Writes DIR/client_key, DIR/known_hosts (every
+#                                            address, and every nodeI for HostKeyAlias),
+#                                            DIR/ssh_config (a `Host nodeI` entry each:
+#                                            `ssh -F DIR/ssh_config node3 …`), DIR/bin/ssh and
+#                                            DIR/nodes (`nodeI ADDRESS` lines)
 #   services.sh moto-start DIR PORT          moto_server: an S3-protocol server (PyPI `moto[server]`)
 #   services.sh fake-start DIR NAME PORT SCRIPT ARGS…
 #                                            a python3 fake of tests/drills (SCRIPT --port PORT ARGS…)
@@ -185,9 +198,9 @@ postgres_stop() {
   fi
 }
 
-sshd_start() {
-  local dir=$1 port=$2 user
-  user=$(id -un)
+# Host and client keys and authorized_keys, for sshd-start and fleet-start.
+ssh_keys() {
+  local dir=$1
   mkdir -p "$dir/bin"
   [ -f "$dir/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C drill-host -f "$dir/host_key"
   [ -f "$dir/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C drill-client -f "$dir/client_key"
@@ -195,6 +208,93 @@ sshd_start() {
   chmod 600 "$dir/authorized_keys"
   # Privilege separation directory, which Debian's sshd expects (normally made by its service).
   [ "$(id -u)" -ne 0 ] || mkdir -p /run/sshd
+}
+
+fleet_start() {
+  local dir=$1 port=$2 n=$3 mode=${4:-distinct} user i addr name
+  user=$(id -un)
+  case "$mode" in
+    # sshd listens on at most 16 sockets.
+    distinct) [ "$n" -ge 1 ] && [ "$n" -le 15 ] || die "fleet-start: distinct addresses take 1 to 15 nodes, not $n" ;;
+    shared) [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "fleet-start: shared takes 1 to 200 nodes, not $n" ;;
+    *) die "fleet-start: the mode is distinct or shared, not '$mode'" ;;
+  esac
+  ssh_keys "$dir"
+  : >"$dir/nodes"
+  for i in $(seq 1 "$n"); do
+    if [ "$mode" = distinct ]; then addr=127.0.0.$((i + 1)); else addr=127.0.0.1; fi
+    echo "node$i $addr" >>"$dir/nodes"
+  done
+  {
+    echo "Port $port"
+    if [ "$mode" = distinct ]; then
+      while read -r _ addr; do echo "ListenAddress $addr"; done <"$dir/nodes"
+    else
+      echo "ListenAddress 127.0.0.1"
+    fi
+    cat <<EOF
+HostKey $dir/host_key
+PidFile $dir/sshd.real.pid
+AuthorizedKeysFile $dir/authorized_keys
+AllowUsers $user
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+# A fleet connects at once: no random refusals of handshakes, room for multiplexed sessions.
+MaxStartups 200:100:400
+MaxSessions 64
+Subsystem sftp internal-sftp
+LogLevel ERROR
+EOF
+    if [ "$mode" = distinct ]; then
+      # Which node a command ran on, as the node sees it.
+      while read -r name addr; do
+        printf 'Match LocalAddress %s\n  SetEnv FLEET_NODE=%s\n' "$addr" "$name"
+        if [ "$n" -gt 1 ] && [ "$name" = "node$n" ]; then printf '  AllowTcpForwarding no\n'; fi
+      done <"$dir/nodes"
+    fi
+  } >"$dir/sshd_config"
+  # Each address, and each node's name for a client that names it with `HostKeyAlias=nodeI`
+  # (distinct connections to one shared address).
+  { cut -d' ' -f2 "$dir/nodes" | sort -u; cut -d' ' -f1 "$dir/nodes"; } | while read -r addr; do
+    echo "[$addr]:$port $(cat "$dir/host_key.pub")"
+  done >"$dir/known_hosts"
+  # ssh looks a HostKeyAlias up without the port.
+  cut -d' ' -f1 "$dir/nodes" | while read -r name; do
+    echo "$name $(cat "$dir/host_key.pub")"
+  done >>"$dir/known_hosts"
+  {
+    while read -r name addr; do
+      printf 'Host %s\n  HostName %s\n  Port %s\n  User %s\n' "$name" "$addr" "$port" "$user"
+    done <"$dir/nodes"
+    cat <<EOF
+Host *
+  IdentityFile $dir/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile $dir/known_hosts
+  StrictHostKeyChecking yes
+  BatchMode yes
+  ConnectTimeout 10
+EOF
+  } >"$dir/ssh_config"
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$dir/ssh_config" >"$dir/bin/ssh"
+  chmod +x "$dir/bin/ssh"
+  /usr/sbin/sshd -t -f "$dir/sshd_config" || die "sshd rejects its generated configuration $dir/sshd_config"
+  spawn "$dir/sshd.pid" "$dir/sshd.log" /usr/sbin/sshd -D -e -f "$dir/sshd_config"
+  if ! wait_for 20 "$dir/bin/ssh" "node$n" true; then
+    show_log "$dir/sshd.log"
+    die "sshd did not accept the drill key for node$n within 20 s"
+  fi
+  echo "fleet of $n nodes ($mode addresses) on port $port for $user (client config $dir/ssh_config)"
+}
+
+sshd_start() {
+  local dir=$1 port=$2 user
+  user=$(id -un)
+  ssh_keys "$dir"
   cat >"$dir/sshd_config" <<EOF
 Port $port
 ListenAddress 127.0.0.1
@@ -267,6 +367,7 @@ case "$cmd" in
   postgres-start) postgres_start "$1" "$2" ;;
   postgres-stop) postgres_stop "$1" ;;
   sshd-start) sshd_start "$1" "$2" ;;
+  fleet-start) fleet_start "$@" ;;
   moto-start) moto_start "$1" "$2" ;;
   fake-start) fake_start "$@" ;;
   stop) stop_pidfile "$1/$2.pid" ;;

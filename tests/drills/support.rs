@@ -120,6 +120,20 @@ impl Drill {
         port
     }
 
+    /// Starts one sshd for `n` hosts `node1`…`nodeN` on 127.0.0.2… in `ROOT/fleet` (see
+    /// `services.sh fleet-start`) and puts its client wrapper on PATH; returns its port.
+    pub fn fleet(&mut self, n: usize) -> u16 {
+        let port = free_port();
+        self.service(&[
+            "fleet-start",
+            &self.at("fleet"),
+            &port.to_string(),
+            &n.to_string(),
+        ]);
+        self.prepend_path(self.root().join("fleet/bin"));
+        port
+    }
+
     /// Starts an S3-protocol server (moto) in `ROOT/NAME`; returns its port.
     pub fn moto(&self, name: &str) -> u16 {
         let port = free_port();

@@ -16,10 +16,11 @@ use crate::state::store::{RunJournal, StoreError};
 pub struct FolderJournal {
     dir: RunDir,
     journal: JournalFile,
-    /// Open step logs; `None` for a log that could not be opened (its lines are dropped: the
-    /// journal, not the logs, is what a resume relies on).
+    /// The logs of steps that have not ended; `None` for a log that could not be opened (its
+    /// lines are dropped: the journal, not the logs, is what a resume relies on). A step's log
+    /// is closed when it ends, so that a long run holds as many as run at once.
     logs: HashMap<NodeId, Option<BufWriter<File>>>,
-    /// Logs written since they were last flushed (a long run has thousands open).
+    /// Logs written since they were last flushed.
     unflushed: Vec<NodeId>,
 }
 
@@ -77,5 +78,13 @@ impl RunJournal for FolderJournal {
             }
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    fn end_log(&mut self, step: &NodeId) {
+        if let Some(Some(mut log)) = self.logs.remove(step) {
+            // Flushed now, so a failure is not lost; a later line opens the file again.
+            let _ = log.flush();
+        }
+        self.unflushed.retain(|s| s != step);
     }
 }
