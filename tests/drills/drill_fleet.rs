@@ -276,7 +276,7 @@ fn kill_9_in_the_middle_of_a_batch_then_resume_runs_only_the_unfinished_nodes() 
     // Batch 2 is node3 and node4: kill when node3 has finished and node4 is still sleeping.
     engine.wait_until(
         "node3 finished, node4 in flight",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             let records = journal_of(&d, "crash");
             records.iter().any(|r| {
@@ -324,13 +324,13 @@ fn a_remote_command_past_its_timeout_leaves_nothing_on_the_host() {
     let d = fleet("fleet-timeout");
     let seconds = 600 + unique() % 97;
     let yaml = format!(
-        r#"name: timeout
+        r"name: timeout
 steps:
   - id: hang
     on: node3
     timeout: 2s
     run: sleep {seconds}; echo never
-"#
+"
     );
     let file = d.sandbox().write("timeout.yaml", &yaml);
     let started = std::time::Instant::now();

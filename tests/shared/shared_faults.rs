@@ -254,7 +254,10 @@ fn a_driver_cut_off_while_another_machine_took_the_run_over_stops_and_exits_4() 
     let resume = Background::start(&bob, "bob", &["resume", "taken", "--no-progress"]);
     let held_by_bob = || {
         cluster
-            .sql(&url, "SELECT holder_user FROM runbook.runs WHERE run_id = 'taken'")
+            .sql(
+                &url,
+                "SELECT holder_user FROM runbook.runs WHERE run_id = 'taken'",
+            )
             .trim()
             == "bob"
     };
@@ -279,5 +282,9 @@ fn a_driver_cut_off_while_another_machine_took_the_run_over_stops_and_exits_4() 
         "alice started nothing after she lost the run: {lines:?}"
     );
     let shown = bob.cli(&["show", "taken", "--format", "json"]);
-    assert!(shown.stdout.contains("\"status\": \"succeeded\""), "{}", shown.all());
+    assert!(
+        shown.stdout.contains("\"status\": \"succeeded\""),
+        "{}",
+        shown.all()
+    );
 }
