@@ -43,7 +43,7 @@ steps:
     run: "echo prepare >> {trace}; echo using {{{{ secrets.token }}}}"
   - id: copy
     needs: [prepare]
-    run: "for i in 1 2 3; do echo chunk $i; sleep 0.1; done; while [ ! -e {go} ]; do sleep 0.05; done; echo copy >> {trace}"
+    run: "for i in 1 2 3; do echo chunk $i; sleep 0.1; done; while [ ! -e {go} ]; do sleep 0.05; done; echo copied; echo copy >> {trace}"
   - id: approve
     needs: [copy]
     manual: "Check the copy before the wipe"
@@ -96,8 +96,13 @@ fn a_run_started_on_one_machine_is_followed_approved_and_resumed_from_another() 
         listed.stdout
     );
     // Bob follows the logs while alice's machine runs the step.
-    let follow = Background::start(&bob, "follow", &["logs", "dr-1", "--follow"]);
-    std::thread::sleep(Duration::from_millis(400));
+    let mut follow = Background::start(&bob, "follow", &["logs", "dr-1", "--follow"]);
+    // Once it has printed what was logged so far, what comes next is streamed.
+    follow.wait_until(
+        "follow prints the logs so far",
+        Duration::from_secs(30),
+        || bob.read("follow.stdout").contains("=== wipe"),
+    );
     world.write("go", "");
     let alice_run = started.wait(Duration::from_mins(1));
     alice_run.expect_code(3);
@@ -107,7 +112,7 @@ fn a_run_started_on_one_machine_is_followed_approved_and_resumed_from_another() 
     for line in [
         "using ***",
         "chunk 1",
-        "copy | chunk 3",
+        "copy | copied",
         "approve | --- paused",
     ] {
         assert!(
