@@ -9,5 +9,6 @@ mod durable_support;
 mod run_support;
 
 mod durable_crash;
+mod durable_people;
 mod durable_resume;
 mod durable_state;
