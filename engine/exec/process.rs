@@ -59,10 +59,6 @@ pub(crate) trait Supervision {
 /// cancellation); returns `result`
 /// `{stdout, stderr, exit_code, json, truncated}`, or a failure (with `result` when the command
 /// exited non-zero).
-#[expect(
-    clippy::too_many_lines,
-    reason = "one select loop over output, exit, timeout and cancellation; split, its state would be passed around"
-)]
 pub(crate) async fn supervise<S: Supervision>(
     rt: &Runtime,
     id: &NodeId,

@@ -61,6 +61,7 @@ mod tests {
             hash: "h".to_owned(),
             steps: serde_json::Map::new(),
             fingerprint: 1,
+            order: Vec::new(),
             at: at(0),
             pid: 1,
             user: "alice".to_owned(),
