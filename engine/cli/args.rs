@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use crate::drive::People;
 use crate::plan::ParamInput;
-use crate::state::LocalStore;
 use crate::state::local::DEFAULT_STATE_DIR;
+#[cfg(feature = "postgres")]
+use crate::state::postgres::PgStore;
+use crate::state::{LocalStore, Store};
 
 use super::error::CliError;
 
@@ -21,13 +23,41 @@ pub struct StateArgs {
         value_name = "DIR"
     )]
     pub state_dir: PathBuf,
+    /// Keep runs in a `PostgreSQL` database shared by a team instead of the state dir
+    /// (`postgres://user@host/db?sslmode=require`; the password from the URL or PGPASSWORD).
+    #[arg(long, env = "RUNBOOK_STATE", value_name = "URL")]
+    pub state: Option<String>,
 }
 
 impl StateArgs {
-    /// The store these options name.
-    pub fn store(&self) -> LocalStore {
-        LocalStore::new(&self.state_dir)
+    /// The store these options name: the database `--state` names, else the state dir.
+    pub fn store(&self) -> Result<Box<dyn Store>, CliError> {
+        match self.state.as_deref().filter(|url| !url.is_empty()) {
+            None => Ok(Box::new(LocalStore::new(&self.state_dir))),
+            Some(url) => postgres(url),
+        }
     }
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(url: &str) -> Result<Box<dyn Store>, CliError> {
+    let mut store = PgStore::open(url).map_err(|e| CliError::Store(e.into()))?;
+    // How long a run waits for a database that went away (the drills shorten it).
+    if let Some(seconds) = std::env::var("RUNBOOK_STATE_PATIENCE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+    {
+        store = store.with_patience(std::time::Duration::from_secs_f64(seconds));
+    }
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_url: &str) -> Result<Box<dyn Store>, CliError> {
+    Err(CliError::Usage(
+        "--state needs a runbook built with the `postgres` feature; use --state-dir DIR".to_owned(),
+    ))
 }
 
 /// Values for the runbook's params.

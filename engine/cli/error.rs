@@ -144,6 +144,16 @@ pub fn report(err: &CliError) {
 /// interrupted.
 pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
     match result {
+        // Before the arms below: a recording that failed because the database stayed away is
+        // an interrupted run, not a failed one.
+        #[cfg(feature = "postgres")]
+        Err(
+            CliError::Store(StoreError::Postgres(e))
+            | CliError::Drive(
+                DriveError::Store(StoreError::Postgres(e))
+                | DriveError::Recording(StoreError::Postgres(e)),
+            ),
+        ) => e.exit_code(),
         Ok(Outcome::Succeeded) => 0,
         Ok(Outcome::Failed)
         | Err(

@@ -30,15 +30,15 @@ pub struct LogsArgs {
 
 /// Prints the logs; with `--follow`, then what they gain until the run ends.
 pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
-    let (timeline, _) = super::show::load(&store, &args.run_id)?;
-    let shown = history::logs(&store, &timeline, args.step.as_deref()).map_err(CliError::logs)?;
+    let store = args.state.store()?;
+    let (timeline, _) = super::show::load(&*store, &args.run_id)?;
+    let shown = history::logs(&*store, &timeline, args.step.as_deref()).map_err(CliError::logs)?;
     std::io::stdout()
         .lock()
         .write_all(shown.text.as_bytes())
         .map_err(CliError::Output)?;
     if args.follow {
-        follow(&store, args, shown.read.into_iter().collect())?;
+        follow(&*store, args, shown.read.into_iter().collect())?;
     }
     Ok(Outcome::Succeeded)
 }

@@ -37,8 +37,8 @@ pub enum ReportFormat {
 
 /// Gathers the run's evidence and writes it.
 pub fn execute(args: &ReportArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
-    let evidence = evidence::gather(&store, &args.run_id, jiff::Timestamp::now())?;
+    let store = args.state.store()?;
+    let evidence = evidence::gather(&*store, &args.run_id, jiff::Timestamp::now())?;
     let text = match args.format {
         ReportFormat::Html => html::render(&evidence),
         ReportFormat::Md => markdown::render(&evidence),

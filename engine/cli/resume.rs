@@ -48,7 +48,7 @@ pub struct ResumeArgs {
 
 /// Takes the run over, decides, says what will happen, and drives it.
 pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
+    let store = args.state.store()?;
     let presentation = terminal::presentation(false, args.no_progress);
     let options = ResumeOptions {
         run_id: args.run_id.clone(),
@@ -65,7 +65,7 @@ pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
             .unwrap_or_else(identity::current_user),
         sets: args.sets.clone(),
     };
-    let resumption = match Resumption::take_over(&store, options).map_err(CliError::drive)? {
+    let resumption = match Resumption::take_over(&*store, options).map_err(CliError::drive)? {
         Continuation::AlreadySucceeded { run_id } => {
             println!(
                 "run {run_id} already succeeded; nothing to do (`runbook show {run_id}` has its steps)"

@@ -52,8 +52,8 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
     }
     // Read before the run starts (a rehearsal keeps no run, but be sure not to count it).
     let estimate = if args.dry_run {
-        let store = args.state.store();
-        let history = History::read(&store, &plan.root().name, None)?;
+        let store = args.state.store()?;
+        let history = History::read(&*store, &plan.root().name, None)?;
         let cap = pipeline::max_parallel(&plan, args.max_parallel.map(usize::from));
         Some(Estimate::of(&plan, &history, cap))
     } else {
@@ -68,7 +68,7 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         max_parallel: args.max_parallel.map(usize::from),
         presentation: terminal::presentation(json, args.no_progress),
     };
-    let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
+    let started = drive::start(&*args.state.store()?, plan, &request).map_err(CliError::drive)?;
     if json {
         let mut document = serde_json::json!({ "steps": started.rehearsal });
         if let Some(estimate) = &estimate {

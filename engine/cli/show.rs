@@ -25,13 +25,13 @@ pub struct ShowArgs {
 
 /// Prints the run.
 pub fn execute(args: &ShowArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
-    let (timeline, status) = load(&store, &args.run_id)?;
+    let store = args.state.store()?;
+    let (timeline, status) = load(&*store, &args.run_id)?;
     let text = match args.format {
         RunFormat::Text => {
             let mut text = history::show_text(&timeline, status);
             if status == RunStatus::Running {
-                text.push_str(&remaining_line(&store, &timeline)?);
+                text.push_str(&remaining_line(&*store, &timeline)?);
             }
             text
         }

@@ -103,6 +103,15 @@ fn consumers(
     let show = |rx| tokio::spawn(live::consume(rx, presentation.mode, presentation.color));
     match recording {
         Some(Recording { recorder, lease }) => {
+            // A lease the store lost (another process may drive the run now): stop starting
+            // steps at once.
+            let (lost, stop) = (lease.lost().clone(), cancel.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = lost.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                }
+            });
             let (forward, shown) = unbounded_channel();
             let recorder = tokio::spawn(recorder.run(rx, forward, cancel.clone()));
             (show(shown), Some(recorder), Some(lease))

@@ -9,6 +9,8 @@ pub mod identity;
 pub mod journal;
 pub mod leftovers;
 pub mod local;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod recorder;
 pub mod resume;
 pub mod runbook_copy;

@@ -78,7 +78,7 @@ impl Sandbox {
     }
 
     /// The `runbook` command, set up to run in this folder: plain output, no colors, stdin not a
-    /// terminal, state kept inside the folder.
+    /// terminal, state kept inside the folder (unless the sandbox's env names a database).
     pub fn command<I, S>(&self, args: I) -> std::process::Command
     where
         I: IntoIterator<Item = S>,
@@ -89,6 +89,8 @@ impl Sandbox {
         cmd.current_dir(self.path())
             .env("NO_COLOR", "1")
             .env("RUNBOOK_STATE_DIR", self.join(".runbook"))
+            // A team database in the caller's environment is not the sandbox's state.
+            .env_remove("RUNBOOK_STATE")
             .stdin(std::process::Stdio::null())
             .args(args);
         for (k, v) in &self.env {

@@ -71,7 +71,7 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
 }
 
 /// Whether an id can name a run folder.
-fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('.')
         && id
