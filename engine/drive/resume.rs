@@ -309,6 +309,7 @@ fn records(user: &str, adopted: Option<Adopted>, decision: &Decision) -> Vec<Rec
                 outputs: serde_json::Map::new(),
                 items: Vec::new(),
                 reason: Some(format!("approved by {user}")),
+                log_lost: None,
                 duration_ms: 0,
                 at: journal::now(),
             });

@@ -3,3 +3,4 @@
 pub mod graph;
 pub mod history;
 pub mod live;
+pub mod screen;
