@@ -76,7 +76,10 @@ pub fn run(
         let (reporter, recorder, lease) = consumers(rx, presentation, recording, &cancel);
         let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel.clone()));
         super::signals::watch(cancel, rt.hurry.clone());
-        let status = exec::resume(Arc::new(plan), secrets, rt, settled).await;
+        let status = exec::resume(Arc::new(plan), secrets, Arc::clone(&rt), settled).await;
+        rt.remote.close().await;
+        // The last sender of the event channel: the reporter and the recorder end with it.
+        drop(rt);
         let stored = match recorder {
             Some(task) => task
                 .await

@@ -122,7 +122,7 @@ async fn delayed(rt: &Runtime, job: &Job, delay: Duration) -> bool {
 /// Polls a fan-out's gate until its condition holds (`Ok`: how it went) or its time runs out.
 pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failure> {
     let scope = Scope::from_value(job.context.clone());
-    let probe = probe_action(job, &scope, &gate.probe)?;
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())?;
     let interval = gate.interval.unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
     let limit = gate.timeout.unwrap_or(GATE_TIMEOUT);
     let deadline = Instant::now() + limit;
@@ -181,8 +181,8 @@ pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failur
 /// What a person reads of a gate: its probe and its condition.
 pub fn gate_description(job: &Job, gate: &Gate) -> String {
     let scope = Scope::from_value(job.context.clone());
-    let probe =
-        probe_action(job, &scope, &gate.probe).map_or_else(|e| e.message, |a| a.description());
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())
+        .map_or_else(|e| e.message, |a| a.description());
     let timeout = crate::spec::duration::Human(gate.timeout.unwrap_or(GATE_TIMEOUT));
     format!("{probe}\nuntil {} (within {timeout})", gate.until.text)
 }
@@ -281,7 +281,7 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
         }
     }
     if let Some(check) = &step.check
-        && let Ok(probe) = probe_action(job, scope, &check.kind)
+        && let Ok(probe) = probe_action(job, scope, &check.kind, check.on.as_ref())
         && let Ok(result) = step::perform(rt, &job.id, &probe, job.limits.per_attempt()).await
     {
         let outputs = render_outputs(rt, job, scope, &result);
@@ -311,14 +311,36 @@ pub(super) async fn perform_action(
     let (attempts, result) = with_retries(rt, job, scope, action, description).await;
     match result {
         Ok(result) => match render_outputs(rt, job, scope, &result) {
-            Ok(outputs) => Outcome {
-                outputs,
-                ..Outcome::done(StepStatus::Succeeded, attempts, None)
-            },
+            Ok(mut outputs) => {
+                let reason = transferred(action, &result, &mut outputs);
+                Outcome {
+                    outputs,
+                    ..Outcome::done(StepStatus::Succeeded, attempts, reason)
+                }
+            }
             Err(e) => Outcome::failed(attempts, e.message),
         },
         Err(e) => Outcome::failed(attempts, e.message),
     }
+}
+
+/// A transfer's outputs are `changed` and `sha256` (beside any it declares); one that found its
+/// destination identical is recorded as checked.
+fn transferred(
+    action: &Action,
+    result: &Value,
+    outputs: &mut Map<String, Value>,
+) -> Option<String> {
+    let Action::Transfer(_) = action else {
+        return None;
+    };
+    for key in ["changed", "sha256"] {
+        outputs
+            .entry(key)
+            .or_insert_with(|| result.get(key).cloned().unwrap_or(Value::Null));
+    }
+    (result.get("changed") == Some(&Value::Bool(false)))
+        .then(|| "checked: the destination was already identical; nothing was sent".to_owned())
 }
 
 /// Retries around polls around single attempts.
@@ -524,7 +546,7 @@ pub(super) async fn start(
 /// Renders the step's action.
 pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
     match &job.step.kind {
-        StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        StepKind::Run(cmd) => command(job, scope, cmd),
         StepKind::Http(req) => request(job, scope, req).map(Action::Http),
         StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
         StepKind::Upload(upload) => transfer_up(job, scope, upload).map(Action::Transfer),
@@ -567,14 +589,36 @@ fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transf
     })
 }
 
-pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
+/// A `check` or `gate` probe: on its own `on:` host if it has one, else where its step runs.
+pub(super) fn probe_action(
+    job: &Job,
+    scope: &Scope,
+    probe: &ProbeKind,
+    on: Option<&crate::spec::Template>,
+) -> Result<Action, Failure> {
+    let own = on
+        .map(|t| {
+            let spec = scope.typed(t, "on")?;
+            super::hosts::resolve(&spec, &[job.runbook.as_ref()], scope)
+        })
+        .transpose()?;
+    let host = own.as_ref().or(job.host.as_ref());
     match probe {
-        ProbeKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
-        ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),
+        ProbeKind::Run(cmd) => command_on(job, scope, cmd, host),
+        ProbeKind::Http(req) => request_on(job, scope, req, host).map(Action::Http),
     }
 }
 
-fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>, Failure> {
+fn command(job: &Job, scope: &Scope, cmd: &Command) -> Result<Action, Failure> {
+    command_on(job, scope, cmd, job.host.as_ref())
+}
+
+fn command_on(
+    job: &Job,
+    scope: &Scope,
+    cmd: &Command,
+    host: Option<&HostTarget>,
+) -> Result<Action, Failure> {
     let step = &job.step;
     let runbook = &job.runbook;
     let mut line = match cmd {
@@ -606,18 +650,22 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
         // Like every path in a command, a relative `cwd` is relative to where runbook was started.
         line.cwd = Some(scope.text(cwd, "cwd")?);
     }
-    match &job.host {
-        None => Ok(vec![line]),
-        Some(host) => Ok(vec![line.over_ssh(
-            &host.destination,
-            host.port.map(|p| p.to_string()).as_deref(),
-            host.identity_file.as_deref(),
-            &host.options,
-        )]),
-    }
+    Ok(Action::Command {
+        line,
+        host: host.cloned(),
+    })
 }
 
 fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {
+    request_on(job, scope, req, job.host.as_ref())
+}
+
+fn request_on(
+    job: &Job,
+    scope: &Scope,
+    req: &HttpRequest,
+    host: Option<&HostTarget>,
+) -> Result<Request, Failure> {
     let headers = req
         .headers
         .iter()
@@ -644,5 +692,6 @@ fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failu
             .unwrap_or(Duration::from_secs(30)),
         insecure: req.insecure,
         expect: req.expect_status.clone(),
+        via: host.cloned(),
     })
 }

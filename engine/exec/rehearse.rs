@@ -90,7 +90,7 @@ async fn action(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) 
     let description = action.description();
     if !step.safe {
         if let Some(check) = &step.check {
-            let probe = attempt::probe_action(job, scope, &check.kind)
+            let probe = attempt::probe_action(job, scope, &check.kind, check.on.as_ref())
                 .map(|a| a.description())
                 .unwrap_or_default();
             notes.push(format!("skipped if already in place: {probe}"));

@@ -8,6 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Message, Question, Stamped};
+use super::remote::Remote;
 use super::secrets::Masker;
 use crate::plan::NodeId;
 
@@ -67,6 +68,10 @@ pub struct Runtime {
     /// HTTP clients (verifying TLS, and for `insecure: true`), built on first use: loading the
     /// system's certificates costs more than starting a short run without HTTP steps.
     http: [OnceLock<reqwest::Client>; 2],
+    /// The run's SSH connections to its hosts (one master per host, opened on first use).
+    pub remote: Remote,
+    /// HTTP clients sending through a host's proxy, by proxy and `insecure`.
+    http_via: std::sync::Mutex<std::collections::HashMap<(String, bool), reqwest::Client>>,
 }
 
 impl Runtime {
@@ -78,12 +83,14 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> Self {
         Self {
+            remote: Remote::new(options.run_id.clone()),
             options,
             masker,
             tx,
             cancel,
             hurry: CancellationToken::new(),
             http: [OnceLock::new(), OnceLock::new()],
+            http_via: std::sync::Mutex::default(),
         }
     }
 
@@ -96,6 +103,25 @@ impl Runtime {
                 .build()
                 .unwrap_or_default()
         })
+    }
+
+    /// The HTTP client sending through `proxy` (a host's, see `Remote::proxy_through`).
+    pub fn http_via(&self, proxy: &str, insecure: bool) -> Result<reqwest::Client, String> {
+        let mut clients = self
+            .http_via
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(&(proxy.to_owned(), insecure)) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(insecure)
+            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+            .proxy(reqwest::Proxy::all(proxy).map_err(|e| e.to_string())?)
+            .build()
+            .map_err(|e| e.to_string())?;
+        clients.insert((proxy.to_owned(), insecure), client.clone());
+        Ok(client)
     }
 
     /// Sends an event (consumers that went away are not an error: the run goes on).

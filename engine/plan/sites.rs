@@ -184,6 +184,9 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
             ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
             ProbeKind::Http(req) => collect_http(req, step, sites),
         }
+        if let Some(t) = &check.on {
+            sites.push(Site::template(t, Field::Input, s));
+        }
     }
     for (_, t) in &step.env {
         sites.push(Site::template(t, Field::Input, s));
@@ -224,6 +227,9 @@ fn collect_settings<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         match &gate.probe {
             ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
             ProbeKind::Http(req) => collect_http(req, step, sites),
+        }
+        if let Some(t) = &gate.on {
+            sites.push(Site::template(t, Field::Input, s));
         }
         sites.push(Site::expr(&gate.until, Field::Until, step));
     }

@@ -558,6 +558,8 @@ impl FanPolicy {
 pub struct Gate {
     /// What it runs.
     pub probe: ProbeKind,
+    /// The host it runs on (`on:`): its command runs there, its request is sent from there.
+    pub on: Option<Template>,
     /// When it holds (`result` in scope).
     pub until: Expr,
     /// Wait between polls.
@@ -656,6 +658,8 @@ impl Retry {
 pub struct Probe {
     /// What the probe runs.
     pub kind: ProbeKind,
+    /// The host it runs on (`on:`), instead of its step's.
+    pub on: Option<Template>,
     /// Where `check` is written.
     pub span: Span,
 }

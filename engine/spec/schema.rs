@@ -475,6 +475,9 @@ pub struct Gate {
     pub run: Option<Command>,
     /// A request; `result` is `{status, headers, body, json}`.
     pub http: Option<Http>,
+    /// The host the probe runs on: its command runs there, its request is sent from there (over
+    /// the host's SSH connection, reaching what listens on the host's loopback).
+    pub on: Option<String>,
     /// When the gate holds (e.g. `result.json.status == "green"`).
     pub until: Expression,
     /// Wait between two polls (5s when left out).
@@ -694,6 +697,8 @@ pub struct Check {
     pub run: Option<Command>,
     /// A request; an expected status means the effect is in place.
     pub http: Option<Http>,
+    /// The host the probe runs on, instead of its step's (a request is sent from there).
+    pub on: Option<String>,
 }
 
 #[cfg(test)]

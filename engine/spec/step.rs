@@ -56,7 +56,7 @@ pub const STEP_KEYS: [&str; 38] = [
     "shell",
 ];
 
-const GATE_KEYS: [&str; 5] = ["run", "http", "until", "interval", "timeout"];
+const GATE_KEYS: [&str; 6] = ["run", "http", "on", "until", "interval", "timeout"];
 const UPLOAD_KEYS: [&str; 4] = ["src", "content", "dest", "mode"];
 const DOWNLOAD_KEYS: [&str; 2] = ["src", "dest"];
 const HOST_MAP_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
@@ -552,6 +552,7 @@ impl Decoder {
         let mut f = self.fields(node, "gate")?;
         let run = f.take("run");
         let http = f.take("http");
+        let on = f.take("on").and_then(|n| self.template(n, "gate.on"));
         let until = f.take("until").and_then(|n| self.expr(n, "gate.until"));
         let interval = f
             .take("interval")
@@ -584,6 +585,7 @@ impl Decoder {
         }
         Some(Gate {
             probe: probe?,
+            on,
             until: until?,
             interval,
             timeout,
@@ -791,7 +793,8 @@ impl Decoder {
         let mut f = self.fields(node, "check")?;
         let run = f.take("run");
         let http = f.take("http");
-        f.finish(self, "`check`", &["run", "http"]);
+        let on = f.take("on").and_then(|n| self.template(n, "check.on"));
+        f.finish(self, "`check`", &["run", "http", "on"]);
         let kind = match (run, http) {
             (Some(r), None) => ProbeKind::Run(self.command(r, "check.run")?),
             (None, Some(h)) => ProbeKind::Http(self.http(h)?),
@@ -806,6 +809,7 @@ impl Decoder {
         };
         Some(Probe {
             kind,
+            on,
             span: node.span,
         })
     }
@@ -984,7 +988,10 @@ impl Decoder {
             for key in ["on", "env", "cwd", "shell"] {
                 let runs_on_hosts = matches!(
                     step.kind,
-                    StepKind::Manual(_) | StepKind::Upload(_) | StepKind::Download(_)
+                    StepKind::Manual(_)
+                        | StepKind::Http(_)
+                        | StepKind::Upload(_)
+                        | StepKind::Download(_)
                 );
                 if !(key == "on" && runs_on_hosts) {
                     misuse(

@@ -237,6 +237,7 @@ fn fan_policy(fan: &FanPolicy, with_for_each: bool) -> Map<String, Value> {
 fn gating(gate: &Gate) -> Value {
     let Gate {
         probe: kind,
+        on,
         until,
         interval,
         timeout,
@@ -246,6 +247,9 @@ fn gating(gate: &Gate) -> Value {
     match kind {
         ProbeKind::Run(command) => fields.set("run", run(command)),
         ProbeKind::Http(request) => fields.set("http", http(request)),
+    }
+    if let Some(on) = on {
+        fields.set("on", template(on));
     }
     fields.set("until", Value::from(until.text.as_str()));
     fields.duration("interval", *interval);
@@ -396,11 +400,15 @@ fn retrying(retry: &Retry) -> Value {
 }
 
 fn probe(probe: &Probe) -> Value {
-    let Probe { kind, span: _ } = probe;
-    match kind {
+    let Probe { kind, on, span: _ } = probe;
+    let mut value = match kind {
         ProbeKind::Run(command) => object([("run", run(command))]),
         ProbeKind::Http(request) => object([("http", http(request))]),
+    };
+    if let (Some(on), Value::Object(fields)) = (on, &mut value) {
+        fields.insert("on".to_owned(), template(on));
     }
+    value
 }
 
 /// A YAML value whose strings are templates: the templates' texts.

@@ -99,11 +99,12 @@ impl Fleet {
     fn output(&mut self, id: &str) -> Vec<(Stream, String)> {
         let mut lines = Vec::new();
         while let Ok(message) = self.events.try_recv() {
-            if let Message::Event(Event::Output {
-                id: of,
-                stream,
-                line,
-            }) = message
+            if let Message::Event(stamped) = message
+                && let Event::Output {
+                    id: of,
+                    stream,
+                    line,
+                } = stamped.event
                 && of.as_str() == id
             {
                 lines.push((stream, line));

@@ -75,6 +75,17 @@ impl HostTarget {
         self
     }
 
+    /// How a person reads it: the key, with the destination when the key is a declared name
+    /// (`store: core@172.17.8.100`).
+    pub fn label(&self) -> String {
+        let plain = Self::key_of(&self.destination, self.port);
+        if self.key == plain || self.key.is_empty() {
+            plain
+        } else {
+            format!("{}: {plain}", self.key)
+        }
+    }
+
     /// The address part of the destination (without `user@`).
     pub fn address(&self) -> &str {
         self.destination

@@ -14,7 +14,6 @@ use tokio::process::{Child, Command as Process};
 use super::Failure;
 use crate::exec::event::{Event, Stream};
 use crate::exec::process::{self, Supervision};
-use crate::exec::remote::{self, HostTarget};
 use crate::exec::runtime::Runtime;
 use crate::plan::NodeId;
 use crate::template::shell_quote;
@@ -66,48 +65,6 @@ impl CommandLine {
         match self.argv.as_slice() {
             [shell, flag, script] if flag == "-c" => Some((shell, script)),
             _ => None,
-        }
-    }
-
-    #[must_use]
-    /// The same command run on a host by a one-shot `ssh` (batch mode: never prompts), for
-    /// callers that do not run it through `exec::remote::Remote` yet. `Remote::run` multiplexes,
-    /// kills the command on the host when stopped and keeps the script off every command line;
-    /// this does none of that.
-    pub fn over_ssh(
-        &self,
-        target: &str,
-        port: Option<&str>,
-        identity: Option<&str>,
-        options: &[String],
-    ) -> Self {
-        let mut host = HostTarget::new(target, target);
-        host.identity_file = identity.map(Into::into);
-        host.options = options.to_vec();
-        match port.map(|p| (p, p.parse::<u16>())) {
-            Some((_, Ok(p))) => host.port = Some(p),
-            // ssh itself says what is wrong with it.
-            Some((p, Err(_))) => host.options.insert(0, format!("Port={p}")),
-            None => {}
-        }
-        let mut remote: Vec<String> = Vec::new();
-        if let Some(cwd) = &self.cwd {
-            remote.push(format!("cd {} &&", shell_quote(cwd)));
-        }
-        if !self.env.is_empty() {
-            remote.push("env".to_owned());
-            remote.extend(
-                self.env
-                    .iter()
-                    .map(|(k, v)| shell_quote(&format!("{k}={v}"))),
-            );
-        }
-        remote.extend(self.argv.iter().map(|a| shell_quote(a)));
-        Self {
-            argv: remote::one_shot_argv(&host, &remote.join(" ")),
-            env: Vec::new(),
-            cwd: None,
-            description: format!("[{target}] {}", self.description),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::Failure;
+use crate::exec::remote::HostTarget;
 use crate::exec::runtime::Runtime;
 
 /// A fully rendered request.
@@ -27,12 +28,17 @@ pub struct Request {
     pub insecure: bool,
     /// Accepted statuses (empty: any 2xx).
     pub expect: Vec<u16>,
+    /// The host it is sent from (`on:`), over its SSH connection; `None`: from here.
+    pub via: Option<HostTarget>,
 }
 
 impl Request {
     /// What a person reads: `PUT http://…` and the body.
     pub fn description(&self) -> String {
-        let mut out = format!("{} {}", self.method, self.url);
+        let mut out = match &self.via {
+            Some(host) => format!("[{}] {} {}", host.label(), self.method, self.url),
+            None => format!("{} {}", self.method, self.url),
+        };
         for (k, v) in &self.headers {
             let _ = write!(out, "\n  {k}: {v}");
         }
@@ -48,7 +54,14 @@ impl Request {
 
 /// Sends the request; a response with an unexpected status is a failure that still has a result.
 pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
-    let client = rt.http(req.insecure);
+    let client = match &req.via {
+        Some(host) => {
+            let proxy = rt.remote.proxy_through(rt, host, Some(req.timeout)).await?;
+            rt.http_via(&proxy, req.insecure)
+                .map_err(|e| Failure::new(format!("failed to send through {}: {e}", host.key)))?
+        }
+        None => rt.http(req.insecure).clone(),
+    };
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Failure::new(format!("invalid method {}", req.method)))?;
     let mut builder = client.request(method, &req.url).timeout(req.timeout);
@@ -61,7 +74,15 @@ pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
         builder = builder.body(b.clone());
     }
     let response = tokio::select! {
-        r = builder.send() => r.map_err(|e| Failure::new(describe(&e)))?,
+        r = builder.send() => r.map_err(|e| Failure::new(match &req.via {
+            Some(host) if describe(&e).contains("SOCKS") => format!(
+                "{}: sent from {} over SSH, the host did not open the connection (nothing listens there, or its sshd refuses forwarding: AllowTcpForwarding)",
+                describe(&e),
+                host.key
+            ),
+            Some(host) => format!("{} (sent from {})", describe(&e), host.key),
+            None => describe(&e),
+        }))?,
         () = rt.cancel.cancelled() => return Err(Failure::new("interrupted".to_owned())),
     };
     let status = response.status().as_u16();
