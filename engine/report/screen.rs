@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use console::Term;
 use indicatif::{ProgressDrawTarget, TermLike};
 
+/// What every write returns: its failure was noted.
+const NOTED: io::Result<()> = Ok(());
+
 /// Stderr as a draw target whose writes cannot fail.
 #[derive(Debug, Clone)]
 pub struct Screen {
@@ -43,7 +46,7 @@ impl Screen {
         if !self.gone() && op(&self.term).is_err() {
             self.gone.store(true, Ordering::Relaxed);
         }
-        Ok(())
+        NOTED
     }
 }
 

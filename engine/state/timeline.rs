@@ -381,10 +381,8 @@ impl Fold {
                 step.status = status;
                 step.in_flight = false;
                 step.reported_attempts = step.reported_attempts.max(attempts);
-                step.outputs = outputs;
-                step.items = items;
-                step.reason = reason;
-                step.log_lost = log_lost;
+                (step.outputs, step.items) = (outputs, items);
+                (step.reason, step.log_lost) = (reason, log_lost);
                 step.finished_at = Some(at);
                 step.duration = Some(Duration::from_millis(duration_ms));
             }

@@ -4,6 +4,7 @@
 //! I/O error names its path and the OS's reason; a log that lost lines is flagged in the journal
 //! and in `show`; a journal that cannot be written stops the run before another step starts.
 
+use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::durable_support::{journal, kind, runbook, show, step};
@@ -29,9 +30,10 @@ steps:
         } else {
             format!("s{}", i - 1)
         };
-        yaml.push_str(&format!(
-            "  - id: s{i}\n    needs: [{after}]\n    run: 'echo s{i} >> ../trace; echo {filler}'\n    outputs: {{ o: \"{{{{ result.stdout }}}}\" }}\n"
-        ));
+        let _ = writeln!(
+            yaml,
+            "  - id: s{i}\n    needs: [{after}]\n    run: 'echo s{i} >> ../trace; echo {filler}'\n    outputs: {{ o: \"{{{{ result.stdout }}}}\" }}"
+        );
     }
     yaml
 }

@@ -32,8 +32,8 @@ fn a_refused_resume_always_names_the_holder_even_in_a_race() {
         let pids = [racers[0].pid(), racers[1].pid()];
         let [first, second] = racers;
         let runs = [
-            first.wait(Duration::from_secs(60)),
-            second.wait(Duration::from_secs(60)),
+            first.wait(Duration::from_mins(1)),
+            second.wait(Duration::from_mins(1)),
         ];
         let refused: Vec<usize> = (0..2).filter(|&i| runs[i].code == 4).collect();
         assert_eq!(

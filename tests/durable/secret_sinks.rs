@@ -141,7 +141,7 @@ fn secret_canaries_reach_no_sink_and_no_command_line() {
         nix::unistd::Pid::from_raw(sb.read("child.pid").trim().parse().expect("a pid")),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let run = engine.wait(Duration::from_secs(60));
+    let run = engine.wait(Duration::from_mins(1));
     run.expect_code(1);
     assert_clean("piped output", &run.all());
     assert!(run.stdout.contains("token=***"), "{}", run.stdout);

@@ -118,40 +118,37 @@ pub async fn run(
 /// its `env`), in a process group of its own.
 fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Process, bool) {
     let mut direct = false;
-    let mut process = match cmd.as_script() {
-        Some((shell_program, text)) => {
-            let path = cmd
-                .env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var("PATH").ok());
-            let hidden = shell || rt.masker.finds(text);
-            match script::launch(shell_program, text, hidden, path.as_deref()) {
-                script::Launch::Direct { program, argv } => {
-                    direct = true;
-                    let mut process = Process::new(program);
-                    process.arg0(&argv[0]).args(&argv[1..]);
-                    process
-                }
-                script::Launch::Hidden { argv, script } => {
-                    let mut process = Process::new(&argv[0]);
-                    process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
-                    process
-                }
-                script::Launch::Argument { argv } => {
-                    let mut process = Process::new(&argv[0]);
-                    process.args(&argv[1..]);
-                    process
-                }
+    let mut process = if let Some((shell_program, text)) = cmd.as_script() {
+        let path = cmd
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("PATH").ok());
+        let hidden = shell || rt.masker.finds(text);
+        match script::launch(shell_program, text, hidden, path.as_deref()) {
+            script::Launch::Direct { program, argv } => {
+                direct = true;
+                let mut process = Process::new(program);
+                process.arg0(&argv[0]).args(&argv[1..]);
+                process
+            }
+            script::Launch::Hidden { argv, script } => {
+                let mut process = Process::new(&argv[0]);
+                process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
+                process
+            }
+            script::Launch::Argument { argv } => {
+                let mut process = Process::new(&argv[0]);
+                process.args(&argv[1..]);
+                process
             }
         }
-        None => {
-            let mut process = Process::new(&cmd.argv[0]);
-            process.args(&cmd.argv[1..]);
-            process
-        }
+    } else {
+        let mut process = Process::new(&cmd.argv[0]);
+        process.args(&cmd.argv[1..]);
+        process
     };
     for var in &rt.options.secret_sources {
         process.env_remove(var);
