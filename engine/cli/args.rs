@@ -1,7 +1,9 @@
-//! Options several subcommands share: where runs are kept, params, output format.
+//! Options several subcommands share: where runs are kept, params, decisions about manual steps,
+//! output format.
 
 use std::path::PathBuf;
 
+use crate::drive::People;
 use crate::plan::ParamInput;
 use crate::state::LocalStore;
 use crate::state::local::DEFAULT_STATE_DIR;
@@ -47,8 +49,8 @@ impl ParamArgs {
             sets: self.sets.clone(),
         };
         for file in &self.params {
-            let map = ParamInput::read_file(file).map_err(|e| CliError::params(&[e]))?;
-            input.files.push(map);
+            let read = ParamInput::read_file(file).map_err(|e| CliError::params(&[e]))?;
+            input.files.push(read);
         }
         Ok(input)
     }
@@ -56,6 +58,35 @@ impl ParamArgs {
     /// Whether any param was given.
     pub fn given(&self) -> bool {
         !(self.sets.is_empty() && self.params.is_empty())
+    }
+}
+
+/// Decisions about manual steps (`run` and `resume`). `--yes` never approves one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeopleArgs {
+    /// Approve a manual step (repeatable; a fan-out's name approves each item). On `run`, it is
+    /// approved when it is reached; on `resume`, a step waiting for approval.
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// Approve every manual step reached (each approval is recorded as made by --approve-all).
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Who approves or rejects, as recorded (default: user@hostname).
+    #[arg(long = "as", value_name = "NAME")]
+    pub approver: Option<String>,
+    /// A value for a manual step's input (`STEP.NAME=VALUE`, typed like --set); repeatable.
+    #[arg(long = "input", value_name = "STEP.NAME=VALUE")]
+    pub inputs: Vec<String>,
+}
+
+impl PeopleArgs {
+    /// What the engine is told.
+    pub fn people(&self) -> People {
+        People {
+            identity: self.approver.clone(),
+            approve_all: self.approve_all,
+            inputs: self.inputs.clone(),
+        }
     }
 }
 

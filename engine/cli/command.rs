@@ -11,7 +11,7 @@ Examples:
   runbook validate runbooks/                      check every runbook in a folder
   runbook graph runbooks/demo/drill.yaml --format mermaid
   runbook run restore.yaml --set snapshot=nightly-2026.11.20 --dry-run
-  runbook run restore.yaml --params prod.yaml --yes
+  runbook run restore.yaml --params prod.yaml --yes --approve check_snapshot --as alice
 
 Exit codes: 0 succeeded · 1 a step failed · 2 invalid runbook, params or usage ·
 3 paused for a manual step · 4 run locked by another process · 130 interrupted";
@@ -41,12 +41,12 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Run a runbook, or rehearse it with --dry-run.
     #[command(
-        after_help = "Examples:\n  runbook run drill.yaml --dry-run          print every command and request; run only `safe` steps\n  runbook run drill.yaml --yes              approve manual and destructive steps up front\n  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --set nodes='[a, b]'\n\nWithout a terminal, a manual step pauses the run (exit 3) and destructive steps need --yes."
+        after_help = "Examples:\n  runbook run drill.yaml --dry-run          print every command and request; run only `safe` steps\n  runbook run drill.yaml --yes --approve-all  confirm destructive steps, approve manual ones\n  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --set nodes='[a, b]'\n  runbook run restore.yaml --approve confirm --input confirm.snapshot_id=s-42 --as alice\n\nWithout a terminal, a manual step pauses the run (exit 3) unless --approve or --approve-all\nnames it (--yes never approves one), and destructive steps need --yes."
     )]
     Run(run::RunArgs),
     /// Continue a run that failed, paused, was interrupted, or whose process died.
     #[command(
-        after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
+        after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --approve confirm --input confirm.snapshot_id=s-42\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
     )]
     Resume(resume::ResumeArgs),
     /// List runs with their status.

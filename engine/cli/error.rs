@@ -76,7 +76,13 @@ impl CliError {
     /// Shows param errors.
     pub fn params(errors: &[ParamError]) -> Self {
         for e in errors {
-            eprintln!("error: {e}");
+            match e {
+                // A value in a `--params` file is shown where it is written.
+                ParamError::InFile(mistake) => {
+                    eprint!("{}", mistake.0.render(terminal::colors(Stream::Stderr)));
+                }
+                other => eprintln!("error: {other}"),
+            }
         }
         Self::Params
     }
@@ -162,6 +168,7 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
                 | DriveError::Compile(_)
                 | DriveError::Copy(_)
                 | DriveError::Secrets { .. }
+                | DriveError::Approvals { .. }
                 | DriveError::Unconfirmed { .. }
                 | DriveError::Changed { .. }
                 | DriveError::Resume(_)

@@ -2,7 +2,7 @@
 //! module says what it found, and asks before running again a step that was in flight and is
 //! not safe to repeat.
 
-use super::args::StateArgs;
+use super::args::{PeopleArgs, StateArgs};
 use super::error::CliError;
 use super::terminal;
 use crate::drive::{Continuation, Outcome, ResumeOptions, Resumption};
@@ -14,21 +14,22 @@ use crate::state::resume::{Decision, ResumeError, ResumeRequest};
 pub struct ResumeArgs {
     /// The run's id (`runbook runs` lists them).
     pub run_id: String,
-    /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
+    /// Confirm destructive steps, and re-running in-flight steps that are not idempotent (never
+    /// approves a manual step).
     #[arg(long)]
     pub yes: bool,
-    /// Approve a paused manual step (repeatable).
-    #[arg(long, value_name = "STEP")]
-    pub approve: Vec<String>,
+    #[command(flatten)]
+    pub people: PeopleArgs,
     /// Reject a paused manual step: the run fails and `finally` runs.
     #[arg(long, value_name = "STEP")]
     pub reject: Vec<String>,
     /// Why the step is rejected (recorded in the journal).
     #[arg(long, requires = "reject")]
     pub reason: Option<String>,
-    /// Who approves or rejects (default: the OS user).
-    #[arg(long = "as", value_name = "NAME")]
-    pub approver: Option<String>,
+    /// A new value for a param that no finished step has read (`NAME=VALUE`, as on `run`);
+    /// recorded in the run's journal. Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
     /// Resume even though the runbook file changed since the run began.
     #[arg(long)]
     pub allow_changed: bool,
@@ -54,9 +55,15 @@ pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
         allow_changed: args.allow_changed,
         rerun: !args.rerun.is_empty(),
         yes: args.yes,
+        people: args.people.people(),
         max_parallel: args.max_parallel.map(usize::from),
         presentation,
-        user: args.approver.clone().unwrap_or_else(identity::current_user),
+        user: args
+            .people
+            .approver
+            .clone()
+            .unwrap_or_else(identity::current_user),
+        sets: args.sets.clone(),
     };
     let resumption = match Resumption::take_over(&store, options).map_err(CliError::drive)? {
         Continuation::AlreadySucceeded { run_id } => {
@@ -78,10 +85,15 @@ pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
     }
     let request = ResumeRequest {
         rerun: args.rerun.clone(),
-        approve: args.approve.clone(),
+        approve: args.people.approve.clone(),
         reject: args.reject.clone(),
         reason: args.reason.clone(),
         confirmed: args.yes,
+        new_params: args
+            .sets
+            .iter()
+            .filter_map(|set| set.split_once('=').map(|(name, _)| name.trim().to_owned()))
+            .collect(),
     };
     let decision = decide(&resumption, request, presentation.interactive)?;
     let ready = resumption.ready(decision).map_err(CliError::drive)?;

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::args::{ParamArgs, RunFormat, StateArgs};
+use super::args::{ParamArgs, PeopleArgs, RunFormat, StateArgs};
 use super::error::CliError;
 use super::terminal;
 use crate::drive::{self, Outcome, StartRequest};
@@ -18,9 +18,11 @@ pub struct RunArgs {
     /// Rehearse: print every command and request fully rendered, run only `safe` steps.
     #[arg(long)]
     pub dry_run: bool,
-    /// Approve manual and destructive steps without asking.
+    /// Confirm destructive steps without asking (never approves a manual step).
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub people: PeopleArgs,
     /// Steps at once (default: the runbook's `defaults.max_parallel`, else 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
@@ -51,6 +53,8 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         run_id: args.run_id.clone(),
         dry_run: args.dry_run,
         yes: args.yes,
+        approve: args.people.approve.clone(),
+        people: args.people.people(),
         max_parallel: args.max_parallel.map(usize::from),
         presentation: terminal::presentation(json, args.no_progress),
     };

@@ -12,6 +12,7 @@ pub mod resume;
 pub mod signals;
 pub mod start;
 
+pub use checks::People;
 pub use error::DriveError;
 pub use outcome::{Outcome, Presentation};
 pub use resume::{Continuation, Ready, ResumeOptions, Resumption};

@@ -17,8 +17,8 @@ use super::step::manual::{self, Decision};
 use super::step::{self, Action, Direction, Failure, Transfer};
 use crate::plan::NodeId;
 use crate::spec::{
-    Command, Download, Gate, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind, Upload,
-    UploadSource,
+    Command, Download, Gate, HttpBody, HttpRequest, Manual, ProbeKind, Runbook, Step, StepKind,
+    Upload, UploadSource,
 };
 
 /// Everything a step task needs, owned (tasks are spawned).
@@ -55,6 +55,9 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// The run must pause here (a manual step nobody can approve now).
     pub pause: bool,
+    /// How long it waited for a person (a confirmation prompt, a manual step's decision, across
+    /// processes): not counted in its duration.
+    pub waited: Duration,
 }
 
 impl Outcome {
@@ -66,6 +69,7 @@ impl Outcome {
             outputs: Map::new(),
             reason,
             pause: false,
+            waited: Duration::ZERO,
         }
     }
 
@@ -95,8 +99,8 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
     {
         return Outcome::failed(0, "interrupted");
     }
-    match &step.kind {
-        StepKind::Manual(text) => manual_step(rt, job, &scope, text).await,
+    let outcome = match &step.kind {
+        StepKind::Manual(manual) => manual_step(rt, job, &scope, manual).await,
         StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs).await,
         StepKind::Call(_) | StepKind::Block(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_)
@@ -104,7 +108,14 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
         | StepKind::Http(_)
         | StepKind::Upload(_)
         | StepKind::Download(_) => action_step(rt, job, &scope).await,
+    };
+    if outcome.waited.as_millis() > 0 {
+        rt.emit(Event::Waited {
+            id: job.id.clone(),
+            waited: outcome.waited,
+        });
     }
+    outcome
 }
 
 /// Waits a step's `delay` before its first attempt; `false` when interrupted meanwhile.
@@ -196,26 +207,50 @@ pub(super) fn skipped_by(when: &crate::spec::Expr) -> Outcome {
     )
 }
 
-async fn manual_step(
-    rt: &Runtime,
-    job: &Job,
-    scope: &Scope,
-    text: &crate::spec::Template,
-) -> Outcome {
-    let instructions = match scope.text(text, "manual") {
+async fn manual_step(rt: &Runtime, job: &Job, scope: &Scope, manual: &Manual) -> Outcome {
+    let instructions = match scope.text(&manual.instructions, "manual") {
         Ok(t) => t.trim_end().to_owned(),
         Err(e) => return Outcome::failed(0, e.message),
     };
-    if let Err(f) = start(rt, job, 1, &instructions, false).await {
-        return Outcome::failed(0, f.message);
-    }
-    match manual::decide(rt, &job.id, &instructions).await {
-        Decision::Approved(how) => Outcome::done(StepStatus::Succeeded, 1, Some(how.to_owned())),
-        Decision::Rejected => Outcome::failed(1, "rejected at the prompt"),
-        Decision::Pause => {
+    let earlier = rt.options.approvals.waiting.get(&job.id);
+    // A wait that began in an earlier process goes on; a new one is the step's start.
+    let since = if let Some(waiting) = earlier {
+        waiting.since
+    } else {
+        if let Err(f) = start(rt, job, 1, &instructions, false).await {
+            return Outcome::failed(0, f.message);
+        }
+        jiff::Timestamp::now()
+    };
+    let decision = manual::decide(rt, &job.id, manual, &instructions, earlier, since).await;
+    let waited =
+        Duration::try_from(jiff::Timestamp::now().duration_since(since)).unwrap_or_default();
+    let decided = |outcome: Outcome| Outcome { waited, ..outcome };
+    match decision {
+        Decision::Approved { reason, inputs } => decided(Outcome {
+            outputs: rt
+                .masker
+                .mask_value(&Value::Object(inputs))
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ..Outcome::done(StepStatus::Succeeded, 1, Some(reason))
+        }),
+        Decision::Rejected(reason) => decided(Outcome::failed(1, reason)),
+        Decision::TimedOut(limit) => decided(Outcome::failed(
+            1,
+            format!(
+                "no decision within {}: failed closed",
+                crate::spec::duration::Human(limit)
+            ),
+        )),
+        Decision::Stopped(why) => Outcome::failed(0, why),
+        Decision::Pause(waits_for, missing) => {
             rt.checkpoint(Event::Paused {
                 id: job.id.clone(),
                 instructions,
+                waits_for,
+                missing,
             })
             .await;
             Outcome {
@@ -265,19 +300,17 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
         Err(e) => return Outcome::failed(0, e.message),
     };
     let description = action.description();
-    if step.destructive && !rt.options.yes {
-        let approved = rt.options.interactive
-            && rt
-                .ask(
-                    &job.id,
-                    format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id),
-                )
-                .await;
-        if !approved {
-            return Outcome::failed(
-                0,
-                "destructive step not confirmed (answer yes at the prompt, or pass --yes)",
-            );
+    // The time a person takes to answer is not the step's.
+    let mut waited = Duration::ZERO;
+    if step.destructive {
+        let question = format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id);
+        let confirmation = rt.confirm_destructive(&job.id, question).await;
+        waited = confirmation.waited;
+        if let Some(reason) = confirmation.refused() {
+            return Outcome {
+                waited,
+                ..Outcome::failed(0, reason)
+            };
         }
     }
     if let Some(check) = &step.check
@@ -288,16 +321,23 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
         return match outputs {
             Ok(outputs) => Outcome {
                 outputs,
+                waited,
                 ..Outcome::done(
                     StepStatus::Succeeded,
                     0,
                     Some("already in place (check succeeded); not run".to_owned()),
                 )
             },
-            Err(e) => Outcome::failed(0, e.message),
+            Err(e) => Outcome {
+                waited,
+                ..Outcome::failed(0, e.message)
+            },
         };
     }
-    perform_action(rt, job, scope, &action, &description).await
+    Outcome {
+        waited,
+        ..perform_action(rt, job, scope, &action, &description).await
+    }
 }
 
 /// Carries out a rendered action with its retries and polls, then renders its outputs.

@@ -1,6 +1,7 @@
 //! Stage three: the executor. A tokio scheduler runs the plan's graph; each step kind has its
 //! module under `step/`; everything that happens is sent as an [`event::Event`].
 
+pub mod approvals;
 pub mod attempt;
 pub mod context;
 pub mod dead_man;

@@ -161,6 +161,11 @@ pub(crate) async fn supervise<S: Supervision>(
     let exit_code = supervision
         .exit_code(status, &captured.stderr)
         .map_err(Failure::new)?;
+    result_of(exit_code, &captured)
+}
+
+/// `result` of a command that ended with `exit_code`: a failure (with `result`) unless it is 0.
+fn result_of(exit_code: Option<i32>, captured: &Captured) -> Result<Value, Failure> {
     // What a stream printed, with its trailing newlines removed as `$(…)` does: nothing the
     // command did not print is added, and `printf 200` reads as `200`.
     let stdout = captured.stdout.trim_end_matches('\n');

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, Message, Question, Stamped};
+use super::approvals::{Approvals, Via};
+use super::event::{Answer, AskedInput, Event, Message, PersonQuestion, Question, Stamped};
 use super::remote::Remote;
 use super::secrets::Masker;
 use crate::plan::NodeId;
@@ -19,8 +20,10 @@ pub struct RunOptions {
     pub run_id: String,
     /// Rehearse: only `safe` steps execute.
     pub dry_run: bool,
-    /// Approve manual and destructive steps without asking.
+    /// Confirm destructive steps without asking (never a manual step: see `approvals`).
     pub yes: bool,
+    /// Who decides manual steps, and what was decided on the command line and before.
+    pub approvals: Approvals,
     /// Whether a person can be asked (a terminal is attached).
     pub interactive: bool,
     /// Steps at once (`--max-parallel`, else `defaults.max_parallel`, else 4).
@@ -42,6 +45,7 @@ impl RunOptions {
             run_id: run_id.into(),
             dry_run: false,
             yes: false,
+            approvals: Approvals::default(),
             interactive: false,
             max_parallel: 4,
             kill_grace: Duration::from_secs(5),
@@ -160,5 +164,88 @@ impl Runtime {
             return false;
         }
         answer.await.unwrap_or(false)
+    }
+
+    /// Confirms a destructive step before its side effect: `--yes`, else the person at the
+    /// terminal (with nobody to ask, it is not confirmed). A decision someone made is journaled
+    /// with who made it and how, like an approval; the time the question took is kept apart.
+    pub async fn confirm_destructive(&self, id: &NodeId, question: String) -> Confirmation {
+        let (confirmed, via, waited) = if self.options.yes {
+            (true, Via::Yes, Duration::ZERO)
+        } else if self.options.interactive {
+            let asked = std::time::Instant::now();
+            let confirmed = self.ask(id, question).await;
+            (confirmed, Via::Prompt, asked.elapsed())
+        } else {
+            return Confirmation {
+                confirmed: false,
+                recorded: true,
+                waited: Duration::ZERO,
+            };
+        };
+        let people = &self.options.approvals;
+        let recorded = self
+            .checkpoint(Event::Decided {
+                id: id.to_owned(),
+                approved: confirmed,
+                by: people.identity.clone(),
+                host: people.host.clone(),
+                via,
+                reason: None,
+                inputs: serde_json::Map::new(),
+            })
+            .await;
+        Confirmation {
+            confirmed,
+            recorded,
+            waited,
+        }
+    }
+
+    /// Asks a person to decide a manual step (and for its inputs); no answer by `deadline`,
+    /// or nobody to ask, is [`Answer::Unanswered`].
+    pub async fn ask_person(
+        &self,
+        id: &NodeId,
+        prompt: &str,
+        inputs: Vec<AskedInput>,
+        deadline: Option<jiff::Timestamp>,
+    ) -> Answer {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let question = PersonQuestion {
+            id: id.to_owned(),
+            prompt: self.masker.mask(prompt),
+            inputs,
+            deadline,
+            reply,
+        };
+        if self.tx.send(Message::AskPerson(question)).is_err() {
+            return Answer::Unanswered;
+        }
+        answer.await.unwrap_or(Answer::Unanswered)
+    }
+}
+
+/// How a destructive step's confirmation went.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmation {
+    /// Confirmed (`--yes`, or "yes" at the prompt).
+    pub confirmed: bool,
+    /// The decision is in the journal (a journal that cannot take it stops the step).
+    pub recorded: bool,
+    /// How long the person took to answer.
+    pub waited: Duration,
+}
+
+impl Confirmation {
+    /// Why the step may not go on, if it may not.
+    pub fn refused(&self) -> Option<&'static str> {
+        if !self.recorded {
+            Some("the journal could not record the confirmation")
+        } else if !self.confirmed {
+            Some("destructive step not confirmed (answer yes at the prompt, or pass --yes)")
+        } else {
+            None
+        }
     }
 }

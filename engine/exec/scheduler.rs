@@ -898,13 +898,8 @@ impl Scheduler {
                 return;
             }
         };
-        if !self.announce_call(n, &step, description).await {
-            self.call_failed_to_enter(
-                n,
-                scope,
-                "destructive step not confirmed (answer yes at the prompt, or pass --yes)"
-                    .to_owned(),
-            );
+        if let Err(reason) = self.announce_call(n, &step, description).await {
+            self.call_failed_to_enter(n, scope, reason.to_owned());
             return;
         }
         self.param_values[scope] = template::to_value(&params);
@@ -973,14 +968,14 @@ impl Scheduler {
         Ok((params, description))
     }
 
-    /// Shows a call in a rehearsal, or starts it (a destructive call on a terminal asks
-    /// first); `false`: nobody confirmed it.
+    /// Shows a call in a rehearsal, or starts it (a destructive call is confirmed first); an
+    /// error says why it may not start.
     async fn announce_call(
         &mut self,
         n: NodeIndex,
         step: &crate::spec::Step,
         description: String,
-    ) -> bool {
+    ) -> Result<(), &'static str> {
         let id = self.plan.graph[n].id.clone();
         if self.rt.options.dry_run {
             self.rt.emit(Event::Rehearsed {
@@ -993,13 +988,25 @@ impl Scheduler {
                 },
                 notes: Vec::new(),
             });
-            return true;
+            return Ok(());
         }
-        if step.destructive && !self.rt.options.yes {
+        // A call done before this resume is entered again for its params: nothing to confirm.
+        if step.destructive && !self.settled.contains_key(&id) {
             let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
-            let approved = self.rt.options.interactive && self.rt.ask(&id, question).await;
-            if !approved {
-                return false;
+            let confirmation = self.rt.confirm_destructive(&id, question).await;
+            // The time a person takes to answer is not the group's: its time starts now.
+            let waited = confirmation.waited;
+            if let Some(began) = self.began.get_mut(&id) {
+                *began += waited;
+            }
+            if waited.as_millis() > 0 {
+                self.rt.emit(Event::Waited {
+                    id: id.clone(),
+                    waited,
+                });
+            }
+            if let Some(reason) = confirmation.refused() {
+                return Err(reason);
             }
         }
         if !self.settled.contains_key(&id) {
@@ -1011,7 +1018,7 @@ impl Scheduler {
                 polling: false,
             });
         }
-        true
+        Ok(())
     }
 
     fn call_failed_to_enter(&mut self, n: NodeIndex, scope: usize, reason: String) {
@@ -1296,7 +1303,9 @@ impl Scheduler {
             .spawn(async move {
                 let started = Instant::now();
                 let outcome = attempt::run(&rt, &job).await;
-                Finished::Step(n, outcome, started.elapsed())
+                // Waiting for a person is not the step's time.
+                let worked = started.elapsed().saturating_sub(outcome.waited);
+                Finished::Step(n, outcome, worked)
             })
             .id()
     }

@@ -63,47 +63,54 @@ impl Secrets {
     pub fn resolve<'a>(
         runbooks: impl IntoIterator<Item = &'a Runbook>,
     ) -> Result<Self, Vec<SecretError>> {
+        Self::resolve_needed(runbooks, &|_| true)
+    }
+
+    /// Reads the declared secrets of the runbooks: one that `needed` names must be readable
+    /// (all failures are returned); any other is kept when it can be read, so that its value is
+    /// still masked, and left out otherwise.
+    pub fn resolve_needed<'a>(
+        runbooks: impl IntoIterator<Item = &'a Runbook>,
+        needed: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<SecretError>> {
         let mut values = Vec::new();
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         for runbook in runbooks {
             let base = runbook.file.path.parent().unwrap_or_else(|| Path::new("."));
             for secret in &runbook.secrets {
-                match &secret.source {
-                    SecretSource::Env(var) => match std::env::var(var) {
-                        Ok(v) => {
-                            values.push((secret.name.clone(), v));
-                            sources.push(var.clone());
-                        }
-                        Err(_) => errors.push(SecretError::MissingEnv {
+                if let SecretSource::Env(var) = &secret.source {
+                    sources.push(var.clone());
+                }
+                let read = match &secret.source {
+                    SecretSource::Env(var) => {
+                        std::env::var(var).map_err(|_| SecretError::MissingEnv {
                             name: secret.name.clone(),
                             var: var.clone(),
-                        }),
-                    },
+                        })
+                    }
                     SecretSource::File(path) => {
                         let full = base.join(path);
-                        match std::fs::read_to_string(&full) {
-                            Ok(v) => values.push((
-                                secret.name.clone(),
-                                v.trim_end_matches(['\n', '\r']).to_owned(),
-                            )),
-                            Err(source) => errors.push(SecretError::File {
+                        std::fs::read_to_string(&full)
+                            .map(|v| v.trim_end_matches(['\n', '\r']).to_owned())
+                            .map_err(|source| SecretError::File {
                                 name: secret.name.clone(),
                                 path: full.display().to_string(),
                                 source,
-                            }),
-                        }
+                            })
                     }
+                };
+                let chars = read.as_ref().map_or(0, |v| v.chars().count());
+                let short = chars > 0 && chars < MIN_SECRET_LEN;
+                match (read, needed(&secret.name)) {
+                    (Ok(_), true) if short => errors.push(SecretError::TooShort {
+                        name: secret.name.clone(),
+                        chars,
+                    }),
+                    (Ok(v), _) if !short => values.push((secret.name.clone(), v)),
+                    (Err(e), true) => errors.push(e),
+                    (Ok(_) | Err(_), _) => {}
                 }
-            }
-        }
-        for (name, value) in &values {
-            let chars = value.chars().count();
-            if chars > 0 && chars < MIN_SECRET_LEN {
-                errors.push(SecretError::TooShort {
-                    name: name.clone(),
-                    chars,
-                });
             }
         }
         if errors.is_empty() {

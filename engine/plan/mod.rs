@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod model;
 pub mod node_id;
 pub mod params;
+pub mod reads;
 pub mod references;
 pub mod sites;
 

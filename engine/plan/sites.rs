@@ -107,7 +107,9 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
     match &step.kind {
         StepKind::Run(cmd) => collect_command(cmd, step, sites),
         StepKind::Http(req) => collect_http(req, step, sites),
-        StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
+        StepKind::Manual(manual) => {
+            sites.push(Site::template(&manual.instructions, Field::Input, s));
+        }
         StepKind::Assert(exprs) => {
             sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }
@@ -165,6 +167,18 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         }
     }
     collect_settings(step, sites);
+    collect_hosts_and_check(step, sites);
+    for (_, t) in &step.env {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    if let Some(t) = &step.cwd {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+}
+
+/// A step's `on:` targets and its `check` probe (with the probe's own `on:`).
+fn collect_hosts_and_check<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    let s = Some(step);
     if let Some(on) = &step.on {
         match &on.targets {
             OnTargets::One(t) => sites.push(Site::template(t, Field::Input, s)),
@@ -187,12 +201,6 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         if let Some(t) = &check.on {
             sites.push(Site::template(t, Field::Input, s));
         }
-    }
-    for (_, t) in &step.env {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    if let Some(t) = &step.cwd {
-        sites.push(Site::template(t, Field::Input, s));
     }
 }
 

@@ -34,7 +34,10 @@ struct Row {
     /// How the status reads in the summary (`interrupted`, `done before`).
     label: &'static str,
     attempts: u32,
+    /// Its own time.
     duration: Duration,
+    /// Time it waited for a person (not in `duration`).
+    waited: Duration,
     reason: Option<String>,
 }
 
@@ -56,6 +59,7 @@ pub async fn consume(
                 live.show(stamped);
             }
             Message::Ask(q) => live.multi.suspend(|| ask(q)),
+            Message::AskPerson(q) => live.multi.suspend(|| super::prompt::ask_person(q)),
         }
     }
     live.rehearsal
@@ -76,6 +80,10 @@ struct Live {
     restored: usize,
     /// The terminal (or pipe) output went to failed: nothing more is shown.
     gone: bool,
+    /// How many of `restored` were named or counted already.
+    restored_told: usize,
+    /// How long steps waited for people (shown apart from their time).
+    waited: HashMap<NodeId, Duration>,
 }
 
 impl Live {
@@ -100,14 +108,38 @@ impl Live {
             this_run: String::new(),
             restored: 0,
             gone: false,
+            restored_told: 0,
+            waited: HashMap::new(),
         }
     }
 
     /// Shows one event (some only update a progress bar or the summary).
     fn show(&mut self, Stamped { at, event }: Stamped) {
+        if !matches!(event, Event::Restored { .. })
+            && let Some(text) = self.more_restored()
+        {
+            self.print(at, &text);
+        }
         if let Some(text) = self.line(&event) {
             self.print(at, &text);
         }
+    }
+
+    /// After the steps settled before a resume that were named one by one: how many more there
+    /// were (told once the run goes on).
+    fn more_restored(&mut self) -> Option<String> {
+        let more = self
+            .restored
+            .saturating_sub(self.restored_told.max(RESTORED_SHOWN));
+        self.restored_told = self.restored;
+        (more > 0).then(|| {
+            style(format!(
+                "…and {more} more done before this resume (`runbook show {}` lists them)",
+                self.this_run
+            ))
+            .dim()
+            .to_string()
+        })
     }
 
     /// The line an event prints, if any.
@@ -153,16 +185,7 @@ impl Live {
                 marks,
                 notes,
             } => self.rehearsed(id, name.as_deref(), description, marks, notes),
-            Event::Restored { id, status, reason } => {
-                self.restored += 1;
-                // A handful are worth naming; a long run's thousands are summed up.
-                (self.restored <= RESTORED_SHOWN).then(|| {
-                    format!(
-                        "{} {id}: {reason}",
-                        style(format!("{} before", status.as_str())).dim()
-                    )
-                })
-            }
+            Event::Restored { id, status, reason } => self.restored(id, *status, reason),
             Event::StepInterrupted { id, duration } => Some(self.interrupted(id, *duration)),
             Event::StepFinished {
                 id,
@@ -192,27 +215,64 @@ impl Live {
                 batch,
                 held,
                 detail,
-            } => Some(format!(
-                "{} gate of {id} after batch {batch}: {detail}",
-                if *held {
-                    style("ok").green().to_string()
-                } else {
-                    style("FAILED").red().bold().to_string()
-                }
-            )),
+            } => Some(gate_ended(id, *batch, *held, detail)),
             Event::Delaying { id, delay } => Some(format!(
                 "{} {id}: waiting {} before the first attempt",
                 style("wait").dim(),
                 Human(*delay)
             )),
-            Event::Paused { id, instructions } => Some(format!(
-                "{} at manual step {id}:\n{}\n  approve with: runbook resume {run} --approve {id}\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
-                style("paused").yellow().bold(),
-                indent_all(instructions),
-                run = self.this_run,
-            )),
+            Event::Paused {
+                id,
+                instructions,
+                waits_for,
+                missing,
+            } => Some(self.paused(id, instructions, waits_for, missing)),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                ..
+            } => Some(decided(id, *approved, by, *via, reason.as_deref())),
+            Event::Waited { id, waited } => {
+                self.waited.insert(id.clone(), *waited);
+                None
+            }
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
+    }
+
+    /// A step settled before this resume: a handful are worth naming; a long run's thousands
+    /// are summed up.
+    fn restored(&mut self, id: &NodeId, status: StepStatus, reason: &str) -> Option<String> {
+        self.restored += 1;
+        (self.restored <= RESTORED_SHOWN).then(|| {
+            format!(
+                "{} {id}: {reason}",
+                style(format!("{} before", status.as_str())).dim()
+            )
+        })
+    }
+
+    /// A manual step waits: its instructions, what it waits for, and how to go on.
+    fn paused(
+        &self,
+        id: &NodeId,
+        instructions: &str,
+        waits_for: &str,
+        missing: &[String],
+    ) -> String {
+        let inputs = missing.iter().fold(String::new(), |mut text, m| {
+            let _ = write!(text, " --input {id}.{m}=…");
+            text
+        });
+        format!(
+            "{} at manual step {id}:\n{}\n  waiting for {waits_for}\n  approve with: runbook resume {run} --approve {id}{inputs} [--as NAME]\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
+            style("paused").yellow().bold(),
+            indent_all(instructions),
+            run = self.this_run,
+        )
     }
 
     fn run_started(
@@ -320,6 +380,7 @@ impl Live {
             status: StepStatus::Pending,
             attempts: 0,
             duration,
+            waited: Duration::ZERO,
             reason: None,
         });
         format!(
@@ -351,12 +412,14 @@ impl Live {
         reason: Option<&str>,
     ) -> Option<String> {
         self.clear_bar(id);
+        let waited = self.waited.remove(id).unwrap_or_default();
         self.rows.push(Row {
             id: id.clone(),
             label: status.as_str(),
             status,
             attempts,
             duration,
+            waited,
             reason: reason.map(str::to_owned),
         });
         if self.dry_run && reason == Some("rehearsed") {
@@ -365,8 +428,13 @@ impl Live {
         let text = reason
             .map(|r| format!(": {}", first_line_inline(r)))
             .unwrap_or_default();
+        let waited = if waited.is_zero() {
+            String::new()
+        } else {
+            format!(" (and {} waiting for a person)", Human(waited))
+        };
         Some(format!(
-            "{} {id} in {}{text}",
+            "{} {id} in {}{waited}{text}",
             status_word(status),
             Human(duration)
         ))
@@ -418,10 +486,45 @@ impl Live {
     }
 }
 
+/// A gate after a batch held, or did not.
+fn gate_ended(id: &NodeId, batch: usize, held: bool, detail: &str) -> String {
+    format!(
+        "{} gate of {id} after batch {batch}: {detail}",
+        if held {
+            style("ok").green().to_string()
+        } else {
+            style("FAILED").red().bold().to_string()
+        }
+    )
+}
+
+/// A person's decision: who, how, and why.
+fn decided(
+    id: &NodeId,
+    approved: bool,
+    by: &str,
+    via: crate::exec::approvals::Via,
+    reason: Option<&str>,
+) -> String {
+    format!(
+        "{} {id} by {by} {}{}",
+        if approved {
+            style("approved").green().to_string()
+        } else {
+            style("rejected").red().bold().to_string()
+        },
+        via.describe(approved),
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    )
+}
+
 fn ask(q: Question) {
     let answer = dialoguer::Confirm::new()
         .with_prompt(format!("[{}] {}", q.id, q.prompt))
         .default(false)
+        // Enter ends the answer: a "y" and its newline are both taken, and the newline is
+        // never left for the next question (a manual step's, where it would read as "no").
+        .wait_for_newline(true)
         .interact()
         .unwrap_or(false);
     let _ = q.reply.send(answer);
@@ -514,12 +617,27 @@ const SUMMARY_ROWS: usize = 60;
 
 fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -> String {
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
+    // Time people took is shown apart, in its own column, when any step waited for one.
+    let waits = rows.iter().any(|r| !r.waited.is_zero());
+    let waited = |r: &Row| match (waits, r.waited.is_zero()) {
+        (false, _) => String::new(),
+        (true, true) => format!("  {:>8}", "-"),
+        (true, false) => format!("  {:>8}", Human(r.waited).to_string()),
+    };
     let mut out = String::new();
     if !dry_run {
         let _ = writeln!(
             out,
-            "\n{:width$}  {:9}  {:>8}  {:>8}",
-            "step", "status", "attempts", "time"
+            "\n{:width$}  {:9}  {:>8}  {:>8}{}",
+            "step",
+            "status",
+            "attempts",
+            "time",
+            if waits {
+                format!("  {:>8}", "waited")
+            } else {
+                String::new()
+            }
         );
         // A long run's table keeps what needs attention: every failure, then the last steps.
         let shown: Vec<&Row> = if rows.len() <= SUMMARY_ROWS {
@@ -542,11 +660,12 @@ fn summary(rows: &[Row], status: RunStatus, duration: Duration, dry_run: bool) -
         for r in shown {
             let _ = writeln!(
                 out,
-                "{:width$}  {:9}  {:>8}  {:>8}",
+                "{:width$}  {:9}  {:>8}  {:>8}{}",
                 r.id,
                 r.label,
                 r.attempts,
-                Human(r.duration).to_string()
+                Human(r.duration).to_string(),
+                waited(r)
             );
         }
     }

@@ -3,4 +3,5 @@
 pub mod graph;
 pub mod history;
 pub mod live;
+pub mod prompt;
 pub mod screen;

@@ -140,8 +140,86 @@ pub struct Param {
     pub default: Option<serde_json::Value>,
     /// What it is for.
     pub description: Option<String>,
+    /// The only values it may take (`enum:`); empty: any value of its type.
+    pub allowed: Vec<serde_json::Value>,
+    /// A regex the whole of a string value must match (`pattern:`).
+    pub pattern: Option<Pattern>,
     /// Where it is declared.
     pub span: Span,
+}
+
+impl Param {
+    /// Why a value of the right type is still not one this param takes (`enum`, `pattern`).
+    pub fn refuses(&self, value: &serde_json::Value) -> Option<String> {
+        refused_choice(&self.allowed, value).or_else(|| {
+            let pattern = self.pattern.as_ref()?;
+            match value {
+                serde_json::Value::String(s) if !pattern.matches(s) => Some(format!(
+                    "`{s}` does not match its pattern `{}`",
+                    pattern.text
+                )),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Why a value is not one of `allowed` (an empty list allows every value).
+pub fn refused_choice(allowed: &[serde_json::Value], value: &serde_json::Value) -> Option<String> {
+    if allowed.is_empty() || allowed.contains(value) {
+        return None;
+    }
+    Some(format!(
+        "`{}` is not one of {}",
+        shown_value(value),
+        allowed
+            .iter()
+            .map(shown_value)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// A value as a person writes it: strings without quotes, everything else as JSON.
+pub fn shown_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `pattern:` — a regex that the whole of a string value must match.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// As written.
+    pub text: String,
+    /// Compiled, anchored at both ends.
+    regex: regex::Regex,
+}
+
+impl Pattern {
+    /// Compiles a pattern (anchored: the whole value must match); `Err` is the regex's reason.
+    pub fn new(text: &str) -> Result<Self, String> {
+        regex::Regex::new(&format!("^(?:{text})$"))
+            .map(|regex| Self {
+                text: text.to_owned(),
+                regex,
+            })
+            .map_err(|err| {
+                err.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid regex")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_owned()
+            })
+    }
+
+    /// Whether the whole of `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
 }
 
 /// A declared secret.
@@ -343,8 +421,11 @@ impl Step {
     /// transfer's `changed` and `sha256`).
     pub fn output_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
-        if matches!(self.kind, StepKind::Upload(_) | StepKind::Download(_)) {
-            names.extend(["changed", "sha256"]);
+        match &self.kind {
+            StepKind::Upload(_) | StepKind::Download(_) => names.extend(["changed", "sha256"]),
+            // The values its approvers supply.
+            StepKind::Manual(manual) => names.extend(manual.inputs.iter().map(|i| i.name.as_str())),
+            _ => {}
         }
         names
     }
@@ -357,8 +438,8 @@ pub enum StepKind {
     Run(Command),
     /// One HTTP request.
     Http(HttpRequest),
-    /// Human instructions.
-    Manual(Template),
+    /// A person's step.
+    Manual(Manual),
     /// Verifications.
     Assert(Vec<Expr>),
     /// A wait.
@@ -371,6 +452,34 @@ pub enum StepKind {
     Download(Download),
     /// Steps written in place, run as a group.
     Block(Block),
+}
+
+/// `manual:` — what a person is asked to do, and how their decision is taken.
+#[derive(Debug, Clone)]
+pub struct Manual {
+    /// What to do (a template).
+    pub instructions: Template,
+    /// No decision within this long fails the step (fail closed).
+    pub timeout: Option<Duration>,
+    /// Approvals by distinct people needed (1 unless it says).
+    pub approvers: u32,
+    /// Values the approvers supply, in file order; they become the step's outputs.
+    pub inputs: Vec<Input>,
+}
+
+/// One value a person supplies to a manual step (`inputs:`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Its name (`steps.<id>.outputs.<name>`).
+    pub name: String,
+    /// Where the name is written.
+    pub name_span: Span,
+    /// Its type.
+    pub ty: ParamType,
+    /// What it is, for the person asked.
+    pub description: Option<String>,
+    /// The only values it takes (`enum:`); empty: any value of its type.
+    pub allowed: Vec<serde_json::Value>,
 }
 
 /// `block:` — steps written in place, run as one group (like a call of another runbook), with

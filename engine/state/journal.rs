@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::exec::approvals::Via;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 
@@ -32,6 +33,11 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step, by node id.
         steps: Map<String, Value>,
+        /// Every node's id in plan order: the order the runbook declares its steps (a call's
+        /// steps after it, items by index, `finally` last), which `show` lists them in. Not
+        /// recorded by older builds.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        order: Vec<String>,
         /// The version of the step hashes' canonical form (0: written before it was versioned;
         /// such hashes cannot be compared with this build's).
         #[serde(default)]
@@ -64,10 +70,23 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step now, by node id.
         steps: Map<String, Value>,
+        /// Every node's id now, in plan order (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        order: Vec<String>,
         /// The version of the step hashes' canonical form (0: before it was versioned).
         #[serde(default)]
         fingerprint: u32,
         /// Who allowed it.
+        by: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A resume gave params new values (`--set`): steps that run from now on read them; no step
+    /// that had read a param yet was finished.
+    ParamsChanged {
+        /// The new values, by param.
+        params: Map<String, Value>,
+        /// Who gave them.
         by: String,
         /// When.
         at: Timestamp,
@@ -135,7 +154,24 @@ pub enum Record {
         /// Why (rejections).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// How: at the prompt, `--approve`/`--reject`, `--approve-all` (not recorded by older
+        /// builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        how: Option<Via>,
+        /// The values supplied with it (the step's inputs).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        inputs: Map<String, Value>,
         /// When.
+        at: Timestamp,
+    },
+    /// A step waited for a person (a confirmation prompt, a manual step's decision): time its
+    /// duration does not count.
+    Waited {
+        /// Full step id.
+        id: NodeId,
+        /// How long, in milliseconds.
+        waited_ms: u64,
+        /// When the wait ended.
         at: Timestamp,
     },
     /// The run (or this process's part of it) ended.

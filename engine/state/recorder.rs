@@ -26,33 +26,9 @@ impl Recorder {
         Self { journal }
     }
 
-    /// Appends records outside the event stream (approvals), durably; an approval is noted in
-    /// its step's log too.
+    /// Appends records outside the event stream (a resume's first records), durably.
     pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        self.journal.append(records)?;
-        for record in records {
-            if let Record::Approval {
-                id,
-                approved,
-                by,
-                reason,
-                at,
-                ..
-            } = record
-            {
-                let line = format!(
-                    "--- {at} {} by {by}{}",
-                    if *approved { "approved" } else { "rejected" },
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                self.write_line(id, &line);
-            }
-        }
-        self.flush_logs();
-        Ok(())
+        self.journal.append(records)
     }
 
     /// Consumes messages until the executor is done; a journal that cannot be written stops the
@@ -70,7 +46,7 @@ impl Recorder {
         loop {
             let first = if dirty {
                 let Ok(message) = tokio::time::timeout(LAZY_SYNC, rx.recv()).await else {
-                    self.sync(&mut failure, &cancel);
+                    off_the_executor(|| self.sync(&mut failure, &cancel));
                     dirty = false;
                     continue;
                 };
@@ -106,17 +82,20 @@ impl Recorder {
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
             }
-            if failure.is_none()
-                && let Err(e) = self.journal.write(&records)
-            {
-                cancel.cancel();
-                failure = Some(e);
-            }
             dirty |= !records.is_empty();
-            if checkpoint && dirty {
-                self.sync(&mut failure, &cancel);
-                dirty = false;
-            }
+            let sync_now = checkpoint && dirty;
+            off_the_executor(|| {
+                if failure.is_none()
+                    && let Err(e) = self.journal.write(&records)
+                {
+                    cancel.cancel();
+                    failure = Some(e);
+                }
+                if sync_now {
+                    self.sync(&mut failure, &cancel);
+                }
+            });
+            dirty &= !sync_now;
             // Checkpoints are acknowledged as soon as they are durable: a step waiting to start
             // does not wait for the logs.
             let batch: Vec<Message> = batch
@@ -131,8 +110,10 @@ impl Recorder {
                     other => other,
                 })
                 .collect();
-            self.log_all(&batch[early..]);
-            self.flush_logs();
+            off_the_executor(|| {
+                self.log_all(&batch[early..]);
+                self.flush_logs();
+            });
             for message in batch {
                 let _ = forward.send(message);
             }
@@ -197,9 +178,46 @@ impl Recorder {
                         .unwrap_or_default()
                 ),
             ),
-            Event::Paused { id, instructions } => (
+            Event::Paused {
                 id,
-                format!("--- paused, waiting for approval:\n{instructions}"),
+                instructions,
+                waits_for,
+                ..
+            } => (
+                id,
+                format!("--- paused, waiting for {waits_for}:\n{instructions}"),
+            ),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                inputs,
+                ..
+            } => (
+                id,
+                format!(
+                    "--- {at} {} by {by} {}{}{}",
+                    if *approved { "approved" } else { "rejected" },
+                    via.describe(*approved),
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    if inputs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", serde_json::Value::Object(inputs.clone()))
+                    }
+                ),
+            ),
+            Event::Waited { id, waited } => (
+                id,
+                format!(
+                    "--- waited {} for a person",
+                    crate::spec::duration::Human(*waited)
+                ),
             ),
             _ => return,
         };
@@ -253,10 +271,42 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             at,
         }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
+        Event::Decided {
+            id,
+            approved,
+            by,
+            host,
+            via,
+            reason,
+            inputs,
+        } => Some(Record::Approval {
+            id: id.clone(),
+            approved: *approved,
+            by: by.clone(),
+            host: host.clone(),
+            reason: reason.clone(),
+            how: Some(*via),
+            inputs: inputs.clone(),
+            at,
+        }),
+        Event::Waited { id, waited } => Some(Record::Waited {
+            id: id.clone(),
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            at,
+        }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
             at,
         }),
         _ => None,
+    }
+}
+
+/// Runs blocking file work (fsync, creating logs) without holding up the steps' tasks: on a
+/// multi-threaded runtime the worker hands its other tasks over while it blocks.
+fn off_the_executor<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

@@ -19,6 +19,7 @@ mod run_drill;
 mod run_fleet;
 mod run_flow;
 mod run_http;
+mod run_params;
 mod run_polls;
 mod run_rehearsal;
 mod run_safety;

@@ -276,7 +276,7 @@ fn kill_9_in_the_middle_of_a_batch_then_resume_runs_only_the_unfinished_nodes() 
     // Batch 2 is node3 and node4: kill when node3 has finished and node4 is still sleeping.
     engine.wait_until(
         "node3 finished, node4 in flight",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         || {
             let records = journal_of(&d, "crash");
             records.iter().any(|r| {
@@ -324,13 +324,13 @@ fn a_remote_command_past_its_timeout_leaves_nothing_on_the_host() {
     let d = fleet("fleet-timeout");
     let seconds = 600 + unique() % 97;
     let yaml = format!(
-        r#"name: timeout
+        "name: timeout
 steps:
   - id: hang
     on: node3
     timeout: 2s
     run: sleep {seconds}; echo never
-"#
+"
     );
     let file = d.sandbox().write("timeout.yaml", &yaml);
     let started = std::time::Instant::now();
@@ -678,5 +678,38 @@ steps:
             .any(|(_, e)| e == "stopped" || e == "wiped"),
         "{:?}",
         events(&d)
+    );
+}
+
+#[test]
+fn an_unreachable_host_fails_its_own_node_with_sshs_reason() {
+    let d = fleet("fleet-unreachable");
+    let yaml = format!(
+        r#"name: unreachable
+steps:
+  - id: ping
+    on: [node1, node-that-is-not-there, node2]
+    max_failures: 1
+    run: echo "$FLEET_NODE pinged" >> {log}
+"#,
+        log = d.root().join("fleet.log").display()
+    );
+    let file = d
+        .sandbox()
+        .write("unreachable.yaml", &yaml)
+        .display()
+        .to_string();
+    let run = d.run_with(&file, &[], &["--run-id", "unreachable"]);
+    run.expect_code(0);
+    let mut pinged = nodes_that(&d, "pinged");
+    pinged.sort();
+    assert_eq!(pinged, ["node1", "node2"]);
+    let shown = show(d.sandbox(), "unreachable");
+    let lost = step(&shown, "ping[node-that-is-not-there]");
+    assert_eq!(lost["status"], "failed", "{lost}");
+    let reason = lost["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("unreachable") && reason.contains("node-that-is-not-there"),
+        "{reason}"
     );
 }

@@ -168,14 +168,14 @@ impl Drill {
         cmd
     }
 
-    /// `runbook run FILE --yes --no-progress --set k=v…`, to completion.
+    /// `runbook run FILE --yes --approve-all --no-progress --set k=v…`, to completion.
     pub fn run(&self, file: &str, params: &[(&str, String)]) -> Run {
         self.run_with(file, params, &[])
     }
 
-    /// `runbook run FILE --yes --no-progress --set k=v… EXTRA…`, to completion.
+    /// `runbook run FILE --yes --approve-all --no-progress --set k=v… EXTRA…`, to completion.
     pub fn run_with(&self, file: &str, params: &[(&str, String)], extra: &[&str]) -> Run {
-        let mut args: Vec<String> = ["run", file, "--yes", "--no-progress"]
+        let mut args: Vec<String> = ["run", file, "--yes", "--approve-all", "--no-progress"]
             .map(str::to_owned)
             .to_vec();
         args.extend(set_args(params));
@@ -312,11 +312,19 @@ pub fn set_args<'a>(params: &'a [(&str, String)]) -> impl Iterator<Item = String
         .flat_map(|(k, v)| ["--set".to_owned(), format!("{k}={v}")])
 }
 
-/// The arguments of `runbook run FILE --yes --no-progress --run-id ID --set k=v…`.
+/// The arguments of `runbook run FILE --yes --approve-all --no-progress --run-id ID --set k=v…`.
 pub fn run_args_with_id(file: &str, id: &str, params: &[(&str, String)]) -> Vec<String> {
-    let mut args: Vec<String> = ["run", file, "--yes", "--no-progress", "--run-id", id]
-        .map(str::to_owned)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "run",
+        file,
+        "--yes",
+        "--approve-all",
+        "--no-progress",
+        "--run-id",
+        id,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     args.extend(set_args(params));
     args
 }

@@ -10,6 +10,7 @@ mod run_support;
 
 mod disk_faults;
 mod durable_crash;
+mod durable_people;
 mod durable_resume;
 mod durable_state;
 mod lock_holder;

@@ -258,7 +258,9 @@ impl Connection {
                 *known = Some(port);
                 return Ok(port);
             }
-            said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .clone_into(&mut said);
         }
         Err(name_host(
             &self.target,

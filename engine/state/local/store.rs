@@ -124,6 +124,7 @@ mod tests {
             source: "book.yaml".to_owned(),
             hash: "h".to_owned(),
             steps: Map::new(),
+            order: Vec::new(),
             fingerprint: 1,
             at: Timestamp::now(),
             pid: std::process::id(),
