@@ -2,6 +2,7 @@
 //! become exit codes (SPEC §5).
 
 use std::error::Error as _;
+use std::io::Write as _;
 
 use crate::compile::CompileError;
 use crate::diagnostic;
@@ -136,7 +137,8 @@ pub fn report(err: &CliError) {
         text.push_str(&reason.to_string());
         source = reason.source();
     }
-    eprintln!("error: {text}");
+    // A terminal that went away while the run went on fails this write: nothing to tell then.
+    let _ = writeln!(std::io::stderr(), "error: {text}");
 }
 
 /// The exit code of a command's outcome or error (SPEC §5): 0 succeeded · 1 a step failed ·

@@ -57,11 +57,13 @@ pub fn options(
 pub fn run(
     plan: Plan,
     secrets: &Secrets,
-    options: RunOptions,
+    mut options: RunOptions,
     presentation: Presentation,
     recording: Option<Recording>,
     settled: SettledSteps,
 ) -> Result<(RunStatus, Vec<serde_json::Value>), DriveError> {
+    options.secret_sources = secrets.sources();
+    options.dead_man = exec::DeadMan::start(options.kill_grace).map(Arc::new);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod attempt;
 pub mod context;
+pub mod dead_man;
 pub mod event;
 pub mod fanout;
 pub mod hosts;
@@ -19,6 +20,7 @@ pub mod settings;
 pub mod step;
 pub mod walk;
 
+pub use dead_man::DeadMan;
 pub use event::{Event, Message, RunStatus, Stamped, StepStatus};
 pub use runtime::{RunOptions, Runtime};
 pub use scheduler::{Settled, SettledSteps, execute, resume};

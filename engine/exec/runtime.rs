@@ -32,6 +32,10 @@ pub struct RunOptions {
     pub kill_grace: Duration,
     /// How much of each output stream is kept for `result`.
     pub capture_limit: usize,
+    /// Environment variables secrets were read from, removed from every command's environment.
+    pub secret_sources: Vec<String>,
+    /// Stops the steps' process groups if this process dies without stopping them.
+    pub dead_man: Option<std::sync::Arc<super::DeadMan>>,
 }
 
 impl RunOptions {
@@ -46,6 +50,8 @@ impl RunOptions {
             max_parallel: 4,
             kill_grace: Duration::from_secs(5),
             capture_limit: 1 << 20,
+            secret_sources: Vec::new(),
+            dead_man: None,
         }
     }
 }

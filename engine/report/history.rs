@@ -154,6 +154,9 @@ pub fn show_text(run: &Timeline, status: RunStatus) -> String {
         if let Some(reason) = reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
+        if let Some(lost) = &s.log_lost {
+            let _ = writeln!(out, "{:width$}  log incomplete: {lost}", "");
+        }
     }
     decisions(&mut out, run);
     let waiting = run.waiting();
@@ -217,6 +220,9 @@ struct StepView<'a> {
     items: &'a [Value],
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// Why lines of its log were lost (its log is incomplete).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_lost: Option<&'a str>,
     history: Vec<AttemptView>,
 }
 
@@ -326,6 +332,7 @@ fn step_view(step: &StepHistory, run: RunStatus) -> StepView<'_> {
         outputs: &step.outputs,
         items: &step.items,
         reason,
+        log_lost: step.log_lost.as_deref(),
         history: step
             .attempts
             .iter()

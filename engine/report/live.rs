@@ -10,6 +10,7 @@ use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::screen::Screen;
 use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
@@ -69,12 +70,16 @@ pub async fn consume(
 struct Live {
     mode: Mode,
     multi: MultiProgress,
+    /// Where the bars are drawn (a terminal on stderr).
+    screen: Option<Screen>,
     bars: HashMap<NodeId, ProgressBar>,
     rows: Vec<Row>,
     rehearsal: Vec<serde_json::Value>,
     dry_run: bool,
     this_run: String,
     restored: usize,
+    /// The terminal (or pipe) output went to failed: nothing more is shown.
+    gone: bool,
     /// How many of `restored` were named or counted already.
     restored_told: usize,
     /// How long steps waited for people (shown apart from their time).
@@ -83,19 +88,26 @@ struct Live {
 
 impl Live {
     fn new(mode: Mode) -> Self {
+        let screen = if mode == Mode::Progress {
+            Screen::stderr()
+        } else {
+            None
+        };
         Self {
             mode,
-            multi: MultiProgress::with_draw_target(if mode == Mode::Progress {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            }),
+            multi: MultiProgress::with_draw_target(
+                screen
+                    .as_ref()
+                    .map_or_else(ProgressDrawTarget::hidden, Screen::target),
+            ),
+            screen,
             bars: HashMap::new(),
             rows: Vec::new(),
             rehearsal: Vec::new(),
             dry_run: false,
             this_run: String::new(),
             restored: 0,
+            gone: false,
             restored_told: 0,
             waited: HashMap::new(),
         }
@@ -471,16 +483,23 @@ impl Live {
     }
 
     /// Prints a line where the mode wants it: above the bars, on stdout with the time of its
-    /// event (plain), or on stderr (JSON mode: stdout carries only the JSON document).
-    fn print(&self, at: jiff::Timestamp, text: &str) {
-        match self.mode {
-            Mode::Progress => self.multi.suspend(|| println!("{text}")),
-            Mode::Json => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
-            Mode::Plain => {
-                let _ = writeln!(std::io::stdout().lock(), "{} {text}", clock(at));
-            }
+    /// event (plain), or on stderr (JSON mode: stdout carries only the JSON document). Once the
+    /// terminal or pipe fails (closed: EIO, EPIPE), nothing more is shown and the run goes on:
+    /// its output is still in the logs.
+    fn print(&mut self, at: jiff::Timestamp, text: &str) {
+        if self.gone {
+            return;
+        }
+        let written = match self.mode {
+            Mode::Progress => self
+                .multi
+                .suspend(|| writeln!(std::io::stdout().lock(), "{text}")),
+            Mode::Json => writeln!(std::io::stderr().lock(), "{text}"),
+            Mode::Plain => writeln!(std::io::stdout().lock(), "{} {text}", clock(at)),
+        };
+        if written.is_err() || self.screen.as_ref().is_some_and(Screen::gone) {
+            self.gone = true;
+            self.multi.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
 }

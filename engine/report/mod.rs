@@ -10,3 +10,4 @@ pub mod json;
 pub mod live;
 pub mod markdown;
 pub mod prompt;
+pub mod screen;

@@ -125,6 +125,9 @@ pub enum Record {
         /// Why it failed or was skipped, or how it succeeded without running.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Why lines of its log were lost (a full disk), when they were: its log is incomplete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_lost: Option<String>,
         /// How long it ran, in milliseconds.
         duration_ms: u64,
         /// When.
@@ -277,6 +280,15 @@ pub enum JournalError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The journal file was deleted (its run folder removed) while this process wrote it: what
+    /// it writes lands nowhere.
+    #[error(
+        "{path} was deleted while the run went on (was its run folder removed?); nothing more can be recorded"
+    )]
+    Deleted {
+        /// The journal.
+        path: PathBuf,
     },
     /// A line that is not a record (and not a torn last line).
     #[error("{path}:{line}: damaged journal record: {reason}")]

@@ -59,12 +59,25 @@ impl Recorder {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
+            // The log lines of the batch up to its last step end are written first: a step's log
+            // is closed before its end is journaled, so that the record can say the log lost
+            // lines. The rest wait until the checkpoints are acknowledged.
+            let early = batch
+                .iter()
+                .rposition(|m| {
+                    matches!(m, Message::Event(e) if matches!(e.event, Event::StepFinished { .. }))
+                })
+                .map_or(0, |i| i + 1);
+            off_the_executor(|| self.log_all(&batch[..early]));
             let mut records = Vec::new();
             let mut checkpoint = false;
             for message in &batch {
                 if let Message::Event(e) | Message::Checkpoint(e, _) = message
-                    && let Some(r) = to_record(&e.event, e.at)
+                    && let Some(mut r) = to_record(&e.event, e.at)
                 {
+                    if let Record::StepFinished { id, log_lost, .. } = &mut r {
+                        *log_lost = self.journal.log_failure(id);
+                    }
                     records.push(r);
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
@@ -98,11 +111,7 @@ impl Recorder {
                 })
                 .collect();
             off_the_executor(|| {
-                for message in &batch {
-                    if let Message::Event(e) = message {
-                        self.log(&e.event, e.at);
-                    }
-                }
+                self.log_all(&batch[early..]);
                 self.flush_logs();
             });
             for message in batch {
@@ -113,6 +122,14 @@ impl Recorder {
             self.sync(&mut failure, &cancel);
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    fn log_all(&mut self, messages: &[Message]) {
+        for message in messages {
+            if let Message::Event(e) | Message::Checkpoint(e, _) = message {
+                self.log(&e.event, e.at);
+            }
+        }
     }
 
     fn sync(&mut self, failure: &mut Option<StoreError>, cancel: &CancellationToken) {
@@ -248,6 +265,7 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             outputs: outputs.clone(),
             items: items.clone(),
             reason: reason.clone(),
+            log_lost: None,
             duration_ms: millis(*duration),
             at,
         }),

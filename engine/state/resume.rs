@@ -374,6 +374,7 @@ steps:
             outputs,
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             duration_ms: 1,
             at: Timestamp::UNIX_EPOCH,
         }

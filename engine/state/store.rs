@@ -86,6 +86,13 @@ pub trait RunJournal: Send {
     fn end_log(&mut self, step: &NodeId) {
         let _ = step;
     }
+
+    /// Why lines of a step's log were lost since it was last asked (the first failure: a full
+    /// disk, say), once its log has ended; `None`: its log is whole.
+    fn log_failure(&mut self, step: &NodeId) -> Option<String> {
+        let _ = step;
+        None
+    }
 }
 
 /// What a new run is made of.
@@ -299,4 +306,17 @@ impl From<super::postgres::PgError> for StoreError {
     fn from(error: super::postgres::PgError) -> Self {
         Self::Postgres(Box::new(error))
     }
+}
+
+/// An error's text with every reason under it: `failed to access …/build.log: No space left on
+/// device (os error 28)`.
+pub fn with_reasons(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(reason) = source {
+        text.push_str(": ");
+        text.push_str(&reason.to_string());
+        source = reason.source();
+    }
+    text
 }

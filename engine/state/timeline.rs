@@ -124,6 +124,8 @@ pub struct StepHistory {
     pub items: Vec<Value>,
     /// Why it failed or was skipped, or how it succeeded without running.
     pub reason: Option<String>,
+    /// Why lines of its log were lost, when they were (its last finish says).
+    pub log_lost: Option<String>,
     /// First start.
     pub started_at: Option<Timestamp>,
     /// Last finish.
@@ -147,6 +149,7 @@ impl StepHistory {
             outputs: Map::new(),
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             started_at: None,
             finished_at: None,
             duration: None,
@@ -466,6 +469,7 @@ impl Fold {
             outputs,
             items,
             reason,
+            log_lost,
             duration_ms,
             at,
         } = record
@@ -482,6 +486,7 @@ impl Fold {
         step.outputs = outputs;
         step.items = items;
         step.reason = reason;
+        step.log_lost = log_lost;
         step.finished_at = Some(at);
         step.duration = Some(Duration::from_millis(duration_ms));
     }
@@ -733,6 +738,7 @@ mod tests {
             outputs: Map::new(),
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             duration_ms: 1500,
             at: at(second),
         }

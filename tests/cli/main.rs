@@ -26,6 +26,7 @@ mod run_params;
 mod run_polls;
 mod run_rehearsal;
 mod run_safety;
+mod run_scripts;
 mod run_templates;
 mod schema;
 mod validate;

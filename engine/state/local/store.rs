@@ -179,6 +179,7 @@ mod tests {
                     outputs: Map::new(),
                     items: Vec::new(),
                     reason: None,
+                    log_lost: None,
                     duration_ms: 5,
                     at: Timestamp::now(),
                 },
