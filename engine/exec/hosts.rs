@@ -8,7 +8,7 @@ use serde_json::Value;
 pub use super::remote::HostTarget;
 use super::render::Scope;
 use super::step::Failure;
-use crate::plan::hosts::{DEFAULT_PORT, key_of};
+use crate::plan::hosts::{DEFAULT_PORT, key_of, port_of};
 use crate::spec::{Host, Runbook, Template};
 
 /// Resolves one host of `on:` (a name, a destination, or a map `{ssh, port, identity_file,
@@ -63,7 +63,7 @@ fn from_destination(text: &str) -> Result<HostTarget, Failure> {
     let (destination, port) = match text.rsplit_once(':') {
         // An IPv6 address has colons of its own: only `…]:port` or one colon is a port.
         Some((rest, port)) if !rest.contains(':') || rest.ends_with(']') => {
-            let port = parse_port(port)
+            let port = port_of(port)
                 .ok_or_else(|| Failure::new(format!("`{text}`: `{port}` is not a port")))?;
             (
                 rest.trim_start_matches('[')
@@ -94,7 +94,7 @@ fn from_map(map: &serde_json::Map<String, Value>) -> Result<HostTarget, Failure>
     let destination =
         text("ssh").ok_or_else(|| Failure::new("a host map needs `ssh: \"[user@]address\"`"))?;
     let port = text("port")
-        .map(|p| parse_port(&p).ok_or_else(|| Failure::new(format!("`port: {p}` is not a port"))))
+        .map(|p| port_of(&p).ok_or_else(|| Failure::new(format!("`port: {p}` is not a port"))))
         .transpose()?;
     let options = match map.get("options") {
         Some(Value::Array(items)) => items
@@ -151,7 +151,7 @@ fn with_defaults(
             target.identity_file = Some(scope.text(i, "defaults.ssh.identity_file")?.into());
         }
     }
-    if target.port == Some(u16::try_from(DEFAULT_PORT).unwrap_or(22)) {
+    if target.port == Some(DEFAULT_PORT) {
         target.port = None;
     }
     Ok(())
@@ -159,15 +159,11 @@ fn with_defaults(
 
 fn render_port(template: &Template, scope: &Scope, field: &str) -> Result<u16, Failure> {
     let text = scope.text(template, field)?;
-    parse_port(&text).ok_or_else(|| {
+    port_of(&text).ok_or_else(|| {
         Failure::new(format!(
             "`{field}` rendered to `{text}`, which is not a port"
         ))
     })
-}
-
-fn parse_port(text: &str) -> Option<u16> {
-    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
 }
 
 fn render_options(

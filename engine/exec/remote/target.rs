@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-/// The port ssh uses when none is given; a key names the port only when it differs.
-pub const DEFAULT_PORT: u16 = 22;
+pub use crate::plan::hosts::DEFAULT_PORT;
 
 /// A fully rendered SSH target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,10 +47,7 @@ impl HostTarget {
     /// The key of a destination: itself, with `:port` when the port is not the default
     /// (`deploy@10.0.0.7:2222`).
     pub fn key_of(destination: &str, port: Option<u16>) -> String {
-        match port {
-            Some(p) if p != DEFAULT_PORT => format!("{destination}:{p}"),
-            _ => destination.to_owned(),
-        }
+        crate::plan::hosts::destination_key(destination, port)
     }
 
     /// The same target on another port.
