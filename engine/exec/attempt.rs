@@ -29,6 +29,9 @@ pub struct Job {
     pub step: Arc<Step>,
     /// The runbook it is written in (defaults, hosts, env).
     pub runbook: Arc<Runbook>,
+    /// The runbooks that called that one, innermost first: their hosts and `defaults.ssh` are
+    /// inherited.
+    pub callers: Vec<Arc<Runbook>>,
     /// The template context (params, secrets, env, steps, run, the item, the host).
     pub context: minijinja::Value,
     /// Its timeout, poll interval and attempts, rendered.
@@ -629,6 +632,13 @@ fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transf
     })
 }
 
+/// A runbook and its callers, innermost first: where a host named in `on:` is looked up.
+pub(super) fn runbooks<'r>(runbook: &'r Runbook, callers: &'r [Arc<Runbook>]) -> Vec<&'r Runbook> {
+    std::iter::once(runbook)
+        .chain(callers.iter().map(AsRef::as_ref))
+        .collect()
+}
+
 /// A `check` or `gate` probe: on its own `on:` host if it has one, else where its step runs.
 pub(super) fn probe_action(
     job: &Job,
@@ -639,7 +649,7 @@ pub(super) fn probe_action(
     let own = on
         .map(|t| {
             let spec = scope.typed(t, "on")?;
-            super::hosts::resolve(&spec, &[job.runbook.as_ref()], scope)
+            super::hosts::resolve(&spec, &runbooks(&job.runbook, &job.callers), scope)
         })
         .transpose()?;
     let host = own.as_ref().or(job.host.as_ref());

@@ -518,6 +518,7 @@ impl Scheduler {
             name: None,
             step: Arc::clone(&step),
             runbook,
+            callers: self.callers(self.plan.graph[first].scope),
             context: self.context(first),
             limits: Limits::default(),
             host: None,
@@ -1203,10 +1204,12 @@ impl Scheduler {
         let node = &self.plan.graph[n];
         let context = self.context(n);
         let scope = Scope::from_value(context.clone());
+        let runbook = Arc::clone(self.plan.runbook_of(node));
+        let callers = self.callers(node.scope);
         let host = match self.host_spec(n, &scope)? {
             Some(spec) => Some(hosts::resolve(
                 &spec,
-                &self.runbook_chain(node.scope),
+                &attempt::runbooks(&runbook, &callers),
                 &scope,
             )?),
             None => None,
@@ -1215,7 +1218,6 @@ impl Scheduler {
             Some(h) => context::extend(&context, "host", minijinja::Value::from(h.key.as_str())),
             None => context,
         };
-        let runbook = Arc::clone(self.plan.runbook_of(node));
         let scope = Scope::from_value(context.clone());
         let mut limits = Limits::of(&node.step, &runbook, &scope)?;
         // A call's `finally` runs after its time is up, whatever the limit: it cleans up.
@@ -1236,6 +1238,7 @@ impl Scheduler {
             name: rendered_name(&node.step, &scope),
             step: Arc::clone(&node.step),
             runbook,
+            callers,
             context,
             limits,
             host,
@@ -1291,13 +1294,13 @@ impl Scheduler {
         }
     }
 
-    /// A scope's runbook and its callers', innermost first (whose hosts and `defaults.ssh` a
-    /// step sees).
-    fn runbook_chain(&self, scope: usize) -> Vec<&crate::spec::Runbook> {
+    /// The runbooks that called a scope's runbook, innermost first (whose hosts and
+    /// `defaults.ssh` its steps inherit).
+    fn callers(&self, scope: usize) -> Vec<Arc<crate::spec::Runbook>> {
         let mut chain = Vec::new();
-        let mut at = Some(scope);
+        let mut at = self.plan.scopes[scope].caller;
         while let Some(s) = at {
-            chain.push(self.plan.runbook_of_scope(s).as_ref());
+            chain.push(Arc::clone(self.plan.runbook_of_scope(s)));
             at = self.plan.scopes[s].caller;
         }
         chain
