@@ -359,3 +359,25 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// `tests/drills/services.sh ARGS…`, to completion: what it printed. A service that cannot start
+/// fails the test with its log (`needed_by` says what needed it), never skips it.
+pub fn services(args: &[&str], needed_by: &str) -> String {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("tests/drills/services.sh"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "services.sh {} failed: {needed_by}\n{text}",
+        args.join(" ")
+    );
+    text
+}

@@ -76,23 +76,7 @@ impl Drill {
         reason = "a method, so that services are only started for a drill that will stop them"
     )]
     pub fn service(&self, args: &[&str]) -> String {
-        let out = Command::new("bash")
-            .arg(drills().join("services.sh"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("bash runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "services.sh {} failed: the drill needs this service\n{text}",
-            args.join(" ")
-        );
-        text
+        crate::run_support::services(args, "the drill needs this service")
     }
 
     /// Starts `ZooKeeper` in `ROOT/zookeeper`; returns its port.

@@ -28,23 +28,10 @@ pub struct Cluster {
 }
 
 fn services(args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(repo().join("tests/drills/services.sh"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("bash runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "services.sh {} failed: these tests need PostgreSQL (tests/run.sh installs it)\n{text}",
-        args.join(" ")
-    );
-    text
+    crate::run_support::services(
+        args,
+        "these tests need PostgreSQL (tests/run.sh installs it)",
+    )
 }
 
 /// A folder the `postgres` user (the server runs as it when the tests run as root) can enter.
