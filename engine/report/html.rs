@@ -267,9 +267,7 @@ fn approvals(e: &Evidence, out: &mut String) {
     out.push_str("<table>\n<thead><tr><th>step</th><th>decision</th><th>by</th><th>where</th><th>at</th><th>how</th><th class=\"num\">waited</th></tr></thead>\n<tbody>\n");
     for a in &e.approvals {
         let waited = e
-            .waits_for_people
-            .iter()
-            .find(|w| w.step == a.step && w.until == Some(a.at))
+            .waited_for(a)
             .map_or_else(|| "-".to_owned(), |w| duration(w.duration_ms));
         let _ = writeln!(
             out,

@@ -277,9 +277,7 @@ fn approvals(e: &Evidence, out: &mut String) {
     out.push_str("\n## Approvals\n\n| step | decision | by | where | at | how | waited |\n|---|---|---|---|---|---|---|\n");
     for a in &e.approvals {
         let waited = e
-            .waits_for_people
-            .iter()
-            .find(|w| w.step == a.step && w.until == Some(a.at))
+            .waited_for(a)
             .map_or_else(|| "-".to_owned(), |w| duration(w.duration_ms));
         let _ = writeln!(
             out,

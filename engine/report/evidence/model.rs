@@ -44,6 +44,15 @@ pub struct Evidence {
     pub notes: Vec<String>,
 }
 
+impl Evidence {
+    /// The wait for a person that this decision ended, if it ended one.
+    pub fn waited_for(&self, decision: &Approval) -> Option<&PersonWait> {
+        self.waits_for_people
+            .iter()
+            .find(|w| w.step == decision.step && w.until == Some(decision.at))
+    }
+}
+
 /// The run.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunFacts {
