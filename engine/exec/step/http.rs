@@ -52,6 +52,19 @@ impl Request {
     }
 }
 
+/// A request's failure, saying which host it was sent from; a SOCKS failure of a request sent
+/// from a host is the host refusing the connection.
+fn sent_from(reason: &str, via: Option<&HostTarget>) -> String {
+    match via {
+        Some(host) if reason.contains("SOCKS") => format!(
+            "{reason}: sent from {} over SSH, the host did not open the connection (nothing listens there, or its sshd refuses forwarding: AllowTcpForwarding)",
+            host.key
+        ),
+        Some(host) => format!("{reason} (sent from {})", host.key),
+        None => reason.to_owned(),
+    }
+}
+
 /// Sends the request; a response with an unexpected status is a failure that still has a result.
 pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
     let client = match &req.via {
@@ -74,15 +87,7 @@ pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
         builder = builder.body(b.clone());
     }
     let response = tokio::select! {
-        r = builder.send() => r.map_err(|e| Failure::new(match &req.via {
-            Some(host) if describe(&e).contains("SOCKS") => format!(
-                "{}: sent from {} over SSH, the host did not open the connection (nothing listens there, or its sshd refuses forwarding: AllowTcpForwarding)",
-                describe(&e),
-                host.key
-            ),
-            Some(host) => format!("{} (sent from {})", describe(&e), host.key),
-            None => describe(&e),
-        }))?,
+        r = builder.send() => r.map_err(|e| Failure::new(sent_from(&describe(&e), req.via.as_ref())))?,
         () = rt.cancel.cancelled() => return Err(Failure::new("interrupted".to_owned())),
     };
     let status = response.status().as_u16();
