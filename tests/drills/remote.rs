@@ -76,6 +76,31 @@ impl Fleet {
         .with_option("StrictHostKeyChecking=yes")
     }
 
+    /// `Remote::upload` with this fleet's runtime.
+    async fn upload(
+        &self,
+        id: &NodeId,
+        host: &HostTarget,
+        source: &UploadSource,
+        dest: &str,
+        mode: Option<u32>,
+    ) -> Result<Value, runbook::exec::step::Failure> {
+        self.remote
+            .upload(&self.rt, id, host, source, dest, mode)
+            .await
+    }
+
+    /// `Remote::download` with this fleet's runtime.
+    async fn download(
+        &self,
+        id: &NodeId,
+        host: &HostTarget,
+        src: &str,
+        dest: &Path,
+    ) -> Result<Value, runbook::exec::step::Failure> {
+        self.remote.download(&self.rt, id, host, src, dest).await
+    }
+
     async fn run(
         &self,
         id: &str,
@@ -525,9 +550,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         })
     };
     let upload = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(source.clone()),
@@ -555,9 +578,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     // The same again: nothing is sent, nothing is written.
     let inode = inode_of(&dest);
     let again = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(source.clone()),
@@ -571,9 +592,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
 
     // Into a folder, under the source's name; content; a missing folder is not created.
     let into = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"port = 5432\n".to_vec()),
@@ -589,9 +608,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         "port = 5432\n"
     );
     let same = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"port = 5432\n".to_vec()),
@@ -604,9 +621,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     let small = fleet.drill.root().join("small.txt");
     std::fs::write(&small, "small\n").expect("written");
     fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(small),
@@ -620,9 +635,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         "small\n"
     );
     let missing = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"x".to_vec()),
@@ -665,14 +678,7 @@ async fn a_download_is_never_a_half_file_and_is_not_fetched_twice() {
         })
     };
     let download = fleet
-        .remote
-        .download(
-            &fleet.rt,
-            &id,
-            &node3,
-            &on_host.display().to_string(),
-            &dest,
-        )
+        .download(&id, &node3, &on_host.display().to_string(), &dest)
         .await;
     watching.store(false, std::sync::atomic::Ordering::Relaxed);
     let odd = watcher.join().expect("the watcher ends");
@@ -687,14 +693,7 @@ async fn a_download_is_never_a_half_file_and_is_not_fetched_twice() {
 
     let inode = inode_of(&dest);
     let again = fleet
-        .remote
-        .download(
-            &fleet.rt,
-            &id,
-            &node3,
-            &on_host.display().to_string(),
-            &dest,
-        )
+        .download(&id, &node3, &on_host.display().to_string(), &dest)
         .await
         .expect("the second download succeeds");
     assert_eq!(again["changed"], false);
@@ -726,9 +725,7 @@ async fn folders_travel_whole_both_ways() {
     std::fs::write(on_host.join("conf.d/obsolete.conf"), "old\n").expect("written");
 
     let up = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node1,
             &UploadSource::Path(tree.clone()),
@@ -748,9 +745,7 @@ async fn folders_travel_whole_both_ways() {
     );
     assert_eq!(std::fs::read_dir(&on_host).expect("listable").count(), 1);
     let again = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node1,
             &UploadSource::Path(tree.clone()),
@@ -765,9 +760,7 @@ async fn folders_travel_whole_both_ways() {
     let back = fleet.drill.root().join("back");
     std::fs::create_dir(&back).expect("a folder");
     let down = fleet
-        .remote
         .download(
-            &fleet.rt,
             &id,
             &node1,
             &on_host.join("conf.d").display().to_string(),
@@ -782,9 +775,7 @@ async fn folders_travel_whole_both_ways() {
         "a\n"
     );
     let again = fleet
-        .remote
         .download(
-            &fleet.rt,
             &id,
             &node1,
             &on_host.join("conf.d").display().to_string(),
