@@ -10,6 +10,10 @@ say() { printf '== %s\n' "$*"; }
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v curl >/dev/null || need_apt+=(curl)
+# `script` gives a test a pseudo-terminal (prompts are only asked on one).
+command -v script >/dev/null || need_apt+=(bsdutils)
+# The report test renders the HTML evidence in a real headless browser.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need_apt[*]}; run as root so it can apt-get install them" >&2

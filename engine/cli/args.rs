@@ -1,13 +1,16 @@
-//! Options several subcommands share: where runs are kept, params, output format, how much a
-//! run tells.
+//! Options several subcommands share: where runs are kept, params, decisions about manual steps,
+//! output format, how much a run tells.
 
 use std::path::PathBuf;
 
 use crate::compile::CompileError;
+use crate::drive::People;
 use crate::plan::{ParamError, ParamInput};
 use crate::report::live::Verbosity;
 use crate::spec::node::NodeKind;
-use crate::state::LocalStore;
+#[cfg(feature = "postgres")]
+use crate::state::postgres::PgStore;
+use crate::state::{LocalStore, Store};
 
 use super::error::CliError;
 
@@ -19,12 +22,24 @@ pub struct StateArgs {
     /// `./.runbook`.
     #[arg(long, env = "RUNBOOK_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Keep runs in a `PostgreSQL` database shared by a team instead of the state dir
+    /// (`postgres://user@host/db?sslmode=require`; the password from the URL or PGPASSWORD).
+    #[arg(long, env = "RUNBOOK_STATE", value_name = "URL")]
+    pub state: Option<String>,
 }
 
 impl StateArgs {
-    /// The store these options name: `--state-dir`, else the one found from the current
-    /// directory up.
-    pub fn store(&self) -> LocalStore {
+    /// The store these options name: the database `--state` names, else `--state-dir`, else
+    /// the state dir found from the current directory up.
+    pub fn store(&self) -> Result<Box<dyn Store>, CliError> {
+        match self.state.as_deref().filter(|url| !url.is_empty()) {
+            None => Ok(Box::new(self.local())),
+            Some(url) => postgres(url),
+        }
+    }
+
+    /// The state dir these options name (`--state` aside).
+    pub fn local(&self) -> LocalStore {
         match &self.state_dir {
             Some(dir) => LocalStore::new(dir),
             None => std::env::current_dir().map_or_else(
@@ -33,6 +48,27 @@ impl StateArgs {
             ),
         }
     }
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(url: &str) -> Result<Box<dyn Store>, CliError> {
+    let mut store = PgStore::open(url).map_err(|e| CliError::Store(e.into()))?;
+    // How long a run waits for a database that went away (the drills shorten it).
+    if let Some(seconds) = std::env::var("RUNBOOK_STATE_PATIENCE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+    {
+        store = store.with_patience(std::time::Duration::from_secs_f64(seconds));
+    }
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_url: &str) -> Result<Box<dyn Store>, CliError> {
+    Err(CliError::Usage(
+        "--state needs a runbook built with the `postgres` feature; use --state-dir DIR".to_owned(),
+    ))
 }
 
 /// Values for the runbook's params.
@@ -54,8 +90,8 @@ impl ParamArgs {
             sets: self.sets.clone(),
         };
         for file in &self.params {
-            let map = ParamInput::read_file(file).map_err(|e| CliError::params(&[e]))?;
-            input.files.push(map);
+            let read = ParamInput::read_file(file).map_err(|e| CliError::params(&[e]))?;
+            input.files.push(read);
         }
         Ok(input)
     }
@@ -115,6 +151,35 @@ impl ParamArgs {
             let (line, col) = file.line_col(span.offset);
             Some(format!("{}:{line}:{col}", file.display_path()))
         })
+    }
+}
+
+/// Decisions about manual steps (`run` and `resume`). `--yes` never approves one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeopleArgs {
+    /// Approve a manual step (repeatable; a fan-out's name approves each item). On `run`, it is
+    /// approved when it is reached; on `resume`, a step waiting for approval.
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// Approve every manual step reached (each approval is recorded as made by --approve-all).
+    #[arg(long)]
+    pub approve_all: bool,
+    /// Who approves or rejects, as recorded (default: user@hostname).
+    #[arg(long = "as", value_name = "NAME")]
+    pub approver: Option<String>,
+    /// A value for a manual step's input (`STEP.NAME=VALUE`, typed like --set); repeatable.
+    #[arg(long = "input", value_name = "STEP.NAME=VALUE")]
+    pub inputs: Vec<String>,
+}
+
+impl PeopleArgs {
+    /// What the engine is told.
+    pub fn people(&self) -> People {
+        People {
+            identity: self.approver.clone(),
+            approve_all: self.approve_all,
+            inputs: self.inputs.clone(),
+        }
     }
 }
 

@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use super::error::CliError;
 use super::{
-    complete, describe, graph, list, logs, man, prune, resume, run, runs, schema, show, stop,
-    validate,
+    complete, describe, graph, list, logs, man, prune, report, resume, run, runs, schema, show,
+    stop, validate,
 };
 use crate::drive::Outcome;
 
@@ -15,7 +15,7 @@ Examples:
   runbook validate runbooks/                      check every runbook in a folder
   runbook graph runbooks/demo/drill.yaml --format mermaid
   runbook run restore.yaml --set snapshot=nightly-2026.11.20 --dry-run
-  runbook run restore.yaml --params prod.yaml --yes
+  runbook run restore.yaml --params prod.yaml --yes --approve check_snapshot --as alice
   runbook show latest                             the run started last
 
 Runs are kept in the nearest .runbook folder (this one or above it), as git finds .git.
@@ -59,12 +59,12 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Run a runbook, or rehearse it with --dry-run.
     #[command(
-        after_help = "Examples:\n  runbook run drill.yaml --dry-run          print every command and request; run only `safe` steps\n  runbook run drill.yaml --yes              approve manual and destructive steps up front\n  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --set nodes='[a, b]'\n  runbook run drill.yaml -q                 only failures, questions and the verdict\n\nAt a terminal a destructive step is confirmed by typing its id (or yes). Without a\nterminal, a manual step pauses the run (exit 3) and destructive steps need --yes."
+        after_help = "Examples:\n  runbook run drill.yaml --dry-run          print every command and request; run only `safe` steps\n  runbook run drill.yaml --yes --approve-all  confirm destructive steps, approve manual ones\n  runbook run restore.yaml --set snapshot=nightly-2026.11.20 --set nodes='[a, b]'\n  runbook run restore.yaml --approve confirm --input confirm.snapshot_id=s-42 --as alice\n  runbook run drill.yaml -q                 only failures, questions and the verdict\n\nAt a terminal a destructive step is confirmed by typing its id (or yes). Without a\nterminal, a manual step pauses the run (exit 3) unless --approve or --approve-all\nnames it (--yes never approves one), and destructive steps need --yes."
     )]
     Run(run::RunArgs),
     /// Continue a run that failed, paused, was interrupted, or whose process died.
     #[command(
-        after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume latest                         the run started last\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
+        after_help = "Examples:\n  runbook resume drill-20261121-0300            continue where it stopped\n  runbook resume latest                         the run started last\n  runbook resume drill-20261121-0300 --approve go_ahead --as alice\n  runbook resume drill-20261121-0300 --approve confirm --input confirm.snapshot_id=s-42\n  runbook resume drill-20261121-0300 --reject go_ahead --reason \"wrong snapshot\"\n  runbook resume drill-20261121-0300 --allow-changed --rerun restore\n\nSucceeded and skipped steps are never run again. A step that was in flight when the run\nstopped is re-run if idempotent, decided by its `check` if it has one, else needs --yes."
     )]
     Resume(resume::ResumeArgs),
     /// Stop a run that another terminal or process drives: it ends `interrupted`, resumable.
@@ -90,6 +90,12 @@ pub enum Command {
         after_help = "Examples:\n  runbook prune --older-than 30d --dry-run   say what would go\n  runbook prune --older-than 30d\n  runbook prune --older-than 90d --all      failed, paused and interrupted runs too\n\nA run that a process drives, or that cannot be read, is never removed."
     )]
     Prune(prune::PruneArgs),
+    /// A run's evidence: one self-contained HTML page (Gantt chart, steps, approvals, failures,
+    /// time to recovery), Markdown for a ticket, or JSON.
+    #[command(
+        after_help = "Examples:\n  runbook report drill-20261121-0300 -o drill.html   open it, or print it to PDF\n  runbook report drill-20261121-0300 --format md     paste it into a ticket\n  runbook report drill-20261121-0300 --format json   for machines (schemas/report.schema.json)"
+    )]
+    Report(report::ReportArgs),
     /// Print the JSON Schema of runbook files (for editors: `# yaml-language-server: $schema=…`).
     Schema,
     /// Print the script that completes subcommands, options and run ids in a shell.
@@ -118,6 +124,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, CliError> {
         Command::Show(args) => show::execute(&args),
         Command::Logs(args) => logs::execute(&args),
         Command::Prune(args) => prune::execute(&args),
+        Command::Report(args) => report::execute(&args),
         Command::Schema => schema::execute(),
         Command::Completions(args) => complete::execute(&args),
         Command::Man(args) => man::execute(&args),

@@ -11,7 +11,6 @@ use clap_complete::{ArgValueCandidates, CompletionCandidate};
 use super::args::StateArgs;
 use super::error::CliError;
 use crate::drive::Outcome;
-use crate::state::Store as _;
 use crate::state::store::LATEST;
 
 /// The environment variable the completion scripts set when they call `runbook` back.
@@ -91,8 +90,13 @@ pub fn run_ids() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
         let state = StateArgs {
             state_dir: std::env::var_os("RUNBOOK_STATE_DIR").map(PathBuf::from),
+            state: std::env::var("RUNBOOK_STATE").ok(),
         };
-        let mut ids = state.store().ids().unwrap_or_default();
+        let mut ids = state
+            .store()
+            .ok()
+            .and_then(|store| store.ids().ok())
+            .unwrap_or_default();
         ids.reverse();
         std::iter::once(CompletionCandidate::new(LATEST).help(Some("the run started last".into())))
             .chain(ids.into_iter().map(CompletionCandidate::new))

@@ -1,12 +1,15 @@
 //! Why a command did not succeed, how that is told, and the one place outcomes and errors
 //! become exit codes (SPEC §5).
 
+use std::io::Write as _;
+
 use crate::compile::CompileError;
 use crate::diagnostic;
 use crate::drive::{DriveError, Outcome};
 use crate::plan::ParamError;
 use crate::report::history::LogsError;
 use crate::spec::duration::Human;
+use crate::state::store::with_reasons;
 use crate::state::{Holder, StoreError};
 
 use super::terminal::{self, Stream};
@@ -112,7 +115,13 @@ impl CliError {
     /// Shows param errors.
     pub fn params(errors: &[ParamError]) -> Self {
         for e in errors {
-            eprintln!("error: {e}");
+            match e {
+                // A value in a `--params` file is shown where it is written.
+                ParamError::InFile(mistake) => {
+                    eprint!("{}", mistake.0.render(terminal::colors(Stream::Stderr)));
+                }
+                other => eprintln!("error: {other}"),
+            }
         }
         Self::Params
     }
@@ -151,30 +160,27 @@ pub fn report(err: &CliError) {
     if err.shown() {
         return;
     }
-    eprintln!("error: {}", with_reasons(err));
+    // A terminal that went away while the run went on fails this write: nothing to tell then.
+    let _ = writeln!(std::io::stderr(), "error: {}", with_reasons(err));
 }
 
-/// An error and every reason under it, on one line.
-pub fn with_reasons(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(reason) = source {
-        let told = reason.to_string();
-        // A reason its error already tells (`failed to read x: {source}`) is not told twice.
-        if !text.ends_with(&told) {
-            text.push_str(": ");
-            text.push_str(&told);
-        }
-        source = reason.source();
-    }
-    text
-}
+
 
 /// The exit code of a command's outcome or error (SPEC §5): 0 succeeded · 1 a step failed ·
 /// 2 invalid runbook, params or usage · 3 paused · 4 locked by another process · 130
 /// interrupted.
 pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
     match result {
+        // Before the arms below: a recording that failed because the database stayed away is
+        // an interrupted run, not a failed one.
+        #[cfg(feature = "postgres")]
+        Err(
+            CliError::Store(StoreError::Postgres(e))
+            | CliError::Drive(
+                DriveError::Store(StoreError::Postgres(e))
+                | DriveError::Recording(StoreError::Postgres(e)),
+            ),
+        ) => e.exit_code(),
         Ok(Outcome::Succeeded) => 0,
         Ok(Outcome::Failed)
         | Err(
@@ -214,6 +220,7 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
                 | DriveError::Compile(_)
                 | DriveError::Copy(_)
                 | DriveError::Secrets { .. }
+                | DriveError::Approvals { .. }
                 | DriveError::Unconfirmed { .. }
                 | DriveError::Changed { .. }
                 | DriveError::Resume(_)

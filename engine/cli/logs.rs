@@ -7,8 +7,6 @@ use super::args::StateArgs;
 use super::error::CliError;
 use crate::drive::Outcome;
 use crate::report::history::{self, LogPrinter};
-use crate::report::order::PlanOrder;
-use crate::state::Store;
 
 /// How often `--follow` looks for more.
 const POLL: Duration = Duration::from_millis(250);
@@ -31,11 +29,11 @@ pub struct LogsArgs {
 
 /// Prints the logs; with `--follow`, then what they gain until the run ends.
 pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
-    let (timeline, _) = super::show::load(&store, &args.run_id)?;
+    let store = args.state.store()?;
+    let store = &*store;
+    let (timeline, _) = super::show::load(store, &args.run_id)?;
     let run_id = timeline.run.run_id.clone();
-    let order = PlanOrder::of_run(&store, &run_id);
-    let steps = history::log_steps(&store, &timeline, args.step.as_deref(), &order)
+    let steps = history::log_steps(store, &timeline, args.step.as_deref())
         .map_err(CliError::logs)?;
     let mut printer = LogPrinter::new(args.step.is_none());
     let mut out = std::io::stdout().lock();
@@ -44,13 +42,13 @@ pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
         let driven = args.follow && store.holder(&run_id)?.is_some();
         let steps = if args.follow && args.step.is_none() {
             // Items a fan-out expanded since.
-            history::log_steps(&store, &store.timeline(&run_id)?, None, &order)
+            history::log_steps(store, &store.timeline(&run_id)?, None)
                 .map_err(CliError::logs)?
         } else {
             steps.clone()
         };
         let mut text = String::new();
-        printer.pass(&store, &run_id, &steps, driven, &mut text)?;
+        printer.pass(store, &run_id, &steps, driven, &mut text)?;
         out.write_all(text.as_bytes()).map_err(CliError::Output)?;
         out.flush().map_err(CliError::Output)?;
         if !driven {

@@ -14,6 +14,7 @@ mod list;
 mod logs;
 mod man;
 mod prune;
+mod report;
 mod resume;
 mod run;
 mod runs;

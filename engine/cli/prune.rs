@@ -8,7 +8,7 @@ use super::args::StateArgs;
 use super::error::CliError;
 use crate::drive::Outcome;
 use crate::exec::RunStatus;
-use crate::state::{Store, StoreError};
+use crate::state::StoreError;
 
 /// What `prune` takes.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,7 @@ pub struct PruneArgs {
 
 /// Removes the runs that qualify and says what it did.
 pub fn execute(args: &PruneArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
+    let store = args.state.store()?;
     let now = jiff::Timestamp::now();
     let mut removed = 0;
     let mut resumable = 0;

@@ -2,13 +2,13 @@
 //! module says what it found, and asks before running again a step that was in flight and is
 //! not safe to repeat.
 
-use super::args::{StateArgs, VerbosityArgs};
+use super::args::{PeopleArgs, StateArgs, VerbosityArgs};
 use super::error::CliError;
 use super::terminal;
 use crate::drive::{Continuation, Outcome, ResumeOptions, Resumption};
 use crate::report::prompt::{self, Consent};
 use crate::state::resume::{Decision, ResumeError, ResumeRequest};
-use crate::state::{Store as _, identity};
+use crate::state::identity;
 
 /// What `resume` takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,21 +16,22 @@ pub struct ResumeArgs {
     /// The run's id (`runbook runs` lists them; `latest`, or the beginning of one id).
     #[arg(add = super::complete::run_ids())]
     pub run_id: String,
-    /// Confirm re-running in-flight steps that are not idempotent; approve manual and destructive steps.
+    /// Confirm destructive steps, and re-running in-flight steps that are not idempotent (never
+    /// approves a manual step).
     #[arg(long)]
     pub yes: bool,
-    /// Approve a paused manual step (repeatable).
-    #[arg(long, value_name = "STEP")]
-    pub approve: Vec<String>,
+    #[command(flatten)]
+    pub people: PeopleArgs,
     /// Reject a paused manual step: the run fails and `finally` runs.
     #[arg(long, value_name = "STEP")]
     pub reject: Vec<String>,
     /// Why the step is rejected (recorded in the journal).
     #[arg(long, requires = "reject")]
     pub reason: Option<String>,
-    /// Who approves or rejects (default: the OS user).
-    #[arg(long = "as", value_name = "NAME")]
-    pub approver: Option<String>,
+    /// A new value for a param that no finished step has read (`NAME=VALUE`, as on `run`);
+    /// recorded in the run's journal. Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
     /// Resume even though the runbook file changed since the run began.
     #[arg(long)]
     pub allow_changed: bool,
@@ -51,18 +52,24 @@ pub struct ResumeArgs {
 
 /// Takes the run over, decides, says what will happen, and drives it.
 pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
+    let store = args.state.store()?;
     let presentation = terminal::presentation(false, args.no_progress, args.verbosity.level());
     let options = ResumeOptions {
         run_id: store.resolve(&args.run_id)?,
         allow_changed: args.allow_changed,
         rerun: !args.rerun.is_empty(),
         yes: args.yes,
+        people: args.people.people(),
         max_parallel: args.max_parallel.map(usize::from),
         presentation,
-        user: args.approver.clone().unwrap_or_else(identity::current_user),
+        user: args
+            .people
+            .approver
+            .clone()
+            .unwrap_or_else(identity::current_user),
+        sets: args.sets.clone(),
     };
-    let resumption = match Resumption::take_over(&store, options).map_err(CliError::drive)? {
+    let resumption = match Resumption::take_over(&*store, options).map_err(CliError::drive)? {
         Continuation::AlreadySucceeded { run_id } => {
             println!(
                 "run {run_id} already succeeded; nothing to do (`runbook show {run_id}` has its steps)"
@@ -82,10 +89,15 @@ pub fn execute(args: &ResumeArgs) -> Result<Outcome, CliError> {
     }
     let request = ResumeRequest {
         rerun: args.rerun.clone(),
-        approve: args.approve.clone(),
+        approve: args.people.approve.clone(),
         reject: args.reject.clone(),
         reason: args.reason.clone(),
         confirmed: args.yes,
+        new_params: args
+            .sets
+            .iter()
+            .filter_map(|set| set.split_once('=').map(|(name, _)| name.trim().to_owned()))
+            .collect(),
     };
     let decision = decide(&resumption, request, presentation.interactive)?;
     let ready = resumption.ready(decision).map_err(CliError::drive)?;

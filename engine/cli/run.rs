@@ -3,11 +3,12 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::args::{ParamArgs, RunFormat, StateArgs, VerbosityArgs};
+use super::args::{ParamArgs, PeopleArgs, RunFormat, StateArgs, VerbosityArgs};
 use super::error::CliError;
 use super::terminal;
-use crate::drive::{self, Choice, Outcome, Selection, StartRequest};
+use crate::drive::{self, Choice, Outcome, Selection, StartRequest, pipeline};
 use crate::exec::SettledSteps;
+use crate::report::estimate::{Estimate, History};
 use crate::report::prompt::{self, Consent};
 
 /// What `run` takes.
@@ -20,9 +21,11 @@ pub struct RunArgs {
     /// Rehearse: print every command and request fully rendered, run only `safe` steps.
     #[arg(long)]
     pub dry_run: bool,
-    /// Approve manual and destructive steps without asking.
+    /// Confirm destructive steps without asking (never approves a manual step).
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub people: PeopleArgs,
     /// Steps at once (default: the runbook's `defaults.max_parallel`, else 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
@@ -66,6 +69,15 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
             "--format json is for --dry-run; a real run reports with `runbook show`".to_owned(),
         ));
     }
+    let store = args.state.store()?;
+    // Read before the run starts (a rehearsal keeps no run, but be sure not to count it).
+    let estimate = if args.dry_run {
+        let history = History::read(&*store, &plan.root().name, None)?;
+        let cap = pipeline::max_parallel(&plan, args.max_parallel.map(usize::from));
+        Some(Estimate::of(&plan, &history, cap))
+    } else {
+        None
+    };
     let presentation = terminal::presentation(json, args.no_progress, args.verbosity.level());
     let left_out = match choice(args) {
         Some(choice) => {
@@ -80,15 +92,22 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         run_id: args.run_id.clone(),
         dry_run: args.dry_run,
         yes: args.yes,
+        approve: args.people.approve.clone(),
+        people: args.people.people(),
         max_parallel: args.max_parallel.map(usize::from),
         presentation,
         left_out,
     };
-    let started = drive::start(&args.state.store(), plan, &request).map_err(CliError::drive)?;
+    let started = drive::start(&*store, plan, &request).map_err(CliError::drive)?;
     if json {
-        let document = serde_json::json!({ "steps": started.rehearsal });
+        let mut document = serde_json::json!({ "steps": started.rehearsal });
+        if let Some(estimate) = &estimate {
+            document["estimate"] = estimate.to_json();
+        }
         let text = serde_json::to_string_pretty(&document).unwrap_or_default();
         writeln!(std::io::stdout().lock(), "{text}").map_err(CliError::Output)?;
+    } else if let Some(estimate) = &estimate {
+        writeln!(std::io::stdout().lock(), "{estimate}").map_err(CliError::Output)?;
     }
     Ok(started.outcome)
 }

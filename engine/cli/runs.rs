@@ -6,7 +6,6 @@ use super::args::{RunFormat, StateArgs};
 use super::error::CliError;
 use crate::drive::Outcome;
 use crate::report::history;
-use crate::state::Store as _;
 
 /// What `runs` takes.
 #[derive(Debug, clap::Args)]
@@ -20,7 +19,7 @@ pub struct RunsArgs {
 
 /// Lists the runs; one that cannot be read is named in a warning, and the others are listed.
 pub fn execute(args: &RunsArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
+    let store = args.state.store()?;
     let mut runs = Vec::new();
     for listed in store.list()? {
         match listed.summary {

@@ -5,10 +5,11 @@ use std::io::Write as _;
 
 use super::args::{RunFormat, StateArgs};
 use super::error::CliError;
-use crate::drive::Outcome;
+use crate::drive::{Outcome, pipeline};
 use crate::exec::RunStatus;
-use crate::report::history;
-use crate::report::order::PlanOrder;
+use crate::report::estimate::{self, History};
+use crate::report::{evidence, history};
+use crate::spec::duration::Human;
 use crate::state::{Store, Timeline};
 
 /// What `show` takes.
@@ -26,13 +27,16 @@ pub struct ShowArgs {
 
 /// Prints the run.
 pub fn execute(args: &ShowArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
-    let (mut timeline, status) = load(&store, &args.run_id)?;
-    // Plan order: as the runbook declares its steps (items by index, `finally` last), not as
-    // the journal first named them.
-    PlanOrder::of_run(&store, &timeline.run.run_id).sort_by_id(&mut timeline.steps, |s| &s.id);
+    let store = args.state.store()?;
+    let (timeline, status) = load(&*store, &args.run_id)?;
     let text = match args.format {
-        RunFormat::Text => history::show_text(&timeline, status),
+        RunFormat::Text => {
+            let mut text = history::show_text(&timeline, status);
+            if status == RunStatus::Running {
+                text.push_str(&remaining_line(&*store, &timeline)?);
+            }
+            text
+        }
         RunFormat::Json => history::show_json(&timeline, status),
     };
     std::io::stdout()
@@ -49,4 +53,27 @@ pub fn load(store: &dyn Store, given: &str) -> Result<(Timeline, RunStatus), Cli
     let driven = store.holder(&run_id)?.is_some();
     let status = timeline.status(driven);
     Ok((timeline, status))
+}
+
+/// What is left of a running run, from the history of its runbook's past runs (empty when the
+/// run's copy of its runbook no longer compiles).
+fn remaining_line(store: &dyn Store, timeline: &Timeline) -> Result<String, CliError> {
+    let run_id = &timeline.run.run_id;
+    let Ok(plan) = evidence::gather::compile_copy(&store.runbook(run_id)?, &store.params(run_id)?)
+    else {
+        return Ok(String::new());
+    };
+    let history = History::read(store, &plan.root().name, Some(run_id))?;
+    let cap = pipeline::max_parallel(&plan, None);
+    Ok(
+        match estimate::remaining(&plan, &history, timeline, cap, jiff::Timestamp::now()) {
+            Some(left) => format!(
+                "expected remaining: {} (medians of {} past run{})\n",
+                Human(left),
+                history.runs,
+                if history.runs == 1 { "" } else { "s" }
+            ),
+            None => "expected remaining: unknown (no past run of this runbook)\n".to_owned(),
+        },
+    )
 }

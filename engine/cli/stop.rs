@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use super::args::StateArgs;
 use super::error::CliError;
 use crate::drive::Outcome;
-use crate::state::{Store, identity};
+use crate::state::identity;
 
 /// How often `stop` looks whether the run has ended.
 const POLL: Duration = Duration::from_millis(100);
@@ -31,7 +31,7 @@ pub struct StopArgs {
 
 /// Signals the process that drives the run and waits for the run to end.
 pub fn execute(args: &StopArgs) -> Result<Outcome, CliError> {
-    let store = args.state.store();
+    let store = args.state.store()?;
     let run_id = store.resolve(&args.run_id)?;
     let Some(holder) = store.holder(&run_id)? else {
         let status = store.timeline(&run_id)?.status(false);

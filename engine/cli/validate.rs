@@ -106,7 +106,7 @@ fn check(file: &std::path::Path) -> Checked {
     match compile(file, None) {
         Ok(plan) => Checked::Valid(plan.graph.node_count()),
         Err(CompileError::Invalid { diagnostics, .. }) => Checked::Invalid(diagnostics),
-        Err(unreadable) => Checked::Unreadable(super::error::with_reasons(&unreadable)),
+        Err(unreadable) => Checked::Unreadable(crate::state::store::with_reasons(&unreadable)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! interrupted is no error: it is an [`super::Outcome`].
 
 use crate::compile::CompileError;
+use crate::exec::approvals::ApprovalError;
 use crate::exec::secrets::SecretError;
 use crate::plan::NodeId;
 use crate::state::StoreError;
@@ -29,12 +30,21 @@ pub enum DriveError {
     },
     /// Destructive steps, and no terminal to confirm them.
     #[error(
-        "this runbook has destructive steps ({}) and there is no terminal to confirm them; pass --yes to approve them, or rehearse with --dry-run\nnothing was run",
+        "this runbook has destructive steps ({}) and there is no terminal to confirm them; pass --yes to confirm them, or rehearse with --dry-run\nnothing was run",
         steps.iter().map(NodeId::as_str).collect::<Vec<_>>().join(", ")
     )]
     Unconfirmed {
         /// The destructive steps that would run.
         steps: Vec<NodeId>,
+    },
+    /// `--approve` or `--input` that names no manual step, or a value its input does not take.
+    #[error(
+        "{}\nnothing was run",
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\nerror: ")
+    )]
+    Approvals {
+        /// Every mistake.
+        errors: Vec<ApprovalError>,
     },
     /// The store refused or failed.
     #[error(transparent)]

@@ -12,7 +12,9 @@ pub mod resume;
 pub mod selection;
 pub mod signals;
 pub mod start;
+pub mod version;
 
+pub use checks::People;
 pub use error::DriveError;
 pub use outcome::{Outcome, Presentation};
 pub use resume::{Continuation, Ready, ResumeOptions, Resumption};

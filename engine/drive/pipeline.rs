@@ -13,7 +13,7 @@ use super::{DriveError, Presentation};
 use crate::exec::{self, Message, RunOptions, RunStatus, Runtime, Secrets, SettledSteps};
 use crate::plan::Plan;
 use crate::report::live::{self, View};
-use crate::report::order::PlanOrder;
+use crate::plan::order::PlanOrder;
 use crate::state::{Lease, Recorder, StoreError};
 
 /// Where a stored run is recorded: its recorder, and the lease that lets this process write it
@@ -42,9 +42,7 @@ pub fn options(
     options.max_parallel = if dry_run {
         1
     } else {
-        max_parallel
-            .or(plan.root().defaults.max_parallel)
-            .unwrap_or(4)
+        self::max_parallel(plan, max_parallel)
     };
     if let Some(grace) = std::env::var("RUNBOOK_KILL_GRACE_MS")
         .ok()
@@ -60,11 +58,13 @@ pub fn options(
 pub fn run(
     plan: Plan,
     secrets: &Secrets,
-    options: RunOptions,
+    mut options: RunOptions,
     presentation: Presentation,
     recording: Option<Recording>,
     settled: SettledSteps,
 ) -> Result<(RunStatus, Vec<serde_json::Value>), DriveError> {
+    options.secret_sources = secrets.sources();
+    options.dead_man = exec::DeadMan::start(options.kill_grace).map(Arc::new);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,7 +83,10 @@ pub fn run(
         let (reporter, recorder, lease) = consumers(rx, view, recording, &cancel);
         let rt = Arc::new(Runtime::new(options, secrets.masker(), tx, cancel.clone()));
         super::signals::watch(cancel, rt.hurry.clone());
-        let status = exec::resume(Arc::new(plan), secrets, rt, settled).await;
+        let status = exec::resume(Arc::new(plan), secrets, Arc::clone(&rt), settled).await;
+        rt.remote.close().await;
+        // The last sender of the event channel: the reporter and the recorder end with it.
+        drop(rt);
         let stored = match recorder {
             Some(task) => task
                 .await
@@ -111,10 +114,24 @@ fn consumers(
     let show = |rx| tokio::spawn(live::consume(rx, view));
     match recording {
         Some(Recording { recorder, lease }) => {
+            // A lease the store lost (another process may drive the run now): stop starting
+            // steps at once.
+            let (lost, stop) = (lease.lost().clone(), cancel.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = lost.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                }
+            });
             let (forward, shown) = unbounded_channel();
             let recorder = tokio::spawn(recorder.run(rx, forward, cancel.clone()));
             (show(shown), Some(recorder), Some(lease))
         }
         None => (show(rx), None, None),
     }
+}
+
+/// Steps at once in a real run: `--max-parallel`, else `defaults.max_parallel`, else 4.
+pub fn max_parallel(plan: &Plan, requested: Option<usize>) -> usize {
+    requested.or(plan.root().defaults.max_parallel).unwrap_or(4)
 }

@@ -10,11 +10,12 @@
 
 use std::time::Duration;
 
-use super::checks::{check_destructive, resolve_secrets};
+use super::checks::{People, approvals, check_destructive, resolve_secrets_left};
 use super::pipeline::{self, Recording};
 use super::{DriveError, Outcome, Presentation};
 use crate::compile::compile;
-use crate::exec::{RunStatus, Secrets, StepStatus};
+use crate::exec::approvals::Approvals;
+use crate::exec::{RunStatus, Secrets};
 use crate::plan::{NodeId, ParamInput, Plan};
 use crate::spec::source::display_path;
 use crate::state::fingerprint::{self, Changes, FINGERPRINT_VERSION};
@@ -34,14 +35,18 @@ pub struct ResumeOptions {
     pub allow_changed: bool,
     /// Steps are to be run again (`--rerun`): a run that succeeded is continued only then.
     pub rerun: bool,
-    /// Approve destructive steps.
+    /// Confirm destructive steps (never a manual step).
     pub yes: bool,
+    /// Who decides manual steps, `--approve-all`, `--input`.
+    pub people: People,
     /// Steps at once (default: the runbook's, else 4).
     pub max_parallel: Option<usize>,
     /// How the run is shown.
     pub presentation: Presentation,
-    /// Who resumes, approves and rejects.
+    /// Who resumes.
     pub user: String,
+    /// New param values (`--set NAME=VALUE`) for steps that have not read the param yet.
+    pub sets: Vec<String>,
 }
 
 /// What taking a run over found.
@@ -86,9 +91,9 @@ impl<'s> Resumption<'s> {
     ) -> Result<Continuation<'s>, DriveError> {
         let run_id = options.run_id.as_str();
         let lease = store.take(run_id)?;
-        let input = ParamInput {
-            files: vec![store.params(run_id)?],
-            sets: Vec::new(),
+        let mut input = ParamInput {
+            files: vec![store.params(run_id)?.into()],
+            sets: options.sets.clone(),
         };
         let copy = store.runbook(run_id)?;
         // The runbook where it lives now (secret files resolve next to it); the run's own copy
@@ -104,6 +109,17 @@ impl<'s> Resumption<'s> {
             (timeline, compiled)
         });
         let timeline = timeline?;
+        // Values earlier resumes gave (`--set`) hold, under this one's.
+        let compiled = if timeline.param_changes.is_empty() {
+            compiled
+        } else {
+            let changed = timeline
+                .param_changes
+                .iter()
+                .map(|c| c.params.clone().into());
+            input.files.splice(1..1, changed);
+            original.is_file().then(|| compile(&original, Some(&input)))
+        };
         wait_for_leftovers(run_id, &timeline)?;
         // This process holds the lease: nobody else drives the run.
         if timeline.status(false) == RunStatus::Succeeded && !options.rerun {
@@ -148,12 +164,18 @@ impl<'s> Resumption<'s> {
 
     /// Decides what the resume does (stage 2).
     pub fn decide(&self, request: &ResumeRequest) -> Result<Decision, ResumeError> {
-        resume::decide(&self.timeline, &self.plan, request, &self.options.user)
+        resume::decide(&self.timeline, &self.plan, request)
     }
 
     /// Checks what must hold before anything is journaled or run (stage 3).
-    pub fn ready(self, decision: Decision) -> Result<Ready<'s>, DriveError> {
-        let secrets = resolve_secrets(&self.plan)?;
+    pub fn ready(self, mut decision: Decision) -> Result<Ready<'s>, DriveError> {
+        let secrets = resolve_secrets_left(&self.plan, &decision.settled)?;
+        let people = approvals(
+            &self.plan,
+            &self.options.people,
+            std::mem::take(&mut decision.verdicts),
+            std::mem::take(&mut decision.waiting),
+        )?;
         check_destructive(
             &self.plan,
             &decision.settled,
@@ -164,6 +186,7 @@ impl<'s> Resumption<'s> {
             resumption: self,
             decision,
             secrets,
+            people,
         })
     }
 }
@@ -173,6 +196,7 @@ pub struct Ready<'s> {
     resumption: Resumption<'s>,
     decision: Decision,
     secrets: Secrets,
+    people: Approvals,
 }
 
 impl Ready<'_> {
@@ -187,6 +211,7 @@ impl Ready<'_> {
             resumption,
             decision,
             secrets,
+            people,
         } = self;
         let Resumption {
             store,
@@ -199,7 +224,21 @@ impl Ready<'_> {
             ..
         } = resumption;
         let mut recorder = Recorder::new(store.journal(&lease)?);
-        recorder.append(&records(&options.user, adopted, &decision))?;
+        let mut first = records(&options.user, adopted, &plan);
+        let changed: serde_json::Map<String, serde_json::Value> = options
+            .sets
+            .iter()
+            .filter_map(|set| set.split_once('=').map(|(name, _)| name.trim()))
+            .filter_map(|name| Some((name.to_owned(), plan.params.get(name)?.clone())))
+            .collect();
+        if !changed.is_empty() {
+            first.push(Record::ParamsChanged {
+                params: changed,
+                by: people.identity.clone(),
+                at: journal::now(),
+            });
+        }
+        recorder.append(&first)?;
         let earlier_attempts = timeline
             .steps
             .iter()
@@ -215,6 +254,7 @@ impl Ready<'_> {
             options.max_parallel,
         );
         run_options.earlier_attempts = earlier_attempts;
+        run_options.approvals = people;
         let (status, _) = pipeline::run(
             plan,
             &secrets,
@@ -281,6 +321,7 @@ fn adopt_changes(
         record: Record::RunbookChanged {
             hash,
             steps,
+            order: plan.declared_order(),
             fingerprint: FINGERPRINT_VERSION,
             by: identity::current_user(),
             at: journal::now(),
@@ -288,38 +329,16 @@ fn adopt_changes(
     }))
 }
 
-/// What a resume journals before it runs: who took the run over, the runbook it follows now,
-/// and the manual steps approved or rejected (an approved step is finished by its approval).
-fn records(user: &str, adopted: Option<Adopted>, decision: &Decision) -> Vec<Record> {
-    let host = identity::host_name();
+/// What a resume journals before it runs: who took the run over, and the runbook it follows
+/// now and its version. (Decisions about manual steps are journaled by the executor when it reaches them.)
+fn records(user: &str, adopted: Option<Adopted>, plan: &Plan) -> Vec<Record> {
     let mut records = vec![Record::Resumed {
         at: journal::now(),
         pid: std::process::id(),
         user: user.to_owned(),
-        host: host.clone(),
+        host: identity::host_name(),
     }];
     records.extend(adopted.map(|a| a.record));
-    for verdict in &decision.verdicts {
-        records.push(Record::Approval {
-            id: verdict.id.clone(),
-            approved: verdict.approved,
-            by: user.to_owned(),
-            host: host.clone(),
-            reason: verdict.reason.clone(),
-            at: journal::now(),
-        });
-        if verdict.approved {
-            records.push(Record::StepFinished {
-                id: verdict.id.clone(),
-                status: StepStatus::Succeeded,
-                attempts: 1,
-                outputs: serde_json::Map::new(),
-                items: Vec::new(),
-                reason: Some(format!("approved by {user}")),
-                duration_ms: 0,
-                at: journal::now(),
-            });
-        }
-    }
+    records.push(super::version::record(plan));
     records
 }

@@ -1,10 +1,13 @@
 //! Starting a run (or rehearsing one): secrets and confirmations first, then the run's record
 //! in the store, then the pipeline.
 
-use super::checks::{check_destructive, resolve_secrets};
+use super::checks::{People, approvals, check_destructive, resolve_secrets};
 use super::pipeline::{self, Recording};
 use super::{DriveError, Outcome, Presentation};
+use std::collections::HashMap;
+
 use crate::exec::SettledSteps;
+use crate::exec::approvals::Verdict;
 use crate::plan::Plan;
 use crate::state::store::NewRun;
 use crate::state::{Record, Recorder, RunbookCopy, Store, fingerprint, identity, journal};
@@ -16,8 +19,12 @@ pub struct StartRequest {
     pub run_id: Option<String>,
     /// Rehearse: only `safe` steps execute, nothing is stored.
     pub dry_run: bool,
-    /// Approve manual and destructive steps.
+    /// Confirm destructive steps (never a manual step).
     pub yes: bool,
+    /// Manual steps approved up front (`--approve STEP`): recorded when each is reached.
+    pub approve: Vec<String>,
+    /// Who decides manual steps, `--approve-all`, `--input`.
+    pub people: People,
     /// Steps at once (default: the runbook's, else 4).
     pub max_parallel: Option<usize>,
     /// How the run is shown.
@@ -46,6 +53,17 @@ pub fn new_run_id(name: &str) -> String {
 pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<Started, DriveError> {
     let secrets = resolve_secrets(&plan)?;
     let interactive = request.presentation.interactive;
+    let named = crate::exec::approvals::check_named(&plan, &request.approve)
+        .map_err(|errors| DriveError::Approvals { errors })?;
+    let verdicts = named
+        .into_iter()
+        .map(|step| Verdict {
+            step,
+            approved: true,
+            reason: None,
+        })
+        .collect();
+    let people = approvals(&plan, &request.people, verdicts, HashMap::new())?;
     if !request.dry_run {
         check_destructive(&plan, &request.left_out, request.yes, interactive)?;
     }
@@ -58,7 +76,7 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
     } else {
         Some(create(store, &plan, &run_id)?)
     };
-    let options = pipeline::options(
+    let mut options = pipeline::options(
         &plan,
         run_id,
         request.dry_run,
@@ -66,6 +84,7 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
         interactive,
         request.max_parallel,
     );
+    options.approvals = people;
     let (status, rehearsal) = pipeline::run(
         plan,
         &secrets,
@@ -89,6 +108,7 @@ fn create(store: &dyn Store, plan: &Plan, run_id: &str) -> Result<Recording, Dri
         source: plan.root().file.display_path(),
         hash: fingerprint::files_hash(plan),
         steps: fingerprint::node_hashes(plan),
+        order: plan.declared_order(),
         fingerprint: fingerprint::FINGERPRINT_VERSION,
         at: journal::now(),
         pid: std::process::id(),
@@ -102,6 +122,7 @@ fn create(store: &dyn Store, plan: &Plan, run_id: &str) -> Result<Recording, Dri
         params: &plan.params,
         first: &started,
     })?;
-    let recorder = Recorder::new(store.journal(&lease)?);
+    let mut recorder = Recorder::new(store.journal(&lease)?);
+    recorder.append(&[super::version::record(plan)])?;
     Ok(Recording { recorder, lease })
 }

@@ -17,8 +17,8 @@ use super::step::manual::{self, Decision};
 use super::step::{self, Action, Direction, Failure, Transfer};
 use crate::plan::NodeId;
 use crate::spec::{
-    Command, Download, Gate, HttpBody, HttpRequest, ProbeKind, Runbook, Step, StepKind, Upload,
-    UploadSource,
+    Command, Download, Gate, HttpBody, HttpRequest, Manual, ProbeKind, Runbook, Step, StepKind,
+    Upload, UploadSource,
 };
 
 /// Everything a step task needs, owned (tasks are spawned).
@@ -29,6 +29,9 @@ pub struct Job {
     pub step: Arc<Step>,
     /// The runbook it is written in (defaults, hosts, env).
     pub runbook: Arc<Runbook>,
+    /// The runbooks that called that one, innermost first: their hosts and `defaults.ssh` are
+    /// inherited.
+    pub callers: Vec<Arc<Runbook>>,
     /// The template context (params, secrets, env, steps, run, the item, the host).
     pub context: minijinja::Value,
     /// Its timeout, poll interval and attempts, rendered.
@@ -55,6 +58,9 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// The run must pause here (a manual step nobody can approve now).
     pub pause: bool,
+    /// How long it waited for a person (a confirmation prompt, a manual step's decision, across
+    /// processes): not counted in its duration.
+    pub waited: Duration,
 }
 
 impl Outcome {
@@ -66,6 +72,7 @@ impl Outcome {
             outputs: Map::new(),
             reason,
             pause: false,
+            waited: Duration::ZERO,
         }
     }
 
@@ -95,8 +102,8 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
     {
         return Outcome::failed(0, "interrupted");
     }
-    match &step.kind {
-        StepKind::Manual(text) => manual_step(rt, job, &scope, text).await,
+    let outcome = match &step.kind {
+        StepKind::Manual(manual) => manual_step(rt, job, &scope, manual).await,
         StepKind::Assert(exprs) => assert_step(rt, job, &scope, exprs).await,
         StepKind::Call(_) | StepKind::Block(_) => Outcome::done(StepStatus::Succeeded, 1, None),
         StepKind::Sleep(_)
@@ -104,7 +111,14 @@ pub async fn run(rt: &Runtime, job: &Job) -> Outcome {
         | StepKind::Http(_)
         | StepKind::Upload(_)
         | StepKind::Download(_) => action_step(rt, job, &scope).await,
+    };
+    if outcome.waited.as_millis() > 0 {
+        rt.emit(Event::Waited {
+            id: job.id.clone(),
+            waited: outcome.waited,
+        });
     }
+    outcome
 }
 
 /// Waits a step's `delay` before its first attempt; `false` when interrupted meanwhile.
@@ -122,7 +136,7 @@ async fn delayed(rt: &Runtime, job: &Job, delay: Duration) -> bool {
 /// Polls a fan-out's gate until its condition holds (`Ok`: how it went) or its time runs out.
 pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failure> {
     let scope = Scope::from_value(job.context.clone());
-    let probe = probe_action(job, &scope, &gate.probe)?;
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())?;
     let interval = gate.interval.unwrap_or(crate::spec::Poll::DEFAULT_INTERVAL);
     let limit = gate.timeout.unwrap_or(GATE_TIMEOUT);
     let deadline = Instant::now() + limit;
@@ -181,8 +195,8 @@ pub async fn gate(rt: &Runtime, job: &Job, gate: &Gate) -> Result<String, Failur
 /// What a person reads of a gate: its probe and its condition.
 pub fn gate_description(job: &Job, gate: &Gate) -> String {
     let scope = Scope::from_value(job.context.clone());
-    let probe =
-        probe_action(job, &scope, &gate.probe).map_or_else(|e| e.message, |a| a.description());
+    let probe = probe_action(job, &scope, &gate.probe, gate.on.as_ref())
+        .map_or_else(|e| e.message, |a| a.description());
     let timeout = crate::spec::duration::Human(gate.timeout.unwrap_or(GATE_TIMEOUT));
     format!("{probe}\nuntil {} (within {timeout})", gate.until.text)
 }
@@ -196,26 +210,50 @@ pub(super) fn skipped_by(when: &crate::spec::Expr) -> Outcome {
     )
 }
 
-async fn manual_step(
-    rt: &Runtime,
-    job: &Job,
-    scope: &Scope,
-    text: &crate::spec::Template,
-) -> Outcome {
-    let instructions = match scope.text(text, "manual") {
+async fn manual_step(rt: &Runtime, job: &Job, scope: &Scope, manual: &Manual) -> Outcome {
+    let instructions = match scope.text(&manual.instructions, "manual") {
         Ok(t) => t.trim_end().to_owned(),
         Err(e) => return Outcome::failed(0, e.message),
     };
-    if let Err(f) = start(rt, job, 1, &instructions, false).await {
-        return Outcome::failed(0, f.message);
-    }
-    match manual::decide(rt, &job.id, &instructions).await {
-        Decision::Approved(how) => Outcome::done(StepStatus::Succeeded, 1, Some(how.to_owned())),
-        Decision::Rejected => Outcome::failed(1, "rejected at the prompt"),
-        Decision::Pause => {
+    let earlier = rt.options.approvals.waiting.get(&job.id);
+    // A wait that began in an earlier process goes on; a new one is the step's start.
+    let since = if let Some(waiting) = earlier {
+        waiting.since
+    } else {
+        if let Err(f) = start(rt, job, 1, &instructions, false).await {
+            return Outcome::failed(0, f.message);
+        }
+        jiff::Timestamp::now()
+    };
+    let decision = manual::decide(rt, &job.id, manual, &instructions, earlier, since).await;
+    let waited =
+        Duration::try_from(jiff::Timestamp::now().duration_since(since)).unwrap_or_default();
+    let decided = |outcome: Outcome| Outcome { waited, ..outcome };
+    match decision {
+        Decision::Approved { reason, inputs } => decided(Outcome {
+            outputs: rt
+                .masker
+                .mask_value(&Value::Object(inputs))
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ..Outcome::done(StepStatus::Succeeded, 1, Some(reason))
+        }),
+        Decision::Rejected(reason) => decided(Outcome::failed(1, reason)),
+        Decision::TimedOut(limit) => decided(Outcome::failed(
+            1,
+            format!(
+                "no decision within {}: failed closed",
+                crate::spec::duration::Human(limit)
+            ),
+        )),
+        Decision::Stopped(why) => Outcome::failed(0, why),
+        Decision::Pause(waits_for, missing) => {
             rt.checkpoint(Event::Paused {
                 id: job.id.clone(),
                 instructions,
+                waits_for,
+                missing,
             })
             .await;
             Outcome {
@@ -265,39 +303,44 @@ async fn action_step(rt: &Runtime, job: &Job, scope: &Scope) -> Outcome {
         Err(e) => return Outcome::failed(0, e.message),
     };
     let description = action.description();
-    if step.destructive && !rt.options.yes {
-        let approved = rt.options.interactive
-            && rt
-                .ask_destructive(
-                    &job.id,
-                    format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id),
-                )
-                .await;
-        if !approved {
-            return Outcome::failed(
-                0,
-                "destructive step not confirmed (answer yes at the prompt, or pass --yes)",
-            );
+    // The time a person takes to answer is not the step's.
+    let mut waited = Duration::ZERO;
+    if step.destructive {
+        let question = format!("DESTRUCTIVE step `{}`:\n{description}\nRun it?", job.id);
+        let confirmation = rt.confirm_destructive(&job.id, question).await;
+        waited = confirmation.waited;
+        if let Some(reason) = confirmation.refused() {
+            return Outcome {
+                waited,
+                ..Outcome::failed(0, reason)
+            };
         }
     }
     if let Some(check) = &step.check
-        && let Ok(probe) = probe_action(job, scope, &check.kind)
+        && let Ok(probe) = probe_action(job, scope, &check.kind, check.on.as_ref())
         && let Ok(result) = step::perform(rt, &job.id, &probe, job.limits.per_attempt()).await
     {
         let outputs = render_outputs(rt, job, scope, &result);
         return match outputs {
             Ok(outputs) => Outcome {
                 outputs,
+                waited,
                 ..Outcome::done(
                     StepStatus::Succeeded,
                     0,
                     Some("already in place (check succeeded); not run".to_owned()),
                 )
             },
-            Err(e) => Outcome::failed(0, e.message),
+            Err(e) => Outcome {
+                waited,
+                ..Outcome::failed(0, e.message)
+            },
         };
     }
-    perform_action(rt, job, scope, &action, &description).await
+    Outcome {
+        waited,
+        ..perform_action(rt, job, scope, &action, &description).await
+    }
 }
 
 /// Carries out a rendered action with its retries and polls, then renders its outputs.
@@ -311,14 +354,36 @@ pub(super) async fn perform_action(
     let (attempts, result) = with_retries(rt, job, scope, action, description).await;
     match result {
         Ok(result) => match render_outputs(rt, job, scope, &result) {
-            Ok(outputs) => Outcome {
-                outputs,
-                ..Outcome::done(StepStatus::Succeeded, attempts, None)
-            },
+            Ok(mut outputs) => {
+                let reason = transferred(action, &result, &mut outputs);
+                Outcome {
+                    outputs,
+                    ..Outcome::done(StepStatus::Succeeded, attempts, reason)
+                }
+            }
             Err(e) => Outcome::failed(attempts, e.message),
         },
         Err(e) => Outcome::failed(attempts, e.message),
     }
+}
+
+/// A transfer's outputs are `changed` and `sha256` (beside any it declares); one that found its
+/// destination identical is recorded as checked.
+fn transferred(
+    action: &Action,
+    result: &Value,
+    outputs: &mut Map<String, Value>,
+) -> Option<String> {
+    let Action::Transfer(_) = action else {
+        return None;
+    };
+    for key in ["changed", "sha256"] {
+        outputs
+            .entry(key)
+            .or_insert_with(|| result.get(key).cloned().unwrap_or(Value::Null));
+    }
+    (result.get("changed") == Some(&Value::Bool(false)))
+        .then(|| "checked: the destination was already identical; nothing was sent".to_owned())
 }
 
 /// Retries around polls around single attempts.
@@ -528,7 +593,7 @@ pub(super) async fn start(
 /// Renders the step's action.
 pub(super) fn build_action(job: &Job, scope: &Scope) -> Result<Action, Failure> {
     match &job.step.kind {
-        StepKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
+        StepKind::Run(cmd) => command(job, scope, cmd),
         StepKind::Http(req) => request(job, scope, req).map(Action::Http),
         StepKind::Sleep(d) => Ok(Action::Sleep(*d)),
         StepKind::Upload(upload) => transfer_up(job, scope, upload).map(Action::Transfer),
@@ -571,14 +636,43 @@ fn transfer_down(job: &Job, scope: &Scope, download: &Download) -> Result<Transf
     })
 }
 
-pub(super) fn probe_action(job: &Job, scope: &Scope, probe: &ProbeKind) -> Result<Action, Failure> {
+/// A runbook and its callers, innermost first: where a host named in `on:` is looked up.
+pub(super) fn runbooks<'r>(runbook: &'r Runbook, callers: &'r [Arc<Runbook>]) -> Vec<&'r Runbook> {
+    std::iter::once(runbook)
+        .chain(callers.iter().map(AsRef::as_ref))
+        .collect()
+}
+
+/// A `check` or `gate` probe: on its own `on:` host if it has one, else where its step runs.
+pub(super) fn probe_action(
+    job: &Job,
+    scope: &Scope,
+    probe: &ProbeKind,
+    on: Option<&crate::spec::Template>,
+) -> Result<Action, Failure> {
+    let own = on
+        .map(|t| {
+            let spec = scope.typed(t, "on")?;
+            super::hosts::resolve(&spec, &runbooks(&job.runbook, &job.callers), scope)
+        })
+        .transpose()?;
+    let host = own.as_ref().or(job.host.as_ref());
     match probe {
-        ProbeKind::Run(cmd) => commands(job, scope, cmd).map(Action::Commands),
-        ProbeKind::Http(req) => request(job, scope, req).map(Action::Http),
+        ProbeKind::Run(cmd) => command_on(job, scope, cmd, host),
+        ProbeKind::Http(req) => request_on(job, scope, req, host).map(Action::Http),
     }
 }
 
-fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>, Failure> {
+fn command(job: &Job, scope: &Scope, cmd: &Command) -> Result<Action, Failure> {
+    command_on(job, scope, cmd, job.host.as_ref())
+}
+
+fn command_on(
+    job: &Job,
+    scope: &Scope,
+    cmd: &Command,
+    host: Option<&HostTarget>,
+) -> Result<Action, Failure> {
     let step = &job.step;
     let runbook = &job.runbook;
     let mut line = match cmd {
@@ -610,18 +704,22 @@ fn commands(job: &Job, scope: &Scope, cmd: &Command) -> Result<Vec<CommandLine>,
         // Like every path in a command, a relative `cwd` is relative to where runbook was started.
         line.cwd = Some(scope.text(cwd, "cwd")?);
     }
-    match &job.host {
-        None => Ok(vec![line]),
-        Some(host) => Ok(vec![line.over_ssh(
-            &host.destination,
-            host.port.map(|p| p.to_string()).as_deref(),
-            host.identity_file.as_deref(),
-            &host.options,
-        )]),
-    }
+    Ok(Action::Command {
+        line,
+        host: host.cloned(),
+    })
 }
 
 fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failure> {
+    request_on(job, scope, req, job.host.as_ref())
+}
+
+fn request_on(
+    job: &Job,
+    scope: &Scope,
+    req: &HttpRequest,
+    host: Option<&HostTarget>,
+) -> Result<Request, Failure> {
     let headers = req
         .headers
         .iter()
@@ -648,5 +746,6 @@ fn request(job: &Job, scope: &Scope, req: &HttpRequest) -> Result<Request, Failu
             .unwrap_or(Duration::from_secs(30)),
         insecure: req.insecure,
         expect: req.expect_status.clone(),
+        via: host.cloned(),
     })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use super::approvals::Via;
 use super::secrets::Masker;
 use crate::plan::NodeId;
 
@@ -242,6 +243,46 @@ pub enum Event {
         id: NodeId,
         /// The rendered instructions.
         instructions: String,
+        /// What it still waits for (approvals, inputs), and until when.
+        waits_for: String,
+        /// The inputs nobody has supplied yet.
+        missing: Vec<String>,
+    },
+    /// A person approved or rejected a manual step.
+    Decided {
+        /// Full step id.
+        id: NodeId,
+        /// Approved (true) or rejected.
+        approved: bool,
+        /// Who (`--as`, else `user@host`).
+        by: String,
+        /// The machine they decided on.
+        host: Option<String>,
+        /// How: at the prompt, `--approve`/`--reject`, `--approve-all`.
+        via: Via,
+        /// Why (rejections).
+        reason: Option<String>,
+        /// The values they supplied (the step's inputs).
+        inputs: Map<String, Value>,
+    },
+    /// A step waited for a person (a confirmation prompt, a manual step's decision): time not
+    /// counted in its duration.
+    Waited {
+        /// Full step id.
+        id: NodeId,
+        /// How long.
+        waited: Duration,
+    },
+    /// A notification (`notify:`) was sent, or could not be.
+    Notified {
+        /// The run status it told of.
+        on: RunStatus,
+        /// Where it went.
+        url: String,
+        /// The response's HTTP status, when there was one.
+        status: Option<u16>,
+        /// Why it failed; none when it was delivered.
+        error: Option<String>,
     },
     /// The run ended.
     RunFinished {
@@ -339,9 +380,33 @@ impl Event {
                 status,
                 reason: text(reason),
             },
-            Self::Paused { id, instructions } => Self::Paused {
+            Self::Paused {
+                id,
+                instructions,
+                waits_for,
+                missing,
+            } => Self::Paused {
                 id,
                 instructions: text(instructions),
+                waits_for: text(waits_for),
+                missing,
+            },
+            Self::Decided {
+                id,
+                approved,
+                by,
+                host,
+                via,
+                reason,
+                inputs,
+            } => Self::Decided {
+                id,
+                approved,
+                by,
+                host,
+                via,
+                reason: reason.map(text),
+                inputs: map(inputs),
             },
             Self::GateStarted {
                 id,
@@ -363,28 +428,78 @@ impl Event {
                 held,
                 detail: text(detail),
             },
+            Self::Notified {
+                on,
+                url,
+                status,
+                error,
+            } => Self::Notified {
+                on,
+                url: text(url),
+                status,
+                error: error.map(text),
+            },
             other @ (Self::RunStarted { .. }
             | Self::BatchStarted { .. }
             | Self::Delaying { .. }
             | Self::ProcessStarted { .. }
             | Self::StepInterrupted { .. }
+            | Self::Waited { .. }
             | Self::RunFinished { .. }) => other,
         }
     }
 }
 
-/// A question only a person can answer; the reporter owns the terminal and asks it.
+/// A destructive step's confirmation, which only a person can give: the reporter owns the
+/// terminal and asks it, and the person types the step's id (or `yes`), never just a key.
 #[derive(Debug)]
 pub struct Question {
     /// Full step id.
     pub id: NodeId,
     /// What to show.
     pub prompt: String,
-    /// A destructive step's confirmation: the person types the step's id (or `yes`), never
-    /// just a key.
-    pub destructive: bool,
     /// Where the answer goes (true: go ahead).
     pub reply: oneshot::Sender<bool>,
+}
+
+/// A manual step's question: approve or reject, then the values it needs. Only a person can
+/// answer; the reporter owns the terminal and asks it.
+#[derive(Debug)]
+pub struct PersonQuestion {
+    /// Full step id.
+    pub id: NodeId,
+    /// The instructions, and what the step waits for.
+    pub prompt: String,
+    /// The values to ask for after an approval, in order.
+    pub inputs: Vec<AskedInput>,
+    /// When no answer becomes no decision (the step's `timeout`).
+    pub deadline: Option<jiff::Timestamp>,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// A value a person is asked for.
+#[derive(Debug, Clone)]
+pub struct AskedInput {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: crate::spec::ParamType,
+    /// What it is.
+    pub description: Option<String>,
+    /// The only values it takes (empty: any of its type).
+    pub allowed: Vec<Value>,
+}
+
+/// A person's answer to a manual step's question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Approved, with the values asked for.
+    Approved(Map<String, Value>),
+    /// Rejected.
+    Rejected,
+    /// Nobody answered (the deadline passed, or the terminal closed).
+    Unanswered,
 }
 
 /// An event and the moment it happened (taken as it left the executor, not when a consumer
@@ -417,4 +532,6 @@ pub enum Message {
     Checkpoint(Stamped, oneshot::Sender<()>),
     /// A person must answer.
     Ask(Question),
+    /// A person must decide a manual step.
+    AskPerson(PersonQuestion),
 }

@@ -5,27 +5,11 @@
 
 use serde_json::Value;
 
+pub use super::remote::HostTarget;
 use super::render::Scope;
 use super::step::Failure;
-use crate::plan::hosts::{DEFAULT_PORT, key_of};
+use crate::plan::hosts::{DEFAULT_PORT, key_of, port_of};
 use crate::spec::{Host, Runbook, Template};
-
-/// A fully rendered SSH target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostTarget {
-    /// How the node is named (`ID[<key>]`) and what `host` is in templates: the declared name,
-    /// or the destination (with `:port` when not the default).
-    pub key: String,
-    /// `[user@]address`.
-    pub destination: String,
-    /// The SSH port, when not the default.
-    pub port: Option<u16>,
-    /// A private key file.
-    pub identity_file: Option<String>,
-    /// Extra `-o` options. Earlier ones win, as in ssh: the host's own come before
-    /// `defaults.ssh`'s.
-    pub options: Vec<String>,
-}
 
 /// Resolves one host of `on:` (a name, a destination, or a map `{ssh, port, identity_file,
 /// options}`). `runbooks` are the node's runbook and then its callers, innermost first.
@@ -62,7 +46,8 @@ fn from_declared(host: &Host, scope: &Scope) -> Result<HostTarget, Failure> {
         .identity_file
         .as_ref()
         .map(|i| scope.text(i, &format!("hosts.{name}.identity_file")))
-        .transpose()?;
+        .transpose()?
+        .map(Into::into);
     let options = render_options(&host.options, scope, &format!("hosts.{name}.options"))?;
     Ok(HostTarget {
         key: name.clone(),
@@ -78,7 +63,7 @@ fn from_destination(text: &str) -> Result<HostTarget, Failure> {
     let (destination, port) = match text.rsplit_once(':') {
         // An IPv6 address has colons of its own: only `…]:port` or one colon is a port.
         Some((rest, port)) if !rest.contains(':') || rest.ends_with(']') => {
-            let port = parse_port(port)
+            let port = port_of(port)
                 .ok_or_else(|| Failure::new(format!("`{text}`: `{port}` is not a port")))?;
             (
                 rest.trim_start_matches('[')
@@ -109,7 +94,7 @@ fn from_map(map: &serde_json::Map<String, Value>) -> Result<HostTarget, Failure>
     let destination =
         text("ssh").ok_or_else(|| Failure::new("a host map needs `ssh: \"[user@]address\"`"))?;
     let port = text("port")
-        .map(|p| parse_port(&p).ok_or_else(|| Failure::new(format!("`port: {p}` is not a port"))))
+        .map(|p| port_of(&p).ok_or_else(|| Failure::new(format!("`port: {p}` is not a port"))))
         .transpose()?;
     let options = match map.get("options") {
         Some(Value::Array(items)) => items
@@ -130,18 +115,29 @@ fn from_map(map: &serde_json::Map<String, Value>) -> Result<HostTarget, Failure>
         key: destination.clone(),
         destination,
         port,
-        identity_file: text("identity_file"),
+        identity_file: text("identity_file").map(Into::into),
         options,
     })
 }
 
-/// `defaults.ssh` of the node's runbook, else of its callers': fills what the host left out;
-/// its options come after the host's own.
+/// `defaults.ssh` of the node's runbook, else of its callers': fills what the host left out.
+/// Options are kept in the order in which a later one wins: the outermost caller's defaults
+/// first, the host's own last.
 fn with_defaults(
     target: &mut HostTarget,
     runbooks: &[&Runbook],
     scope: &Scope,
 ) -> Result<(), Failure> {
+    let mut options = Vec::new();
+    for runbook in runbooks.iter().rev() {
+        options.extend(render_options(
+            &runbook.defaults.ssh.options,
+            scope,
+            "defaults.ssh.options",
+        )?);
+    }
+    options.append(&mut target.options);
+    target.options = options;
     for runbook in runbooks {
         let ssh = &runbook.defaults.ssh;
         if target.port.is_none()
@@ -152,13 +148,10 @@ fn with_defaults(
         if target.identity_file.is_none()
             && let Some(i) = &ssh.identity_file
         {
-            target.identity_file = Some(scope.text(i, "defaults.ssh.identity_file")?);
+            target.identity_file = Some(scope.text(i, "defaults.ssh.identity_file")?.into());
         }
-        target
-            .options
-            .extend(render_options(&ssh.options, scope, "defaults.ssh.options")?);
     }
-    if target.port == Some(u16::try_from(DEFAULT_PORT).unwrap_or(22)) {
+    if target.port == Some(DEFAULT_PORT) {
         target.port = None;
     }
     Ok(())
@@ -166,15 +159,11 @@ fn with_defaults(
 
 fn render_port(template: &Template, scope: &Scope, field: &str) -> Result<u16, Failure> {
     let text = scope.text(template, field)?;
-    parse_port(&text).ok_or_else(|| {
+    port_of(&text).ok_or_else(|| {
         Failure::new(format!(
             "`{field}` rendered to `{text}`, which is not a port"
         ))
     })
-}
-
-fn parse_port(text: &str) -> Option<u16> {
-    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
 }
 
 fn render_options(

@@ -156,7 +156,7 @@ pub(crate) async fn supervise<S: Supervision>(
     result_of(exit_code, &captured)
 }
 
-/// `result`, and whether the command succeeded.
+/// `result` of a command that ended with `exit_code`: a failure (with `result`) unless it is 0.
 fn result_of(exit_code: Option<i32>, captured: &Captured) -> Result<Value, Failure> {
     // What a stream printed, with its trailing newlines removed as `$(…)` does: nothing the
     // command did not print is added, and `printf 200` reads as `200`.

@@ -37,11 +37,27 @@ pub async fn step(rt: &Runtime, job: &Job) -> Outcome {
         }
     }
     match &step.kind {
-        StepKind::Manual(text) => {
-            let instructions = match scope.text(text, "manual") {
+        StepKind::Manual(manual) => {
+            let instructions = match scope.text(&manual.instructions, "manual") {
                 Ok(t) => t.trim_end().to_owned(),
                 Err(e) => return Outcome::failed(0, e.message),
             };
+            if manual.approvers > 1 {
+                notes.push(format!(
+                    "needs {} approvals by different people",
+                    manual.approvers
+                ));
+            }
+            if !manual.inputs.is_empty() {
+                let names: Vec<&str> = manual.inputs.iter().map(|i| i.name.as_str()).collect();
+                notes.push(format!("asks for: {}", names.join(", ")));
+            }
+            if let Some(timeout) = manual.timeout {
+                notes.push(format!(
+                    "no decision within {} fails it",
+                    crate::spec::duration::Human(timeout)
+                ));
+            }
             let marks = Marks {
                 manual: true,
                 ..Marks::default()
@@ -90,7 +106,7 @@ async fn action(rt: &Runtime, job: &Job, scope: &Scope, mut notes: Vec<String>) 
     let description = action.description();
     if !step.safe {
         if let Some(check) = &step.check {
-            let probe = attempt::probe_action(job, scope, &check.kind)
+            let probe = attempt::probe_action(job, scope, &check.kind, check.on.as_ref())
                 .map(|a| a.description())
                 .unwrap_or_default();
             notes.push(format!("skipped if already in place: {probe}"));
@@ -144,14 +160,17 @@ fn show(rt: &Runtime, job: &Job, description: String, mut marks: Marks, notes: V
 
 /// A step that was only shown: succeeded, with placeholders for what only a real run knows.
 fn shown(job: &Job) -> Outcome {
-    let outputs = job
-        .step
-        .outputs
-        .iter()
-        .map(|o| {
+    let declared: Vec<&str> = match &job.step.kind {
+        // What a person supplies is known only then.
+        StepKind::Manual(manual) => manual.inputs.iter().map(|i| i.name.as_str()).collect(),
+        _ => job.step.outputs.iter().map(|o| o.name.as_str()).collect(),
+    };
+    let outputs = declared
+        .into_iter()
+        .map(|name| {
             (
-                o.name.clone(),
-                Value::String(format!("<steps.{}.outputs.{}>", job.id, o.name)),
+                name.to_owned(),
+                Value::String(format!("<steps.{}.outputs.{name}>", job.id)),
             )
         })
         .collect();

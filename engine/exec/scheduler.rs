@@ -64,9 +64,11 @@ pub async fn resume(
         steps: plan.graph.node_count(),
         dry_run: rt.options.dry_run,
     });
+    let notices = super::notify::Notices::of(&plan, secrets);
     let mut scheduler = Scheduler::new(Arc::unwrap_or_clone(plan), secrets, Arc::clone(&rt));
     scheduler.settled = settled;
     let status = scheduler.run().await;
+    notices.send(&rt, status, &scheduler.waiting).await;
     rt.checkpoint(Event::RunFinished {
         status,
         duration: started.elapsed(),
@@ -150,6 +152,8 @@ struct Scheduler {
     deadlines: HashMap<usize, (Instant, Duration)>,
     /// A manual step is waiting for a person: the run pauses.
     paused: bool,
+    /// The manual steps waiting for a person.
+    waiting: Vec<NodeId>,
     /// Read-only probes that failed during a rehearsal.
     failed_probes: usize,
     /// Fan-outs a rehearsal could not expand (their list is known only at run time).
@@ -182,6 +186,7 @@ impl Scheduler {
             began: HashMap::new(),
             deadlines: HashMap::new(),
             paused: false,
+            waiting: Vec::new(),
             failed_probes: 0,
             unknown_fans: std::collections::HashSet::new(),
             ended: None,
@@ -348,6 +353,7 @@ impl Scheduler {
     fn task_ended(&mut self, n: NodeIndex, outcome: &Outcome, duration: Duration) {
         if outcome.pause {
             self.paused = true;
+            self.waiting.push(self.plan.graph[n].id.clone());
             self.walk.halt();
             self.walk.unstarted(n);
             self.nodes[n.index()].status = StepStatus::Pending;
@@ -515,6 +521,7 @@ impl Scheduler {
             name: None,
             step: Arc::clone(&step),
             runbook,
+            callers: self.callers(self.plan.graph[first].scope),
             context: self.context(first),
             limits: Limits::default(),
             host: None,
@@ -918,13 +925,8 @@ impl Scheduler {
                 return;
             }
         };
-        if !self.announce_call(n, &step, description).await {
-            self.call_failed_to_enter(
-                n,
-                scope,
-                "destructive step not confirmed (answer yes at the prompt, or pass --yes)"
-                    .to_owned(),
-            );
+        if let Err(reason) = self.announce_call(n, &step, description).await {
+            self.call_failed_to_enter(n, scope, reason.to_owned());
             return;
         }
         self.param_values[scope] = template::to_value(&params);
@@ -993,14 +995,14 @@ impl Scheduler {
         Ok((params, description))
     }
 
-    /// Shows a call in a rehearsal, or starts it (a destructive call on a terminal asks
-    /// first); `false`: nobody confirmed it.
+    /// Shows a call in a rehearsal, or starts it (a destructive call is confirmed first); an
+    /// error says why it may not start.
     async fn announce_call(
         &mut self,
         n: NodeIndex,
         step: &crate::spec::Step,
         description: String,
-    ) -> bool {
+    ) -> Result<(), &'static str> {
         let id = self.plan.graph[n].id.clone();
         if self.rt.options.dry_run {
             self.rt.emit(Event::Rehearsed {
@@ -1013,14 +1015,25 @@ impl Scheduler {
                 },
                 notes: Vec::new(),
             });
-            return true;
+            return Ok(());
         }
-        if step.destructive && !self.rt.options.yes {
+        // A call done before this resume is entered again for its params: nothing to confirm.
+        if step.destructive && !self.settled.contains_key(&id) {
             let question = format!("DESTRUCTIVE step `{id}`:\n{description}\nRun it?");
-            let approved =
-                self.rt.options.interactive && self.rt.ask_destructive(&id, question).await;
-            if !approved {
-                return false;
+            let confirmation = self.rt.confirm_destructive(&id, question).await;
+            // The time a person takes to answer is not the group's: its time starts now.
+            let waited = confirmation.waited;
+            if let Some(began) = self.began.get_mut(&id) {
+                *began += waited;
+            }
+            if waited.as_millis() > 0 {
+                self.rt.emit(Event::Waited {
+                    id: id.clone(),
+                    waited,
+                });
+            }
+            if let Some(reason) = confirmation.refused() {
+                return Err(reason);
             }
         }
         if !self.settled.contains_key(&id) {
@@ -1032,7 +1045,7 @@ impl Scheduler {
                 polling: false,
             });
         }
-        true
+        Ok(())
     }
 
     fn call_failed_to_enter(&mut self, n: NodeIndex, scope: usize, reason: String) {
@@ -1212,10 +1225,12 @@ impl Scheduler {
         let node = &self.plan.graph[n];
         let context = self.context(n);
         let scope = Scope::from_value(context.clone());
+        let runbook = Arc::clone(self.plan.runbook_of(node));
+        let callers = self.callers(node.scope);
         let host = match self.host_spec(n, &scope)? {
             Some(spec) => Some(hosts::resolve(
                 &spec,
-                &self.runbook_chain(node.scope),
+                &attempt::runbooks(&runbook, &callers),
                 &scope,
             )?),
             None => None,
@@ -1224,7 +1239,6 @@ impl Scheduler {
             Some(h) => context::extend(&context, "host", minijinja::Value::from(h.key.as_str())),
             None => context,
         };
-        let runbook = Arc::clone(self.plan.runbook_of(node));
         let scope = Scope::from_value(context.clone());
         let mut limits = Limits::of(&node.step, &runbook, &scope)?;
         // A call's `finally` runs after its time is up, whatever the limit: it cleans up.
@@ -1245,6 +1259,7 @@ impl Scheduler {
             name: rendered_name(&node.step, &scope),
             step: Arc::clone(&node.step),
             runbook,
+            callers,
             context,
             limits,
             host,
@@ -1300,13 +1315,13 @@ impl Scheduler {
         }
     }
 
-    /// A scope's runbook and its callers', innermost first (whose hosts and `defaults.ssh` a
-    /// step sees).
-    fn runbook_chain(&self, scope: usize) -> Vec<&crate::spec::Runbook> {
+    /// The runbooks that called a scope's runbook, innermost first (whose hosts and
+    /// `defaults.ssh` its steps inherit).
+    fn callers(&self, scope: usize) -> Vec<Arc<crate::spec::Runbook>> {
         let mut chain = Vec::new();
-        let mut at = Some(scope);
+        let mut at = self.plan.scopes[scope].caller;
         while let Some(s) = at {
-            chain.push(self.plan.runbook_of_scope(s).as_ref());
+            chain.push(Arc::clone(self.plan.runbook_of_scope(s)));
             at = self.plan.scopes[s].caller;
         }
         chain
@@ -1318,7 +1333,9 @@ impl Scheduler {
             .spawn(async move {
                 let started = Instant::now();
                 let outcome = attempt::run(&rt, &job).await;
-                Finished::Step(n, outcome, started.elapsed())
+                // Waiting for a person is not the step's time.
+                let worked = started.elapsed().saturating_sub(outcome.waited);
+                Finished::Step(n, outcome, worked)
             })
             .id()
     }

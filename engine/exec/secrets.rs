@@ -46,6 +46,8 @@ pub enum SecretError {
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: Vec<(String, String)>,
+    /// The environment variables read.
+    sources: Vec<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -61,47 +63,58 @@ impl Secrets {
     pub fn resolve<'a>(
         runbooks: impl IntoIterator<Item = &'a Runbook>,
     ) -> Result<Self, Vec<SecretError>> {
+        Self::resolve_needed(runbooks, &|_| true)
+    }
+
+    /// Reads the declared secrets of the runbooks: one that `needed` names must be readable
+    /// (all failures are returned); any other is kept when it can be read, so that its value is
+    /// still masked, and left out otherwise.
+    pub fn resolve_needed<'a>(
+        runbooks: impl IntoIterator<Item = &'a Runbook>,
+        needed: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<SecretError>> {
         let mut values = Vec::new();
+        let mut sources = Vec::new();
         let mut errors = Vec::new();
         for runbook in runbooks {
             let base = runbook.file.path.parent().unwrap_or_else(|| Path::new("."));
             for secret in &runbook.secrets {
-                match &secret.source {
-                    SecretSource::Env(var) => match std::env::var(var) {
-                        Ok(v) => values.push((secret.name.clone(), v)),
-                        Err(_) => errors.push(SecretError::MissingEnv {
+                if let SecretSource::Env(var) = &secret.source {
+                    sources.push(var.clone());
+                }
+                let read = match &secret.source {
+                    SecretSource::Env(var) => {
+                        std::env::var(var).map_err(|_| SecretError::MissingEnv {
                             name: secret.name.clone(),
                             var: var.clone(),
-                        }),
-                    },
+                        })
+                    }
                     SecretSource::File(path) => {
                         let full = base.join(path);
-                        match std::fs::read_to_string(&full) {
-                            Ok(v) => values.push((
-                                secret.name.clone(),
-                                v.trim_end_matches(['\n', '\r']).to_owned(),
-                            )),
-                            Err(source) => errors.push(SecretError::File {
+                        std::fs::read_to_string(&full)
+                            .map(|v| v.trim_end_matches(['\n', '\r']).to_owned())
+                            .map_err(|source| SecretError::File {
                                 name: secret.name.clone(),
                                 path: full.display().to_string(),
                                 source,
-                            }),
-                        }
+                            })
                     }
+                };
+                let chars = read.as_ref().map_or(0, |v| v.chars().count());
+                let short = chars > 0 && chars < MIN_SECRET_LEN;
+                match (read, needed(&secret.name)) {
+                    (Ok(_), true) if short => errors.push(SecretError::TooShort {
+                        name: secret.name.clone(),
+                        chars,
+                    }),
+                    (Ok(v), _) if !short => values.push((secret.name.clone(), v)),
+                    (Err(e), true) => errors.push(e),
+                    (Ok(_) | Err(_), _) => {}
                 }
             }
         }
-        for (name, value) in &values {
-            let chars = value.chars().count();
-            if chars > 0 && chars < MIN_SECRET_LEN {
-                errors.push(SecretError::TooShort {
-                    name: name.clone(),
-                    chars,
-                });
-            }
-        }
         if errors.is_empty() {
-            Ok(Self { values })
+            Ok(Self { values, sources })
         } else {
             Err(errors)
         }
@@ -113,6 +126,11 @@ impl Secrets {
             .iter()
             .map(|(n, v)| (n.clone(), Value::String(v.clone())))
             .collect()
+    }
+
+    /// The environment variables secrets were read from: kept from the processes steps start.
+    pub fn sources(&self) -> Vec<String> {
+        self.sources.clone()
     }
 
     /// A masker for these values.
@@ -166,6 +184,11 @@ impl Masker {
         }
     }
 
+    /// Whether the text holds a secret value, in any of its forms.
+    pub fn finds(&self, text: &str) -> bool {
+        self.pattern.as_ref().is_some_and(|p| p.is_match(text))
+    }
+
     /// Masks every string inside a JSON value.
     pub fn mask_value(&self, value: &Value) -> Value {
         match value {
@@ -195,9 +218,36 @@ fn forms_of(value: &str) -> Vec<String> {
     forms.push(json.trim_matches('"').to_owned());
     forms.push(url_encoded(value, false));
     forms.push(url_encoded(value, true));
+    // As a URL parser leaves it in each part of a URL it prints (WHATWG percent-encode sets):
+    // `http://h/x?k=a\b c` reads back as `…?k=a\b%20c`.
+    for set in [URL_QUERY, URL_PATH, URL_FRAGMENT, URL_USERINFO] {
+        forms.push(percent_encoded(value, set));
+    }
     forms.push(crate::template::shell_quote(value));
     forms.extend(base64_forms(value));
     forms
+}
+
+/// The printable ASCII characters a URL parser percent-encodes in a query (special schemes).
+const URL_QUERY: &str = " \"#<>'";
+/// … in a path.
+const URL_PATH: &str = " \"#<>?`{}";
+/// … in a fragment.
+const URL_FRAGMENT: &str = " \"<>`";
+/// … in a user name or password.
+const URL_USERINFO: &str = " \"#<>?`{}/:;=@[\\]^|";
+
+/// Percent-encoding of the bytes in `set`, of controls and of everything not ASCII.
+fn percent_encoded(value: &str, set: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_graphic() && !set.as_bytes().contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Percent-encoding as URLs carry it (`form`: spaces as `+`).
@@ -272,6 +322,8 @@ mod tests {
         for form in [
             "k=Sp3c%22ial%5Cx%20sp%20ace".to_owned(),
             "k=Sp3c%22ial%5Cx+sp+ace".to_owned(),
+            // As reqwest prints a URL it could not reach.
+            "http://127.0.0.1:9/x?k=Sp3c%22ial\\x%20sp%20ace".to_owned(),
             r#"{"k":"Sp3c\"ial\\x sp ace"}"#.to_owned(),
             crate::template::shell_quote(secret),
             base64::engine::general_purpose::STANDARD.encode(secret),

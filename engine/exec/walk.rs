@@ -1176,6 +1176,17 @@ mod tests_support {
 
     /// Walks a plan to its end, one node at a time; `outcome` says how each step ends.
     /// Returns the order in which nodes started and the run's status.
+    /// Outcomes where step `failing` fails and every other step succeeds.
+    pub fn only_fails(failing: &str) -> impl Fn(&str) -> StepStatus + '_ {
+        move |id| {
+            if id == failing {
+                StepStatus::Failed
+            } else {
+                StepStatus::Succeeded
+            }
+        }
+    }
+
     pub fn walk_through(
         plan: &Plan,
         outcome: impl Fn(&str) -> StepStatus,
@@ -1228,13 +1239,7 @@ mod tests {
             "r.yaml",
             "name: r\nsteps:\n  - id: a\n    run: 'true'\n  - id: b\n    run: 'false'\n  - id: c\n    run: 'true'\nfinally:\n  - id: cleanup\n    run: 'true'\n",
         )]);
-        let (order, status) = walk_through(&plan, |id| {
-            if id == "b" {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            }
-        });
+        let (order, status) = walk_through(&plan, only_fails("b"));
         assert_eq!(order, ["a", "b", "cleanup"]);
         assert_eq!(status, Some(StepStatus::Failed));
     }
@@ -1251,13 +1256,7 @@ mod tests {
                 "name: part\nsteps:\n  - id: work\n    run: 'false'\nfinally:\n  - id: undo\n    run: 'true'\n",
             ),
         ]);
-        let (order, status) = walk_through(&plan, |id| {
-            if id == "part.work" {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            }
-        });
+        let (order, status) = walk_through(&plan, only_fails("part.work"));
         assert_eq!(
             order,
             ["part", "part.work", "part.undo"],
@@ -1278,13 +1277,7 @@ mod tests {
                 "name: part\nsteps:\n  - id: work\n    run: 'false'\nfinally:\n  - id: undo\n    run: 'true'\n",
             ),
         ]);
-        let (order, status) = walk_through(&plan, |id| {
-            if id == "part.work" {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            }
-        });
+        let (order, status) = walk_through(&plan, only_fails("part.work"));
         assert_eq!(order, ["part", "part.work", "part.undo", "after"]);
         assert_eq!(status, Some(StepStatus::Succeeded));
     }
@@ -1324,13 +1317,7 @@ mod tests {
             "r.yaml",
             "name: r\nsteps:\n  - id: fan\n    for_each: [a, b, c]\n    max_parallel: 1\n    allow_failure: true\n    run: 'true'\n  - id: after\n    run: 'true'\n",
         )]);
-        let (order, status) = walk_through(&plan, |id| {
-            if id == "fan[0]" {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            }
-        });
+        let (order, status) = walk_through(&plan, only_fails("fan[0]"));
         assert_eq!(order, ["fan[0]", "fan[1]", "fan[2]", "after"]);
         assert_eq!(status, Some(StepStatus::Succeeded));
     }
@@ -1341,13 +1328,7 @@ mod tests {
             "r.yaml",
             "name: r\nsteps:\n  - id: fan\n    for_each: [a, b, c]\n    max_parallel: 1\n    run: 'true'\n  - id: after\n    run: 'true'\n",
         )]);
-        let (order, status) = walk_through(&plan, |id| {
-            if id == "fan[1]" {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            }
-        });
+        let (order, status) = walk_through(&plan, only_fails("fan[1]"));
         assert_eq!(order, ["fan[0]", "fan[1]"]);
         assert_eq!(status, Some(StepStatus::Failed));
     }

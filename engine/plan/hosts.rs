@@ -6,7 +6,21 @@ use serde_json::Value;
 use super::node_id::ItemKey;
 
 /// The SSH port a destination has unless it says otherwise.
-pub const DEFAULT_PORT: u64 = 22;
+pub const DEFAULT_PORT: u16 = 22;
+
+/// A port written as text (`"2222"`): a number from 1 to 65535.
+pub fn port_of(text: &str) -> Option<u16> {
+    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+/// What a destination reached on `port` is called: itself, with `:port` when the port is not
+/// the default (`deploy@10.0.0.7:2222`).
+pub fn destination_key(destination: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) if p != DEFAULT_PORT => format!("{destination}:{p}"),
+        _ => destination.to_owned(),
+    }
+}
 
 /// What a host of `on:` is called: its name (a declared host or a destination as written), or
 /// for a map `{ssh, port, …}` its `ssh` with `:port` when the port is not the default.
@@ -25,16 +39,13 @@ pub fn key_of(spec: &Value) -> Result<String, String> {
             match map.get("port") {
                 None | Some(Value::Null) => ssh,
                 Some(port) => {
-                    let number = port
-                        .as_u64()
-                        .or_else(|| port.as_str().and_then(|p| p.trim().parse().ok()))
-                        .filter(|p| (1..=65535).contains(p))
-                        .ok_or_else(|| format!("`port: {port}` of host `{ssh}` is not a port"))?;
-                    if number == DEFAULT_PORT {
-                        ssh
-                    } else {
-                        format!("{ssh}:{number}")
+                    let number = match port {
+                        Value::Number(n) => port_of(&n.to_string()),
+                        Value::String(s) => port_of(s),
+                        _ => None,
                     }
+                    .ok_or_else(|| format!("`port: {port}` of host `{ssh}` is not a port"))?;
+                    destination_key(&ssh, Some(number))
                 }
             }
         }

@@ -8,7 +8,9 @@ pub mod calls;
 pub mod hosts;
 pub mod model;
 pub mod node_id;
+pub mod order;
 pub mod params;
+pub mod reads;
 pub mod references;
 pub mod sites;
 

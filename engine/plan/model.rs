@@ -37,6 +37,16 @@ impl Plan {
         self.graph.node_indices().find(|&n| self.graph[n].id == *id)
     }
 
+    /// Every node's id in the order the runbook declares them: its steps as written (a call's
+    /// or a block's steps after it, items by index), then `finally` (nodes are added to the
+    /// graph in that order).
+    pub fn declared_order(&self) -> Vec<String> {
+        self.graph
+            .node_weights()
+            .map(|n| n.id.to_string())
+            .collect()
+    }
+
     /// The nodes a node waits for.
     pub fn dependencies(&self, node: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
         self.graph

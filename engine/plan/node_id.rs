@@ -212,6 +212,7 @@ fn split_segments(text: &str) -> impl Iterator<Item = &str> {
 }
 
 impl fmt::Display for NodeId {
+    /// The id as written; a width (`{:12}`) pads it, so tables line up.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.0)
     }
@@ -271,6 +272,13 @@ impl<'de> serde::Deserialize<'de> for NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_width_pads_an_id_so_tables_line_up() {
+        let id = NodeId::step("first");
+        assert_eq!(format!("[{id:8}]"), "[first   ]");
+        assert_eq!(format!("[{id:>8}]"), "[   first]");
+    }
 
     #[test]
     fn ids_are_built_and_read_back_the_same_way() {

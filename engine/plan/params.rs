@@ -1,10 +1,14 @@
-//! Params: `--set k=v` and `--params FILE.yaml`, typed by the runbook's declarations.
+//! Params: `--set k=v` and `--params FILE.yaml`, typed by the runbook's declarations and
+//! checked against their `enum` and `pattern` before anything runs.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::spec::{ParamType, Runbook};
+use crate::diagnostic::Diagnostic;
+use crate::spec::node::NodeKind;
+use crate::spec::{Param, ParamType, Runbook, SourceFile};
 
 /// Why params could not be resolved; each names the param.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +47,19 @@ pub enum ParamError {
         /// Its description.
         description: Option<String>,
     },
+    /// A value of the right type that the param does not take (`enum`, `pattern`).
+    #[error("param `{name}`{}: {problem}", given.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
+    Refused {
+        /// The param.
+        name: String,
+        /// How it was given (`--set env=prod`), when that is not a file.
+        given: Option<String>,
+        /// Why it is refused.
+        problem: String,
+    },
+    /// A value in a `--params` file that is refused or of the wrong type: where it is written.
+    #[error("{0}")]
+    InFile(FileMistake),
     /// A params file that could not be read or parsed.
     #[error("failed to read params file {path}: {reason}")]
     File {
@@ -53,26 +70,100 @@ pub enum ParamError {
     },
 }
 
+/// A mistake in a `--params` file, located at the value (compared by place and message).
+#[derive(Debug, Clone)]
+pub struct FileMistake(pub Box<Diagnostic>);
+
+impl PartialEq for FileMistake {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.location() == other.0.location() && self.0.message == other.0.message
+    }
+}
+
+impl Eq for FileMistake {}
+
+impl std::fmt::Display for FileMistake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.location(), self.0.message)
+    }
+}
+
 /// Where values come from, in increasing precedence: defaults, files, `--set`.
 #[derive(Debug, Clone, Default)]
 pub struct ParamInput {
-    /// `--params FILE` values, already read.
-    pub files: Vec<Map<String, Value>>,
+    /// `--params FILE` values, already read, in order.
+    pub files: Vec<ParamFile>,
     /// `--set name=value` arguments, as typed.
     pub sets: Vec<String>,
 }
 
+/// The values of one params file, and the file itself (to point at a value it gets wrong).
+#[derive(Debug, Clone, Default)]
+pub struct ParamFile {
+    /// Param name → value.
+    pub values: Map<String, Value>,
+    /// The file as read; `None` for values that are not in a file a person wrote (the params a
+    /// run keeps).
+    pub source: Option<Arc<SourceFile>>,
+}
+
+impl From<Map<String, Value>> for ParamFile {
+    fn from(values: Map<String, Value>) -> Self {
+        Self {
+            values,
+            source: None,
+        }
+    }
+}
+
+impl ParamFile {
+    /// A mistake about param `name` of this file: at its value when the file is known.
+    fn mistake(
+        &self,
+        name: &str,
+        message: String,
+        label: &str,
+        hint: Option<String>,
+    ) -> ParamError {
+        let Some(source) = &self.source else {
+            return ParamError::Refused {
+                name: name.to_owned(),
+                given: None,
+                problem: message,
+            };
+        };
+        let span = crate::spec::node::parse(source)
+            .ok()
+            .and_then(|root| match root.kind {
+                NodeKind::Map(entries) => entries
+                    .into_iter()
+                    .find(|(k, _)| k.scalar_text() == name)
+                    .map(|(_, v)| v.span),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let d = Diagnostic::new(source, span, format!("param `{name}`: {message}"))
+            .label(label)
+            .maybe_hint(hint);
+        ParamError::InFile(FileMistake(Box::new(d)))
+    }
+}
+
 impl ParamInput {
     /// Reads a `--params` file (YAML or JSON mapping).
-    pub fn read_file(path: &Path) -> Result<Map<String, Value>, ParamError> {
+    pub fn read_file(path: &Path) -> Result<ParamFile, ParamError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ParamError::File {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
+        let source = Some(SourceFile::new(path, text.clone()));
         match serde_saphyr::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(Value::Null) => Ok(Map::new()),
+            Ok(Value::Object(values)) => Ok(ParamFile { values, source }),
+            Ok(Value::Null) => Ok(ParamFile {
+                values: Map::new(),
+                source,
+            }),
             Ok(_) => Err(ParamError::File {
                 path: shown,
                 reason: "expected a mapping of param names to values".into(),
@@ -109,15 +200,30 @@ pub fn resolve(
         }),
     };
     for file in &input.files {
-        for (name, value) in file {
-            match runbook.param(name) {
-                Some(p) => match check_type(&p.name, p.ty, value.clone()) {
-                    Ok(v) => {
+        for (name, value) in &file.values {
+            let Some(p) = runbook.param(name) else {
+                errors.push(unknown(name));
+                continue;
+            };
+            match check_type(&p.name, p.ty, value.clone()) {
+                Ok(v) => match p.refuses(&v) {
+                    None => {
                         values.insert(name.clone(), v);
                     }
-                    Err(e) => errors.push(e),
+                    Some(problem) => {
+                        errors.push(file.mistake(name, problem, "from --params", takes(p)));
+                    }
                 },
-                None => errors.push(unknown(name)),
+                Err(ParamError::Type { problem, .. }) if file.source.is_some() => {
+                    let a = if p.ty == ParamType::Int { "an" } else { "a" };
+                    errors.push(file.mistake(
+                        name,
+                        format!("{problem}, not {a} {}", p.ty.name()),
+                        &format!("expected {a} {}", p.ty.name()),
+                        None,
+                    ));
+                }
+                Err(e) => errors.push(e),
             }
         }
     }
@@ -129,9 +235,16 @@ pub fn resolve(
         let name = name.trim();
         match runbook.param(name) {
             Some(p) => match parse_text(name, p.ty, text) {
-                Ok(v) => {
-                    values.insert(name.to_owned(), v);
-                }
+                Ok(v) => match p.refuses(&v) {
+                    None => {
+                        values.insert(name.to_owned(), v);
+                    }
+                    Some(problem) => errors.push(ParamError::Refused {
+                        name: name.to_owned(),
+                        given: Some(format!("--set {set}")),
+                        problem,
+                    }),
+                },
                 Err(e) => errors.push(e),
             },
             None => errors.push(unknown(name)),
@@ -150,6 +263,22 @@ pub fn resolve(
     } else {
         Err(errors)
     }
+}
+
+/// What a param takes, for a hint: its `enum` values, or its pattern.
+fn takes(param: &Param) -> Option<String> {
+    if !param.allowed.is_empty() {
+        let values: Vec<String> = param.allowed.iter().map(crate::spec::shown_value).collect();
+        return Some(format!(
+            "`{}` takes one of: {}",
+            param.name,
+            values.join(", ")
+        ));
+    }
+    param
+        .pattern
+        .as_ref()
+        .map(|p| format!("the whole value must match `{}` (a Rust regex)", p.text))
 }
 
 fn type_error(name: &str, ty: ParamType, problem: String) -> ParamError {

@@ -254,9 +254,20 @@ impl<'r> Checker<'r> {
                         })),
                 )
             }
+            "env" if site.field == Field::Notify => Some(
+                self.at(site, name, "`env` in a notification".to_owned())
+                    .label("not in scope in `notify`")
+                    .hint("a notification sees `params`, `secrets` and `run`"),
+            ),
+            "steps" if site.field == Field::Notify => Some(
+                self.at(site, name, "`steps` in a notification".to_owned())
+                    .label("not in scope in `notify`")
+                    .hint("a notification sees `params`, `secrets` and `run` (`run.waiting_for` names the steps waiting for a person)"),
+            ),
             "env" => None,
             "run" => match parts.get(1) {
                 None | Some(&("id" | "status" | "name")) => None,
+                Some(&("waiting_for" | "resume_command")) if site.field == Field::Notify => None,
                 Some(other) => Some(
                     self.at(site, name, format!("unknown field `run.{other}`"))
                         .label("not a field of `run`")

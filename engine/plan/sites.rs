@@ -20,6 +20,9 @@ pub enum Field {
     ForEach,
     /// Runbook-level `env` and `hosts`: no steps yet.
     Global,
+    /// A notification (`notify:`): params, secrets and `run` (with `waiting_for` and
+    /// `resume_command`), no steps.
+    Notify,
 }
 
 /// One template or expression as written in the file.
@@ -90,6 +93,22 @@ pub fn collect(runbook: &Runbook) -> Vec<Site<'_>> {
     for step in runbook.all_steps() {
         collect_step(step, &mut sites);
     }
+    for notify in &runbook.notify {
+        let req = &notify.http;
+        sites.push(Site::template(&req.url, Field::Notify, None));
+        for (_, t) in &req.headers {
+            sites.push(Site::template(t, Field::Notify, None));
+        }
+        match &req.body {
+            Some(HttpBody::Text(t)) => sites.push(Site::template(t, Field::Notify, None)),
+            Some(HttpBody::Json(v)) => sites.extend(
+                v.templates()
+                    .into_iter()
+                    .map(|t| Site::template(t, Field::Notify, None)),
+            ),
+            None => {}
+        }
+    }
     sites
 }
 
@@ -107,7 +126,9 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
     match &step.kind {
         StepKind::Run(cmd) => collect_command(cmd, step, sites),
         StepKind::Http(req) => collect_http(req, step, sites),
-        StepKind::Manual(t) => sites.push(Site::template(t, Field::Input, s)),
+        StepKind::Manual(manual) => {
+            sites.push(Site::template(&manual.instructions, Field::Input, s));
+        }
         StepKind::Assert(exprs) => {
             sites.extend(exprs.iter().map(|e| Site::expr(e, Field::Input, step)));
         }
@@ -165,6 +186,18 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         }
     }
     collect_settings(step, sites);
+    collect_hosts_and_check(step, sites);
+    for (_, t) in &step.env {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+    if let Some(t) = &step.cwd {
+        sites.push(Site::template(t, Field::Input, s));
+    }
+}
+
+/// A step's `on:` targets and its `check` probe (with the probe's own `on:`).
+fn collect_hosts_and_check<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
+    let s = Some(step);
     if let Some(on) = &step.on {
         match &on.targets {
             OnTargets::One(t) => sites.push(Site::template(t, Field::Input, s)),
@@ -184,12 +217,9 @@ fn collect_step<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
             ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
             ProbeKind::Http(req) => collect_http(req, step, sites),
         }
-    }
-    for (_, t) in &step.env {
-        sites.push(Site::template(t, Field::Input, s));
-    }
-    if let Some(t) = &step.cwd {
-        sites.push(Site::template(t, Field::Input, s));
+        if let Some(t) = &check.on {
+            sites.push(Site::template(t, Field::Input, s));
+        }
     }
 }
 
@@ -224,6 +254,9 @@ fn collect_settings<'a>(step: &'a Step, sites: &mut Vec<Site<'a>>) {
         match &gate.probe {
             ProbeKind::Run(cmd) => collect_command(cmd, step, sites),
             ProbeKind::Http(req) => collect_http(req, step, sites),
+        }
+        if let Some(t) = &gate.on {
+            sites.push(Site::template(t, Field::Input, s));
         }
         sites.push(Site::expr(&gate.until, Field::Until, step));
     }

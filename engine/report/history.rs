@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::order::PlanOrder;
+use crate::exec::approvals::Via;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
@@ -77,7 +77,7 @@ const STOPPED_IN_FLIGHT: &str = "in flight when the run stopped";
 
 /// How a step reads now: nothing runs in a run that stopped, so a step it left in flight is
 /// pending again (to be run, or decided, by a resume).
-fn shown(step: &StepHistory, run: RunStatus) -> (StepStatus, Option<&str>) {
+pub(crate) fn shown(step: &StepHistory, run: RunStatus) -> (StepStatus, Option<&str>) {
     if step.in_flight && run != RunStatus::Running {
         (StepStatus::Pending, Some(STOPPED_IN_FLIGHT))
     } else {
@@ -110,10 +110,26 @@ pub fn show_text(run: &Timeline, status: RunStatus) -> String {
         .max()
         .unwrap_or(4)
         .max(4);
+    // Time people took is its own column, when any step waited for one.
+    let waits = run.steps.iter().any(|s| !s.waited.is_zero());
+    let waited = |s: &StepHistory| match (waits, s.waited.is_zero()) {
+        (false, _) => String::new(),
+        (true, true) => format!("  {:>8}", "-"),
+        (true, false) => format!("  {:>8}", Human(s.waited).to_string()),
+    };
     let _ = writeln!(
         out,
-        "\n{:width$}  {:9}  {:>8}  {:20}  outputs",
-        "step", "status", "attempts", "finished"
+        "\n{:width$}  {:9}  {:>8}  {:>8}{}  {:20}  outputs",
+        "step",
+        "status",
+        "attempts",
+        "time",
+        if waits {
+            format!("  {:>8}", "waited")
+        } else {
+            String::new()
+        },
+        "finished"
     );
     for s in &run.steps {
         let (step_status, reason) = shown(s, status);
@@ -123,44 +139,45 @@ pub fn show_text(run: &Timeline, status: RunStatus) -> String {
             serde_json::to_string(&s.outputs).unwrap_or_default()
         };
         let finished = s.finished_at.map(short_time).unwrap_or_default();
+        let time = s
+            .duration
+            .map_or_else(|| "-".to_owned(), |d| Human(d).to_string());
         let row = format!(
-            "{:width$}  {:9}  {:>8}  {:20}  {outputs}",
+            "{:width$}  {:9}  {:>8}  {:>8}{}  {:20}  {outputs}",
             s.id,
             step_status.as_str(),
             s.attempt_count(),
+            time,
+            waited(s),
             finished
         );
         let _ = writeln!(out, "{}", row.trim_end());
         if let Some(reason) = reason {
             let _ = writeln!(out, "{:width$}  {reason}", "");
         }
+        if let Some(lost) = &s.log_lost {
+            let _ = writeln!(out, "{:width$}  log incomplete: {lost}", "");
+        }
     }
-    for a in &run.approvals {
-        let verb = if a.approved { "approved" } else { "rejected" };
-        let _ = writeln!(
-            out,
-            "\n{} {verb} by {} at {}{}",
-            a.id,
-            a.by,
-            short_time(a.at),
-            a.reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        );
-    }
+    decisions(&mut out, run);
+    let waiting = run.waiting();
     for p in &run.paused {
         let _ = writeln!(
             out,
-            "\nwaiting for approval: {p}\n  runbook resume {} --approve {p}",
+            "\nwaiting for approval: {p}{}\n  runbook resume {} --approve {p}",
+            waiting
+                .get(p)
+                .map(|w| format!(" (since {})", short_time(w.since)))
+                .unwrap_or_default(),
             run.run.run_id
         );
     }
     out
 }
 
-/// `show --format json`: SPEC §5's shape, plus approvals, each step's attempts (`history`) and
-/// the processes that drove the run.
+/// `show --format json`: SPEC §5's shape, plus each step's own time and the time it waited for
+/// people, approvals (who, how, with what inputs), each step's attempts (`history`), the params
+/// resumes changed and the processes that drove the run.
 #[derive(Serialize)]
 struct RunView<'a> {
     run_id: &'a str,
@@ -170,7 +187,17 @@ struct RunView<'a> {
     finished_at: Option<Timestamp>,
     steps: Vec<StepView<'a>>,
     approvals: Vec<ApprovalView<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    params_changed: Vec<ParamsView<'a>>,
     processes: Vec<ProcessView<'a>>,
+}
+
+/// New param values a resume gave.
+#[derive(Serialize)]
+struct ParamsView<'a> {
+    params: &'a Map<String, Value>,
+    by: &'a str,
+    at: Timestamp,
 }
 
 #[derive(Serialize)]
@@ -183,11 +210,20 @@ struct StepView<'a> {
     started_at: Option<Timestamp>,
     /// Last finish.
     finished_at: Option<Timestamp>,
+    /// Its own time (waiting for people not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+    /// Time it waited for people: confirmation prompts, decisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waited_ms: Option<u64>,
     outputs: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "<[Value]>::is_empty")]
     items: &'a [Value],
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// Why lines of its log were lost (its log is incomplete).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_lost: Option<&'a str>,
     history: Vec<AttemptView>,
 }
 
@@ -208,9 +244,14 @@ struct ApprovalView<'a> {
     by: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
+    /// `prompt`, `option` (`--approve`/`--reject`) or `approve_all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    how: Option<Via>,
     at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    inputs: &'a Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -244,8 +285,19 @@ pub fn show_json(run: &Timeline, status: RunStatus) -> String {
                 approved: a.approved,
                 by: &a.by,
                 host: a.host.as_deref(),
+                how: a.how,
                 at: a.at,
                 reason: a.reason.as_deref(),
+                inputs: &a.inputs,
+            })
+            .collect(),
+        params_changed: run
+            .param_changes
+            .iter()
+            .map(|c| ParamsView {
+                params: &c.params,
+                by: &c.by,
+                at: c.at,
             })
             .collect(),
         processes: run
@@ -276,9 +328,12 @@ fn step_view(step: &StepHistory, run: RunStatus) -> StepView<'_> {
         attempts: step.attempt_count(),
         started_at: step.started_at,
         finished_at: step.finished_at,
+        duration_ms: step.duration.map(millis),
+        waited_ms: (!step.waited.is_zero()).then(|| millis(step.waited)),
         outputs: &step.outputs,
         items: &step.items,
         reason,
+        log_lost: step.log_lost.as_deref(),
         history: step
             .attempts
             .iter()
@@ -316,12 +371,10 @@ pub fn log_steps(
     store: &dyn Store,
     run: &Timeline,
     step: Option<&str>,
-    order: &PlanOrder,
 ) -> Result<Vec<NodeId>, LogsError> {
     let Some(asked) = step else {
-        let mut steps: Vec<NodeId> = run.steps.iter().map(|s| s.id.clone()).collect();
-        order.sort_by_id(&mut steps, |id| id);
-        return Ok(steps);
+        // The timeline lists them in plan order.
+        return Ok(run.steps.iter().map(|s| s.id.clone()).collect());
     };
     let unknown = || {
         let known: Vec<&str> = run.steps.iter().map(|s| s.id.as_str()).collect();
@@ -397,6 +450,45 @@ impl LogPrinter {
             self.offsets.insert(id.clone(), from + end as u64);
         }
         Ok(())
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What people decided (who, how, when, what they supplied) and the params a resume changed.
+fn decisions(out: &mut String, run: &Timeline) {
+    for a in &run.approvals {
+        let verb = if a.approved { "approved" } else { "rejected" };
+        let _ = writeln!(
+            out,
+            "\n{} {verb} by {}{} at {}{}{}",
+            a.id,
+            a.by,
+            a.how
+                .map(|how| format!(" {}", how.describe(a.approved)))
+                .unwrap_or_default(),
+            short_time(a.at),
+            a.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            if a.inputs.is_empty() {
+                String::new()
+            } else {
+                format!("\n  supplied {}", Value::Object(a.inputs.clone()))
+            }
+        );
+    }
+    for change in &run.param_changes {
+        let _ = writeln!(
+            out,
+            "\nparams changed by {} at {}: {}",
+            change.by,
+            short_time(change.at),
+            Value::Object(change.params.clone())
+        );
     }
 }
 

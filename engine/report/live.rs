@@ -16,8 +16,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use super::order::PlanOrder;
+use crate::plan::order::PlanOrder;
 use super::prompt::{self, Consent};
+use super::screen::Screen;
 use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
 use crate::spec::duration::Human;
@@ -68,7 +69,10 @@ struct Row {
     label: &'static str,
     /// Attempts made (none for a step this process did not run).
     attempts: Option<u32>,
+    /// Its own time (none for a step this process did not run).
     duration: Option<Duration>,
+    /// Time it waited for a person (not in `duration`).
+    waited: Duration,
     reason: Option<String>,
 }
 
@@ -87,6 +91,9 @@ pub async fn consume(mut rx: UnboundedReceiver<Message>, view: View) -> Vec<serd
                 live.show(stamped);
             }
             Message::Ask(q) => live.multi.suspend(|| ask(q, &stop)),
+            Message::AskPerson(q) => live
+                .multi
+                .suspend(|| prompt::ask_person(q, &|| stop.is_cancelled())),
         }
     }
     live.rehearsal
@@ -98,6 +105,8 @@ struct Live {
     mode: Mode,
     verbosity: Verbosity,
     multi: MultiProgress,
+    /// Where the bars are drawn (a terminal on stderr).
+    screen: Option<Screen>,
     bars: HashMap<NodeId, ProgressBar>,
     order: PlanOrder,
     rows: HashMap<NodeId, Row>,
@@ -110,18 +119,30 @@ struct Live {
     dry_run: bool,
     this_run: String,
     restored: usize,
+    /// The terminal (or pipe) output went to failed: nothing more is shown.
+    gone: bool,
+    /// How many of `restored` were named or counted already.
+    restored_told: usize,
+    /// How long steps waited for people (shown apart from their time).
+    waited: HashMap<NodeId, Duration>,
 }
 
 impl Live {
     fn new(view: View) -> Self {
+        let screen = if view.mode == Mode::Progress {
+            Screen::stderr()
+        } else {
+            None
+        };
         Self {
             mode: view.mode,
             verbosity: view.verbosity,
-            multi: MultiProgress::with_draw_target(if view.mode == Mode::Progress {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            }),
+            multi: MultiProgress::with_draw_target(
+                screen
+                    .as_ref()
+                    .map_or_else(ProgressDrawTarget::hidden, Screen::target),
+            ),
+            screen,
             bars: HashMap::new(),
             order: view.order,
             rows: HashMap::new(),
@@ -131,11 +152,19 @@ impl Live {
             dry_run: false,
             this_run: String::new(),
             restored: 0,
+            gone: false,
+            restored_told: 0,
+            waited: HashMap::new(),
         }
     }
 
     /// Shows one event (some only update a progress bar or the summary).
     fn show(&mut self, Stamped { at, event }: Stamped) {
+        if !matches!(event, Event::Restored { .. })
+            && let Some(text) = self.more_restored()
+        {
+            self.print(at, &text);
+        }
         let important = is_important(&event);
         if let Some(text) = self.line(&event)
             && (important || self.verbosity != Verbosity::Quiet)
@@ -144,7 +173,28 @@ impl Live {
         }
     }
 
+    /// After the steps settled before a resume that were named one by one: how many more there
+    /// were (told once the run goes on).
+    fn more_restored(&mut self) -> Option<String> {
+        let more = self
+            .restored
+            .saturating_sub(self.restored_told.max(RESTORED_SHOWN));
+        self.restored_told = self.restored;
+        (more > 0).then(|| {
+            style(format!(
+                "…and {more} more done before this resume (`runbook show {}` lists them)",
+                self.this_run
+            ))
+            .dim()
+            .to_string()
+        })
+    }
+
     /// The line an event prints, if any.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per event, each the line it prints: it reads best whole"
+    )]
     fn line(&mut self, event: &Event) -> Option<String> {
         match event {
             Event::RunStarted {
@@ -214,25 +264,44 @@ impl Live {
                 batch,
                 held,
                 detail,
-            } => Some(format!(
-                "{} gate of {id} after batch {batch}: {detail}",
-                if *held {
-                    style("ok").green().to_string()
-                } else {
-                    style("FAILED").red().bold().to_string()
-                }
-            )),
+            } => Some(gate_ended(id, *batch, *held, detail)),
             Event::Delaying { id, delay } => Some(format!(
                 "{} {id}: waiting {} before the first attempt",
                 style("wait").dim(),
                 Human(*delay)
             )),
-            Event::Paused { id, instructions } => Some(format!(
-                "{} at manual step {id}:\n{}\n  approve with: runbook resume {run} --approve {id}\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
-                style("paused").yellow().bold(),
-                indent_all(instructions),
-                run = self.this_run,
-            )),
+            Event::Paused {
+                id,
+                instructions,
+                waits_for,
+                missing,
+            } => Some(self.paused(id, instructions, waits_for, missing)),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                ..
+            } => Some(decided(id, *approved, by, *via, reason.as_deref())),
+            Event::Waited { id, waited } => {
+                self.waited.insert(id.clone(), *waited);
+                None
+            }
+            Event::Notified {
+                on,
+                url,
+                status,
+                error,
+            } => Some(match (error, status) {
+                (Some(error), _) => format!(
+                    "{} notification of {} to {url} failed (the run goes on): {error}",
+                    style("warn").yellow(),
+                    on.as_str()
+                ),
+                (None, Some(code)) => format!("notified {url} ({}): HTTP {code}", on.as_str()),
+                (None, None) => format!("notified {url} ({})", on.as_str()),
+            }),
             Event::RunFinished { status, duration } => self.run_finished(*status, *duration),
         }
     }
@@ -248,6 +317,7 @@ impl Live {
                 label: "done before",
                 attempts: None,
                 duration: None,
+                waited: Duration::ZERO,
                 reason: None,
             },
         );
@@ -257,6 +327,26 @@ impl Live {
                 style(format!("{} before", status.as_str())).dim()
             )
         })
+    }
+
+    /// A manual step waits: its instructions, what it waits for, and how to go on.
+    fn paused(
+        &self,
+        id: &NodeId,
+        instructions: &str,
+        waits_for: &str,
+        missing: &[String],
+    ) -> String {
+        let inputs = missing.iter().fold(String::new(), |mut text, m| {
+            let _ = write!(text, " --input {id}.{m}=…");
+            text
+        });
+        format!(
+            "{} at manual step {id}:\n{}\n  waiting for {waits_for}\n  approve with: runbook resume {run} --approve {id}{inputs} [--as NAME]\n  reject with:  runbook resume {run} --reject {id} --reason \"…\"",
+            style("paused").yellow().bold(),
+            indent_all(instructions),
+            run = self.this_run,
+        )
     }
 
     fn run_started(
@@ -394,6 +484,7 @@ impl Live {
                 status: StepStatus::Pending,
                 attempts,
                 duration: Some(duration),
+                waited: Duration::ZERO,
                 reason: None,
             },
         );
@@ -426,6 +517,7 @@ impl Live {
         reason: Option<&str>,
     ) -> Option<String> {
         self.clear_bar(id);
+        let waited = self.waited.remove(id).unwrap_or_default();
         self.attempts.remove(id);
         let polls = self.polls.remove(id).unwrap_or(0);
         self.rows.insert(
@@ -435,13 +527,14 @@ impl Live {
                 status,
                 attempts: Some(attempts),
                 duration: Some(duration),
+                waited,
                 reason: reason.map(str::to_owned),
             },
         );
         if self.dry_run && reason == Some("rehearsed") {
             return None;
         }
-        let waited = if polls > 0 {
+        let held = if polls > 0 {
             format!(" (held after {} polls)", polls + 1)
         } else {
             String::new()
@@ -449,8 +542,13 @@ impl Live {
         let text = reason
             .map(|r| format!(": {}", first_line_inline(r)))
             .unwrap_or_default();
+        let waited = if waited.is_zero() {
+            String::new()
+        } else {
+            format!(" (and {} waiting for a person)", Human(waited))
+        };
         Some(format!(
-            "{} {id} in {}{waited}{text}",
+            "{} {id} in {}{held}{waited}{text}",
             status_word(status),
             Human(duration)
         ))
@@ -500,6 +598,7 @@ impl Live {
             label: "not run",
             attempts: None,
             duration: None,
+            waited: Duration::ZERO,
             reason: None,
         };
         let mut rows: Vec<(NodeId, Row)> = self
@@ -515,28 +614,63 @@ impl Live {
     }
 
     /// Prints a line where the mode wants it: above the bars, on stdout with the time of its
-    /// event (plain), or on stderr (JSON mode: stdout carries only the JSON document).
-    fn print(&self, at: jiff::Timestamp, text: &str) {
-        match self.mode {
-            Mode::Progress => self.multi.suspend(|| println!("{text}")),
-            Mode::Json => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
-            Mode::Plain => {
-                let _ = writeln!(std::io::stdout().lock(), "{} {text}", clock(at));
-            }
+    /// event (plain), or on stderr (JSON mode: stdout carries only the JSON document). Once the
+    /// terminal or pipe fails (closed: EIO, EPIPE), nothing more is shown and the run goes on:
+    /// its output is still in the logs.
+    fn print(&mut self, at: jiff::Timestamp, text: &str) {
+        if self.gone {
+            return;
+        }
+        let written = match self.mode {
+            Mode::Progress => self
+                .multi
+                .suspend(|| writeln!(std::io::stdout().lock(), "{text}")),
+            Mode::Json => writeln!(std::io::stderr().lock(), "{text}"),
+            Mode::Plain => writeln!(std::io::stdout().lock(), "{} {text}", clock(at)),
+        };
+        if written.is_err() || self.screen.as_ref().is_some_and(Screen::gone) {
+            self.gone = true;
+            self.multi.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
 }
 
-/// Asks a person (a destructive step's confirmation is its id typed out); gives up when the
-/// run is being stopped.
+/// A gate after a batch held, or did not.
+fn gate_ended(id: &NodeId, batch: usize, held: bool, detail: &str) -> String {
+    format!(
+        "{} gate of {id} after batch {batch}: {detail}",
+        if held {
+            style("ok").green().to_string()
+        } else {
+            style("FAILED").red().bold().to_string()
+        }
+    )
+}
+
+/// A person's decision: who, how, and why.
+fn decided(
+    id: &NodeId,
+    approved: bool,
+    by: &str,
+    via: crate::exec::approvals::Via,
+    reason: Option<&str>,
+) -> String {
+    format!(
+        "{} {id} by {by} {}{}",
+        if approved {
+            style("approved").green().to_string()
+        } else {
+            style("rejected").red().bold().to_string()
+        },
+        via.describe(approved),
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    )
+}
+
+/// Asks a person to confirm a destructive step (by typing its id); gives up when the run is
+/// being stopped.
 fn ask(q: Question, stop: &CancellationToken) {
-    let consent = if q.destructive {
-        Consent::Typed(q.id.to_string())
-    } else {
-        Consent::YesNo
-    };
+    let consent = Consent::Typed(q.id.to_string());
     let question = format!("[{}] {}", q.id, q.prompt);
     let answer = prompt::ask(&question, &consent, &|| stop.is_cancelled());
     let _ = q.reply.send(answer);
@@ -702,19 +836,32 @@ fn summary(
 
 /// The summary table, each column as wide as its widest cell.
 fn table(out: &mut String, rows: &[&(NodeId, Row)]) {
-    let cells: Vec<[String; 4]> = rows
+    // Time people took is shown apart, in its own column, when any step waited for one.
+    let waits = rows.iter().any(|(_, r)| !r.waited.is_zero());
+    let mut header = vec!["step", "status", "attempts", "time"];
+    if waits {
+        header.push("waited");
+    }
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|(id, r)| {
-            [
+            let mut row = vec![
                 id.to_string(),
                 r.label.to_owned(),
                 r.attempts.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                 r.duration
                     .map_or_else(|| "-".to_owned(), |d| Human(d).to_string()),
-            ]
+            ];
+            if waits {
+                row.push(if r.waited.is_zero() {
+                    "-".to_owned()
+                } else {
+                    Human(r.waited).to_string()
+                });
+            }
+            row
         })
         .collect();
-    let header = ["step", "status", "attempts", "time"];
     let width = |c: usize| {
         cells
             .iter()
@@ -723,13 +870,18 @@ fn table(out: &mut String, rows: &[&(NodeId, Row)]) {
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
-    let _ = writeln!(
-        out,
-        "\n{:w0$}  {:w1$}  {:>w2$}  {:>w3$}",
-        header[0], header[1], header[2], header[3]
-    );
-    for [id, label, attempts, time] in &cells {
-        let _ = writeln!(out, "{id:w0$}  {label:w1$}  {attempts:>w2$}  {time:>w3$}");
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let line = |out: &mut String, row: &[&str]| {
+        let _ = write!(out, "{:w$}  {:w1$}", row[0], row[1], w = widths[0], w1 = widths[1]);
+        for (cell, w) in row.iter().zip(&widths).skip(2) {
+            let _ = write!(out, "  {cell:>w$}");
+        }
+        out.push('\n');
+    };
+    out.push('\n');
+    line(out, &header);
+    for row in &cells {
+        let row: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &row);
     }
 }

@@ -29,6 +29,8 @@ pub struct Runbook {
     pub steps: Vec<Arc<Step>>,
     /// Steps run when the run ends, succeeded or failed.
     pub finally: Vec<Arc<Step>>,
+    /// Requests sent when the run pauses for a person, fails or succeeds.
+    pub notify: Vec<Notify>,
     /// The file it was read from.
     pub file: Arc<SourceFile>,
     /// For a block's steps: the steps around the block, which its templates may read too.
@@ -66,6 +68,7 @@ impl Runbook {
             steps,
             finally,
             secrets: Vec::new(),
+            notify: Vec::new(),
             enclosing,
             block_items,
             ..self.clone()
@@ -140,8 +143,86 @@ pub struct Param {
     pub default: Option<serde_json::Value>,
     /// What it is for.
     pub description: Option<String>,
+    /// The only values it may take (`enum:`); empty: any value of its type.
+    pub allowed: Vec<serde_json::Value>,
+    /// A regex the whole of a string value must match (`pattern:`).
+    pub pattern: Option<Pattern>,
     /// Where it is declared.
     pub span: Span,
+}
+
+impl Param {
+    /// Why a value of the right type is still not one this param takes (`enum`, `pattern`).
+    pub fn refuses(&self, value: &serde_json::Value) -> Option<String> {
+        refused_choice(&self.allowed, value).or_else(|| {
+            let pattern = self.pattern.as_ref()?;
+            match value {
+                serde_json::Value::String(s) if !pattern.matches(s) => Some(format!(
+                    "`{s}` does not match its pattern `{}`",
+                    pattern.text
+                )),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Why a value is not one of `allowed` (an empty list allows every value).
+pub fn refused_choice(allowed: &[serde_json::Value], value: &serde_json::Value) -> Option<String> {
+    if allowed.is_empty() || allowed.contains(value) {
+        return None;
+    }
+    Some(format!(
+        "`{}` is not one of {}",
+        shown_value(value),
+        allowed
+            .iter()
+            .map(shown_value)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// A value as a person writes it: strings without quotes, everything else as JSON.
+pub fn shown_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `pattern:` — a regex that the whole of a string value must match.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// As written.
+    pub text: String,
+    /// Compiled, anchored at both ends.
+    regex: regex::Regex,
+}
+
+impl Pattern {
+    /// Compiles a pattern (anchored: the whole value must match); `Err` is the regex's reason.
+    pub fn new(text: &str) -> Result<Self, String> {
+        regex::Regex::new(&format!("^(?:{text})$"))
+            .map(|regex| Self {
+                text: text.to_owned(),
+                regex,
+            })
+            .map_err(|err| {
+                err.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid regex")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_owned()
+            })
+    }
+
+    /// Whether the whole of `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
 }
 
 /// A declared secret.
@@ -343,8 +424,11 @@ impl Step {
     /// transfer's `changed` and `sha256`).
     pub fn output_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
-        if matches!(self.kind, StepKind::Upload(_) | StepKind::Download(_)) {
-            names.extend(["changed", "sha256"]);
+        match &self.kind {
+            StepKind::Upload(_) | StepKind::Download(_) => names.extend(["changed", "sha256"]),
+            // The values its approvers supply.
+            StepKind::Manual(manual) => names.extend(manual.inputs.iter().map(|i| i.name.as_str())),
+            _ => {}
         }
         names
     }
@@ -357,8 +441,8 @@ pub enum StepKind {
     Run(Command),
     /// One HTTP request.
     Http(HttpRequest),
-    /// Human instructions.
-    Manual(Template),
+    /// A person's step.
+    Manual(Manual),
     /// Verifications.
     Assert(Vec<Expr>),
     /// A wait.
@@ -371,6 +455,34 @@ pub enum StepKind {
     Download(Download),
     /// Steps written in place, run as a group.
     Block(Block),
+}
+
+/// `manual:` — what a person is asked to do, and how their decision is taken.
+#[derive(Debug, Clone)]
+pub struct Manual {
+    /// What to do (a template).
+    pub instructions: Template,
+    /// No decision within this long fails the step (fail closed).
+    pub timeout: Option<Duration>,
+    /// Approvals by distinct people needed (1 unless it says).
+    pub approvers: u32,
+    /// Values the approvers supply, in file order; they become the step's outputs.
+    pub inputs: Vec<Input>,
+}
+
+/// One value a person supplies to a manual step (`inputs:`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Its name (`steps.<id>.outputs.<name>`).
+    pub name: String,
+    /// Where the name is written.
+    pub name_span: Span,
+    /// Its type.
+    pub ty: ParamType,
+    /// What it is, for the person asked.
+    pub description: Option<String>,
+    /// The only values it takes (`enum:`); empty: any value of its type.
+    pub allowed: Vec<serde_json::Value>,
 }
 
 /// `block:` — steps written in place, run as one group (like a call of another runbook), with
@@ -558,6 +670,8 @@ impl FanPolicy {
 pub struct Gate {
     /// What it runs.
     pub probe: ProbeKind,
+    /// The host it runs on (`on:`): its command runs there, its request is sent from there.
+    pub on: Option<Template>,
     /// When it holds (`result` in scope).
     pub until: Expr,
     /// Wait between polls.
@@ -656,6 +770,8 @@ impl Retry {
 pub struct Probe {
     /// What the probe runs.
     pub kind: ProbeKind,
+    /// The host it runs on (`on:`), instead of its step's.
+    pub on: Option<Template>,
     /// Where `check` is written.
     pub span: Span,
 }
@@ -667,4 +783,42 @@ pub enum ProbeKind {
     Run(Command),
     /// A request; an expected status means in place.
     Http(HttpRequest),
+}
+
+/// `notify:` — an HTTP request sent when the run ends in one of the statuses in `on`.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The statuses it is sent on.
+    pub on: Vec<NotifyOn>,
+    /// The request (templates over params, secrets and `run`).
+    pub http: HttpRequest,
+}
+
+/// A run status a notification is sent on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// The run waits for a person at a manual step.
+    Paused,
+    /// A step failed.
+    Failed,
+    /// The run succeeded.
+    Succeeded,
+}
+
+impl NotifyOn {
+    /// Every value, as written.
+    pub const ALL: [(&'static str, Self); 3] = [
+        ("paused", Self::Paused),
+        ("failed", Self::Failed),
+        ("succeeded", Self::Succeeded),
+    ];
+
+    /// As written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paused => "paused",
+            Self::Failed => "failed",
+            Self::Succeeded => "succeeded",
+        }
+    }
 }

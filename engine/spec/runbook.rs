@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use super::decode::Decoder;
 use super::model::{
-    Defaults, Host, OnTargets, Param, ParamType, Runbook, Secret, SecretSource, SshDefaults, Step,
-    Template, Value,
+    Defaults, Host, Notify, NotifyOn, OnTargets, Param, ParamType, Pattern, Runbook, Secret,
+    SecretSource, SshDefaults, Step, Template, Value,
 };
 use super::node::{Node, NodeKind};
 use super::source::{SourceFile, Span};
 use super::suggest::did_you_mean;
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "name",
     "description",
     "params",
@@ -24,8 +24,17 @@ const TOP_KEYS: [&str; 9] = [
     "defaults",
     "steps",
     "finally",
+    "notify",
 ];
-const PARAM_KEYS: [&str; 4] = ["type", "required", "default", "description"];
+const NOTIFY_KEYS: [&str; 2] = ["on", "http"];
+const PARAM_KEYS: [&str; 6] = [
+    "type",
+    "required",
+    "default",
+    "description",
+    "enum",
+    "pattern",
+];
 const HOST_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
 const DEFAULT_KEYS: [&str; 6] = [
     "timeout",
@@ -91,6 +100,7 @@ impl Decoder {
             .take("finally")
             .map(|n| self.steps(n, true))
             .unwrap_or_default();
+        let notify = f.take("notify").map(|n| self.notify(n)).unwrap_or_default();
         f.finish(self, "the runbook", &TOP_KEYS);
         if steps_node.is_none() {
             let d = self
@@ -108,12 +118,49 @@ impl Decoder {
             defaults,
             steps,
             finally,
+            notify,
             file: Arc::clone(&self.file),
             enclosing: Vec::new(),
             block_items: Vec::new(),
         };
         self.cross_step_rules(&runbook);
+        self.inputs_are_not_secrets(&runbook.secrets, runbook.all_steps());
         Some(runbook)
+    }
+
+    /// A manual step's inputs are journaled, secrets never are: an input may not have a
+    /// secret's name (a block's steps are checked too).
+    fn inputs_are_not_secrets<'s>(
+        &mut self,
+        secrets: &[Secret],
+        steps: impl Iterator<Item = &'s Step>,
+    ) {
+        for step in steps {
+            match &step.kind {
+                super::model::StepKind::Manual(manual) => {
+                    for input in &manual.inputs {
+                        if secrets.iter().any(|s| s.name == input.name) {
+                            let d = self
+                                .error(
+                                    input.name_span,
+                                    format!(
+                                        "input `{}` of manual step `{}` has the name of a secret",
+                                        input.name, step.id
+                                    ),
+                                )
+                                .label("also declared under `secrets`")
+                                .hint("what a person supplies is written to the run's journal, and a secret never is: rename the input");
+                            self.push(d);
+                        }
+                    }
+                }
+                super::model::StepKind::Block(block) => {
+                    let inner = block.steps.iter().chain(&block.finally).map(AsRef::as_ref);
+                    self.inputs_are_not_secrets(secrets, inner);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A list of steps (`steps:`, `finally:`, or those of a `block:`).
@@ -135,6 +182,66 @@ impl Decoder {
             .into_iter()
             .filter_map(|(k, v)| self.template(v, &k.value).map(|t| (k.value, t)))
             .collect()
+    }
+
+    /// `notify:`: a list of `{on: [paused, failed, succeeded], http: {…}}`.
+    fn notify(&mut self, node: &Node) -> Vec<Notify> {
+        let mut out = Vec::new();
+        for entry in self.items(node, "notify") {
+            let Some(mut f) = self.fields(entry, "notify") else {
+                continue;
+            };
+            let on = if let Some(on) = f.take("on") {
+                self.notify_on(on)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `on`")
+                    .hint("add `on: [paused, failed]`: the run statuses it is sent on");
+                self.push(d);
+                Vec::new()
+            };
+            let http = if let Some(h) = f.take("http") {
+                self.http(h)
+            } else {
+                let d = self
+                    .error(entry.span, "a notification has no `http`")
+                    .hint("add `http: { method: POST, url: \"https://hooks.example/…\" }`");
+                self.push(d);
+                None
+            };
+            f.finish(self, "notify", &NOTIFY_KEYS);
+            if let Some(http) = http {
+                out.push(Notify { on, http });
+            }
+        }
+        out
+    }
+
+    /// `on:` of a notification: one status or a list of them.
+    fn notify_on(&mut self, node: &Node) -> Vec<NotifyOn> {
+        let nodes: Vec<&Node> = if matches!(node.kind, NodeKind::Seq(_)) {
+            self.items(node, "on").iter().collect()
+        } else {
+            vec![node]
+        };
+        let mut out = Vec::new();
+        for n in nodes {
+            let Some(text) = self.string(n, "on") else {
+                continue;
+            };
+            match NotifyOn::ALL.iter().find(|(name, _)| *name == text.value) {
+                Some((_, on)) if !out.contains(on) => out.push(*on),
+                Some(_) => {}
+                None => {
+                    let d = self
+                        .error(text.span, format!("unknown run status `{}`", text.value))
+                        .label("not a status a notification is sent on")
+                        .hint("one of paused, failed, succeeded");
+                    self.push(d);
+                }
+            }
+        }
+        out
     }
 
     #[expect(
@@ -182,6 +289,8 @@ impl Decoder {
                         required: false,
                         default: None,
                         description: None,
+                        allowed: Vec::new(),
+                        pattern: None,
                         span: name.span,
                     });
                 };
@@ -211,7 +320,16 @@ impl Decoder {
                     .take("description")
                     .and_then(|n| self.string(n, "description"))
                     .map(|s| s.value);
-                f.finish(self, &format!("param `{}`", name.value), &PARAM_KEYS);
+                let owner = format!("param `{}`", name.value);
+                let allowed = f
+                    .take("enum")
+                    .map(|n| self.choices(n, &owner, ty, type_known))
+                    .unwrap_or_default();
+                let pattern_key = f.key_span("pattern");
+                let pattern = f
+                    .take("pattern")
+                    .and_then(|n| self.pattern(n, &owner, ty, pattern_key));
+                f.finish(self, &owner, &PARAM_KEYS);
                 if let Some(node) = default {
                     self.default_is_data(&name.value, node);
                 }
@@ -235,6 +353,34 @@ impl Decoder {
                         });
                     self.push(d);
                 }
+                if let Some((value, span)) = &default
+                    && (!type_known || ty.accepts(value))
+                {
+                    let param = Param {
+                        name: name.value.clone(),
+                        ty,
+                        required: false,
+                        default: None,
+                        description: None,
+                        allowed: allowed.clone(),
+                        pattern: pattern.clone(),
+                        span: name.span,
+                    };
+                    if let Some(why) = param.refuses(value) {
+                        let d = self
+                            .error(
+                                *span,
+                                format!("the default of `{}` is not a value it takes", name.value),
+                            )
+                            .label(why)
+                            .hint(if param.allowed.is_empty() {
+                                "change the default, or the pattern"
+                            } else {
+                                "change the default, or add it to `enum`"
+                            });
+                        self.push(d);
+                    }
+                }
                 if let (Some(r), Some(_)) = (&required, &default)
                     && r.value
                 {
@@ -253,10 +399,106 @@ impl Decoder {
                     required: required.is_some_and(|r| r.value),
                     default: default.map(|(v, _)| v),
                     description,
+                    allowed,
+                    pattern,
                     span: name.span,
                 })
             })
             .collect()
+    }
+
+    /// `enum: [...]` of a param or of a manual step's input: a non-empty list of values of the
+    /// declared type (with an unknown type, already reported, nothing is checked).
+    pub fn choices(
+        &mut self,
+        node: &Node,
+        owner: &str,
+        ty: ParamType,
+        type_known: bool,
+    ) -> Vec<serde_json::Value> {
+        let NodeKind::Seq(items) = &node.kind else {
+            let d = self
+                .error(
+                    node.span,
+                    format!(
+                        "`enum` of {owner} must be a list, found a {}",
+                        node.kind.describe()
+                    ),
+                )
+                .label("expected a list of values")
+                .hint("e.g. `enum: [staging, production]`");
+            self.push(d);
+            return Vec::new();
+        };
+        if items.is_empty() {
+            let d = self
+                .error(node.span, format!("`enum` of {owner} is empty"))
+                .label("no value would be accepted")
+                .hint("list the values it may take, or remove `enum`");
+            self.push(d);
+        }
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            let value = item.to_json();
+            if type_known && !ty.accepts(&value) {
+                let a = if ty == ParamType::Int { "an" } else { "a" };
+                let d = self
+                    .error(
+                        item.span,
+                        format!("`enum` of {owner} lists a {}", item.kind.describe()),
+                    )
+                    .label(format!("expected {a} {}", ty.name()))
+                    .hint(if ty == ParamType::String {
+                        "quote it: \"…\""
+                    } else {
+                        "every value of `enum` has the declared type"
+                    });
+                self.push(d);
+                continue;
+            }
+            values.push(value);
+        }
+        values
+    }
+
+    /// `pattern: REGEX` of a string param: a valid regex (the whole value must match).
+    fn pattern(
+        &mut self,
+        node: &Node,
+        owner: &str,
+        ty: ParamType,
+        key: Option<Span>,
+    ) -> Option<Pattern> {
+        let text = self.string(node, "pattern")?;
+        if ty != ParamType::String {
+            let d = self
+                .error(
+                    key.unwrap_or(text.span),
+                    format!(
+                        "`pattern` on {owner}, which is {} {}",
+                        if ty == ParamType::Int { "an" } else { "a" },
+                        ty.name()
+                    ),
+                )
+                .label("only strings are matched against a pattern")
+                .hint("list the values it may take with `enum`, or make it a string");
+            self.push(d);
+            return None;
+        }
+        match Pattern::new(&text.value) {
+            Ok(pattern) => Some(pattern),
+            Err(reason) => {
+                let d = self
+                    .error(
+                        text.span,
+                        format!("invalid regex in `pattern` of {owner}: {reason}"),
+                    )
+                    .label("this pattern")
+                    .hint("patterns use Rust regex syntax, and the whole value must match");
+                self.push(d);
+                None
+            }
+        }
     }
 
     /// A param's default is data, as a value given with `--set` is: never rendered. A string in

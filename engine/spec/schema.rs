@@ -144,6 +144,44 @@ pub struct RunbookFile {
     /// Steps run when the run ends, succeeded or failed (not when it pauses or is interrupted:
     /// `runbook resume` continues those). `{{ run.status }}` tells how it ended.
     pub finally: Option<Vec<Step>>,
+    /// HTTP requests sent when the run pauses for a person, fails or succeeds, so that a pause
+    /// at 3 a.m. reaches someone. Without `json` or `body`, the request is a POST of
+    /// `{run_id, runbook, status, waiting_for, resume_command}`. A notification that cannot be
+    /// sent is logged and journaled; it never fails the run.
+    pub notify: Option<Vec<Notify>>,
+}
+
+/// A notification: when it is sent, and the request.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Notify {
+    /// The run statuses it is sent on.
+    pub on: NotifyOnList,
+    /// The request. Its templates see `params`, `secrets`, `env` and `run` (`id`, `name`,
+    /// `status`, `waiting_for`: the manual steps waiting for a person, `resume_command`).
+    pub http: Http,
+}
+
+/// One run status, or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum NotifyOnList {
+    /// One status.
+    One(NotifyOn),
+    /// Several.
+    Many(Vec<NotifyOn>),
+}
+
+/// A run status a notification is sent on.
+#[derive(JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// The run waits for a person at a manual step.
+    Paused,
+    /// A step failed.
+    Failed,
+    /// The run succeeded.
+    Succeeded,
 }
 
 /// A declared input.
@@ -161,7 +199,9 @@ pub struct RunbookFile {
         {"if": {"properties": {"type": {"const": "list"}}, "required": ["type"]},
          "then": {"properties": {"default": {"type": "array"}}}},
         {"if": {"properties": {"type": {"const": "map"}}, "required": ["type"]},
-         "then": {"properties": {"default": {"type": "object"}}}}
+         "then": {"properties": {"default": {"type": "object"}}}},
+        {"if": {"required": ["pattern"]},
+         "then": {"properties": {"type": {"const": "string"}}}}
     ])
 )]
 pub struct Param {
@@ -175,6 +215,13 @@ pub struct Param {
     pub default: Option<Value>,
     /// What the param is for, shown to whoever runs the runbook.
     pub description: Option<String>,
+    /// The only values the param takes (of its `type`), e.g. `[staging, production]`; any other
+    /// value is refused before anything runs.
+    #[schemars(rename = "enum", length(min = 1))]
+    pub allowed: Option<Vec<Value>>,
+    /// For a string param: a regex (Rust syntax) that the whole value must match, e.g.
+    /// `"^v[0-9]+$"`; any other value is refused before anything runs.
+    pub pattern: Option<String>,
 }
 
 /// The type of a param.
@@ -303,9 +350,11 @@ pub struct Step {
     pub run: Option<Command>,
     /// Kind: one HTTP request. Without `expect`, any 2xx status succeeds.
     pub http: Option<Http>,
-    /// Kind: a human step. The instructions are shown and a person confirms on the terminal;
-    /// without a terminal the run pauses (exit 3) until `runbook resume RUN_ID --approve STEP`.
-    pub manual: Option<String>,
+    /// Kind: a person's step. The instructions are shown and a person approves at the terminal
+    /// prompt, or with `--approve STEP` or `--approve-all` (never `--yes`); without a terminal
+    /// the run pauses (exit 3) until `runbook resume RUN_ID --approve STEP`. Every decision
+    /// records who (`--as NAME`), when and how.
+    pub manual: Option<Manual>,
     /// Kind: verification. One expression or a list; each must be true, and a failure shows the
     /// expression and the values in it (e.g. `steps.health.outputs.status == "green"`).
     pub assert: Option<Expressions>,
@@ -410,6 +459,49 @@ pub struct Step {
     pub shell: Option<String>,
 }
 
+/// A manual step: its instructions, or the long form with a time limit, a number of approvers
+/// and the values a person supplies.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum Manual {
+    /// The instructions (a template).
+    Instructions(String),
+    /// The long form.
+    Long(ManualLong),
+}
+
+/// `manual: {instructions, timeout, approvers, inputs}`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ManualLong {
+    /// What the person is asked to do (a template).
+    pub instructions: String,
+    /// No decision within this long (from when the step first asks or pauses, across resumes)
+    /// fails the step, and `finally` runs: fail closed.
+    pub timeout: Option<Duration>,
+    /// How many distinct people must approve (two-person rule); the run stays paused until
+    /// they have. 1 when left out.
+    pub approvers: Option<Count>,
+    /// Values the approvers supply (`--input STEP.NAME=VALUE`, or at the prompt), then
+    /// available as `{{ steps.<id>.outputs.<name> }}`. Journaled: never a secret.
+    #[schemars(extend("propertyNames" = {"pattern": ID_PATTERN}))]
+    pub inputs: Option<BTreeMap<String, ManualInput>>,
+}
+
+/// One value a person supplies to a manual step.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ManualInput {
+    /// The value's type; `string` when left out.
+    #[schemars(rename = "type")]
+    pub ty: Option<ParamType>,
+    /// What the value is, shown to the person asked.
+    pub description: Option<String>,
+    /// The only values it takes (of its `type`).
+    #[schemars(rename = "enum", length(min = 1))]
+    pub allowed: Option<Vec<Value>>,
+}
+
 /// A step id, in snake case: `[a-z][a-z0-9_]*`. A kebab-case id such as `stop-core` is an error:
 /// write `stop_core`.
 #[derive(JsonSchema)]
@@ -475,6 +567,9 @@ pub struct Gate {
     pub run: Option<Command>,
     /// A request; `result` is `{status, headers, body, json}`.
     pub http: Option<Http>,
+    /// The host the probe runs on: its command runs there, its request is sent from there (over
+    /// the host's SSH connection, reaching what listens on the host's loopback).
+    pub on: Option<String>,
     /// When the gate holds (e.g. `result.json.status == "green"`).
     pub until: Expression,
     /// Wait between two polls (5s when left out).
@@ -694,6 +789,8 @@ pub struct Check {
     pub run: Option<Command>,
     /// A request; an expected status means the effect is in place.
     pub http: Option<Http>,
+    /// The host the probe runs on, instead of its step's (a request is sent from there).
+    pub on: Option<String>,
 }
 
 #[cfg(test)]

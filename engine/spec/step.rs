@@ -3,11 +3,12 @@
 use super::decode::{Decoder, Fields, Spanned};
 use super::model::{
     Block, Call, Command, Download, FanPolicy, ForEach, ForEachItems, Gate, HttpBody, HttpRequest,
-    On, OnTargets, Output, Poll, Probe, ProbeKind, Retry, Step, StepId, StepKind, Upload,
-    UploadSource,
+    Input, Manual, On, OnTargets, Output, ParamType, Poll, Probe, ProbeKind, Retry, Step, StepId,
+    StepKind, Upload, UploadSource,
 };
 use super::node::{Node, NodeKind};
 use super::source::Span;
+use super::suggest::did_you_mean;
 
 /// The keys that choose a step's kind.
 pub const KINDS: [&str; 9] = [
@@ -56,7 +57,7 @@ pub const STEP_KEYS: [&str; 38] = [
     "shell",
 ];
 
-const GATE_KEYS: [&str; 5] = ["run", "http", "until", "interval", "timeout"];
+const GATE_KEYS: [&str; 6] = ["run", "http", "on", "until", "interval", "timeout"];
 const UPLOAD_KEYS: [&str; 4] = ["src", "content", "dest", "mode"];
 const DOWNLOAD_KEYS: [&str; 2] = ["src", "dest"];
 const HOST_MAP_KEYS: [&str; 4] = ["ssh", "port", "identity_file", "options"];
@@ -64,6 +65,8 @@ const HTTP_KEYS: [&str; 8] = [
     "method", "url", "headers", "json", "body", "timeout", "insecure", "expect",
 ];
 const RETRY_KEYS: [&str; 4] = ["attempts", "delay", "backoff", "max_delay"];
+const MANUAL_KEYS: [&str; 4] = ["instructions", "timeout", "approvers", "inputs"];
+const INPUT_KEYS: [&str; 3] = ["type", "description", "enum"];
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
 /// Whether an id is `[a-z][a-z0-9_]*`.
@@ -330,7 +333,7 @@ impl Decoder {
         match key {
             "run" => self.command(node, "run").map(StepKind::Run),
             "http" => self.http(node).map(StepKind::Http),
-            "manual" => self.template(node, "manual").map(StepKind::Manual),
+            "manual" => self.manual(node).map(StepKind::Manual),
             "assert" => {
                 let list = self.strings(node, "assert", true)?;
                 let exprs = list
@@ -367,6 +370,96 @@ impl Decoder {
             }
             _ => None,
         }
+    }
+
+    /// `manual:` — instructions, or the long form `{instructions, timeout, approvers, inputs}`.
+    fn manual(&mut self, node: &Node) -> Option<Manual> {
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            return self.template(node, "manual").map(|instructions| Manual {
+                instructions,
+                timeout: None,
+                approvers: 1,
+                inputs: Vec::new(),
+            });
+        }
+        let mut f = self.fields(node, "manual")?;
+        let instructions = f
+            .take("instructions")
+            .and_then(|n| self.template(n, "manual.instructions"));
+        let timeout = f
+            .take("timeout")
+            .and_then(|n| self.duration(n, "manual.timeout"))
+            .map(|d| d.value);
+        let approvers = f
+            .take("approvers")
+            .and_then(|n| self.count(n, "manual.approvers"))
+            .map_or(1, |c| u32::try_from(c.value).unwrap_or(u32::MAX));
+        let inputs = f.take("inputs").map(|n| self.inputs(n)).unwrap_or_default();
+        let has_instructions = f.has("instructions");
+        f.finish(self, "`manual`", &MANUAL_KEYS);
+        if !has_instructions {
+            let d = self
+                .error(node.span, "`manual` has no `instructions`")
+                .label("what is the person asked to do?")
+                .hint("e.g. `manual: { instructions: \"Check the snapshot\", timeout: 30m }`");
+            self.push(d);
+        }
+        Some(Manual {
+            instructions: instructions?,
+            timeout,
+            approvers,
+            inputs,
+        })
+    }
+
+    /// `inputs:` of a manual step: `name: {type, description, enum}`.
+    fn inputs(&mut self, node: &Node) -> Vec<Input> {
+        self.entries(node, "manual.inputs")
+            .into_iter()
+            .filter_map(|(name, value)| {
+                if !is_valid_id(&name.value) {
+                    let d = self
+                        .error(name.span, format!("invalid input name `{}`", name.value))
+                        .label("input names are snake_case")
+                        .hint(format!("write `{}`", snake_case(&name.value)));
+                    self.push(d);
+                    return None;
+                }
+                let owner = format!("input `{}`", name.value);
+                let mut f = self.fields(value, "an input")?;
+                let mut type_known = true;
+                let ty = match f.take("type").and_then(|n| self.string(n, "type")) {
+                    Some(t) => ParamType::from_name(&t.value).unwrap_or_else(|| {
+                        type_known = false;
+                        let d = self
+                            .error(t.span, format!("unknown input type `{}`", t.value))
+                            .label("not a type")
+                            .maybe_hint(did_you_mean(&t.value, ParamType::NAMES).or_else(|| {
+                                Some(format!("one of {}", ParamType::NAMES.join(", ")))
+                            }));
+                        self.push(d);
+                        ParamType::String
+                    }),
+                    None => ParamType::String,
+                };
+                let description = f
+                    .take("description")
+                    .and_then(|n| self.string(n, "description"))
+                    .map(|s| s.value);
+                let allowed = f
+                    .take("enum")
+                    .map(|n| self.choices(n, &owner, ty, type_known))
+                    .unwrap_or_default();
+                f.finish(self, &owner, &INPUT_KEYS);
+                Some(Input {
+                    name: name.value,
+                    name_span: name.span,
+                    ty,
+                    description,
+                    allowed,
+                })
+            })
+            .collect()
     }
 
     /// `run:` as a script or an argv list.
@@ -552,6 +645,7 @@ impl Decoder {
         let mut f = self.fields(node, "gate")?;
         let run = f.take("run");
         let http = f.take("http");
+        let on = f.take("on").and_then(|n| self.template(n, "gate.on"));
         let until = f.take("until").and_then(|n| self.expr(n, "gate.until"));
         let interval = f
             .take("interval")
@@ -584,6 +678,7 @@ impl Decoder {
         }
         Some(Gate {
             probe: probe?,
+            on,
             until: until?,
             interval,
             timeout,
@@ -791,7 +886,8 @@ impl Decoder {
         let mut f = self.fields(node, "check")?;
         let run = f.take("run");
         let http = f.take("http");
-        f.finish(self, "`check`", &["run", "http"]);
+        let on = f.take("on").and_then(|n| self.template(n, "check.on"));
+        f.finish(self, "`check`", &["run", "http", "on"]);
         let kind = match (run, http) {
             (Some(r), None) => ProbeKind::Run(self.command(r, "check.run")?),
             (None, Some(h)) => ProbeKind::Http(self.http(h)?),
@@ -806,6 +902,7 @@ impl Decoder {
         };
         Some(Probe {
             kind,
+            on,
             span: node.span,
         })
     }
@@ -919,7 +1016,21 @@ impl Decoder {
             }
         }
         if matches!(step.kind, StepKind::Manual(_)) {
-            for key in ["retry", "until", "outputs", "check", "on", "timeout"] {
+            misuse(
+                self,
+                "timeout",
+                format!("`timeout` beside manual step `{id}`"),
+                None,
+                "a manual step's time limit is part of it: `manual: { instructions: …, timeout: 30m }` (no decision in time fails it)",
+            );
+            misuse(
+                self,
+                "outputs",
+                format!("`outputs` on manual step `{id}`"),
+                None,
+                "the values a person supplies are its `inputs`: `manual: { instructions: …, inputs: { snapshot_id: { type: string } } }`, read as `steps.<id>.outputs.<name>`",
+            );
+            for key in ["retry", "until", "check", "on"] {
                 misuse(
                     self,
                     key,
@@ -984,7 +1095,10 @@ impl Decoder {
             for key in ["on", "env", "cwd", "shell"] {
                 let runs_on_hosts = matches!(
                     step.kind,
-                    StepKind::Manual(_) | StepKind::Upload(_) | StepKind::Download(_)
+                    StepKind::Manual(_)
+                        | StepKind::Http(_)
+                        | StepKind::Upload(_)
+                        | StepKind::Download(_)
                 );
                 if !(key == "on" && runs_on_hosts) {
                     misuse(

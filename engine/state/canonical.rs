@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 use crate::plan::{PlanNode, Role};
 use crate::spec::{
     Batch, Block, Call, Command, Count, Download, FanPolicy, ForEach, ForEachItems, Gate, HttpBody,
-    HttpRequest, On, OnTargets, Poll, Probe, ProbeKind, Retry, Setting, Step, StepKind, Template,
-    Upload, UploadSource, Value as SpecValue,
+    HttpRequest, Input, Manual, On, OnTargets, Poll, Probe, ProbeKind, Retry, Setting, Step,
+    StepKind, Template, Upload, UploadSource, Value as SpecValue,
 };
 
 /// The version of the canonical form this build writes. Journals record it next to the
@@ -139,7 +139,7 @@ fn step_kind(kind: &StepKind) -> Value {
     match kind {
         StepKind::Run(command) => object([("run", run(command))]),
         StepKind::Http(request) => object([("http", http(request))]),
-        StepKind::Manual(text) => object([("manual", Value::from(text.text.as_str()))]),
+        StepKind::Manual(manual) => manual_step(manual),
         StepKind::Assert(exprs) => object([(
             "assert",
             Value::from(exprs.iter().map(|e| e.text.as_str()).collect::<Vec<_>>()),
@@ -150,6 +150,46 @@ fn step_kind(kind: &StepKind) -> Value {
         StepKind::Download(download) => object([("download", downloading(download))]),
         StepKind::Block(block) => object([("block", blocking(block))]),
     }
+}
+
+/// A manual step: its instructions, and its long form's fields when they are set (a step in the
+/// short form keeps the fingerprint it had before the long form existed).
+fn manual_step(manual: &Manual) -> Value {
+    let Manual {
+        instructions,
+        timeout,
+        approvers,
+        inputs,
+    } = manual;
+    let mut fields = Fields::default();
+    fields.set("manual", Value::from(instructions.text.as_str()));
+    fields.duration("manual_timeout", *timeout);
+    if *approvers != 1 {
+        fields.set("approvers", Value::from(*approvers));
+    }
+    if !inputs.is_empty() {
+        let inputs = inputs
+            .iter()
+            .map(|input| {
+                let Input {
+                    name,
+                    name_span: _,
+                    ty,
+                    // What it is, for people: not what the step does.
+                    description: _,
+                    allowed,
+                } = input;
+                let mut fields = Fields::default();
+                fields.set("type", Value::from(ty.name()));
+                if !allowed.is_empty() {
+                    fields.set("enum", Value::Array(allowed.clone()));
+                }
+                (name.clone(), Value::Object(fields.0))
+            })
+            .collect();
+        fields.set("inputs", Value::Object(inputs));
+    }
+    Value::Object(fields.0)
 }
 
 fn uploading(upload: &Upload) -> Value {
@@ -237,6 +277,7 @@ fn fan_policy(fan: &FanPolicy, with_for_each: bool) -> Map<String, Value> {
 fn gating(gate: &Gate) -> Value {
     let Gate {
         probe: kind,
+        on,
         until,
         interval,
         timeout,
@@ -246,6 +287,9 @@ fn gating(gate: &Gate) -> Value {
     match kind {
         ProbeKind::Run(command) => fields.set("run", run(command)),
         ProbeKind::Http(request) => fields.set("http", http(request)),
+    }
+    if let Some(on) = on {
+        fields.set("on", template(on));
     }
     fields.set("until", Value::from(until.text.as_str()));
     fields.duration("interval", *interval);
@@ -396,11 +440,15 @@ fn retrying(retry: &Retry) -> Value {
 }
 
 fn probe(probe: &Probe) -> Value {
-    let Probe { kind, span: _ } = probe;
-    match kind {
+    let Probe { kind, on, span: _ } = probe;
+    let mut value = match kind {
         ProbeKind::Run(command) => object([("run", run(command))]),
         ProbeKind::Http(request) => object([("http", http(request))]),
+    };
+    if let (Some(on), Value::Object(fields)) = (on, &mut value) {
+        fields.insert("on".to_owned(), template(on));
     }
+    value
 }
 
 /// A YAML value whose strings are templates: the templates' texts.

@@ -19,6 +19,12 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The sha256 of some bytes, in lowercase hex (a runbook file's version, as `sha256sum` prints
+/// it).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// The hash of the runbook files' texts, in plan order.
 pub fn files_hash(plan: &Plan) -> String {
     let mut hasher = Sha256::new();

@@ -1,5 +1,5 @@
 //! Who drives a run or decides on a step: the OS user and this machine's host name, recorded
-//! with the run's processes and approvals.
+//! with the run's processes and approvals (`user@host` when `--as` names nobody).
 
 /// The user name recorded with runs and approvals: `$USER`, `$LOGNAME`, else the account of
 /// this process.
@@ -15,6 +15,16 @@ pub fn current_user() -> String {
                 .map(|u| u.name)
         })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Who decides a manual step when `--as` does not say: `user@host` (the user alone on a machine
+/// without a host name).
+pub fn default_identity() -> String {
+    let user = current_user();
+    match host_name() {
+        Some(host) => format!("{user}@{host}"),
+        None => user,
+    }
 }
 
 /// This machine's host name, when it has one.
@@ -34,5 +44,6 @@ mod tests {
         assert!(!current_user().is_empty());
         let host = host_name().expect("a host name");
         assert!(!host.contains('\0'), "{host:?}");
+        assert_eq!(default_identity(), format!("{}@{host}", current_user()));
     }
 }

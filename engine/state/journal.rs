@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::exec::approvals::Via;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 
@@ -32,6 +33,11 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step, by node id.
         steps: Map<String, Value>,
+        /// Every node's id in plan order: the order the runbook declares its steps (a call's
+        /// steps after it, items by index, `finally` last), which `show` lists them in. Not
+        /// recorded by older builds.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        order: Vec<String>,
         /// The version of the step hashes' canonical form (0: written before it was versioned;
         /// such hashes cannot be compared with this build's).
         #[serde(default)]
@@ -64,10 +70,23 @@ pub enum Record {
         hash: String,
         /// Hash of each compiled step now, by node id.
         steps: Map<String, Value>,
+        /// Every node's id now, in plan order (not recorded by older builds).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        order: Vec<String>,
         /// The version of the step hashes' canonical form (0: before it was versioned).
         #[serde(default)]
         fingerprint: u32,
         /// Who allowed it.
+        by: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A resume gave params new values (`--set`): steps that run from now on read them; no step
+    /// that had read a param yet was finished.
+    ParamsChanged {
+        /// The new values, by param.
+        params: Map<String, Value>,
+        /// Who gave them.
         by: String,
         /// When.
         at: Timestamp,
@@ -106,6 +125,9 @@ pub enum Record {
         /// Why it failed or was skipped, or how it succeeded without running.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Why lines of its log were lost (a full disk), when they were: its log is incomplete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_lost: Option<String>,
         /// How long it ran, in milliseconds.
         duration_ms: u64,
         /// When.
@@ -132,6 +154,109 @@ pub enum Record {
         /// Why (rejections).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// How: at the prompt, `--approve`/`--reject`, `--approve-all` (not recorded by older
+        /// builds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        how: Option<Via>,
+        /// The values supplied with it (the step's inputs).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        inputs: Map<String, Value>,
+        /// When.
+        at: Timestamp,
+    },
+    /// A step waited for a person (a confirmation prompt, a manual step's decision): time its
+    /// duration does not count.
+    Waited {
+        /// Full step id.
+        id: NodeId,
+        /// How long, in milliseconds.
+        waited_ms: u64,
+        /// When the wait ended.
+        at: Timestamp,
+    },
+    /// An attempt failed and the step will try again after `delay_ms`.
+    Retrying {
+        /// Full step id.
+        id: NodeId,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why (masked).
+        error: String,
+        /// The wait before the next attempt, in milliseconds.
+        delay_ms: u64,
+        /// When the attempt failed.
+        at: Timestamp,
+    },
+    /// A step waits before its first attempt (`delay`).
+    Delayed {
+        /// Full step id.
+        id: NodeId,
+        /// How long, in milliseconds.
+        delay_ms: u64,
+        /// When the wait began.
+        at: Timestamp,
+    },
+    /// A batch of a fan-out began.
+    BatchStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// 1-based.
+        batch: usize,
+        /// How many batches there are.
+        of: usize,
+        /// The items of the batch (their keys: hosts, or positions).
+        items: Vec<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The gate after a batch began to be checked.
+    GateStarted {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch just ended (1-based).
+        batch: usize,
+        /// When.
+        at: Timestamp,
+    },
+    /// The gate after a batch held, or did not.
+    GateEnded {
+        /// The fanned-out step.
+        id: NodeId,
+        /// The batch (1-based).
+        batch: usize,
+        /// Whether it held.
+        held: bool,
+        /// How (polls, or why not; masked).
+        detail: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Which version of the runbook a process drives the run with: the sha256 of the root
+    /// runbook file and, when the file is in a git repository, the commit checked out.
+    Version {
+        /// sha256 of the root runbook file's text, in hex.
+        sha256: String,
+        /// The commit checked out where the file is, when it is in a git repository.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        /// The file differs from that commit (uncommitted changes, or not tracked).
+        #[serde(default)]
+        modified: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// A notification (`notify:`) was sent, or could not be.
+    Notified {
+        /// The run's status it told of.
+        on: RunStatus,
+        /// Where it went (masked).
+        url: String,
+        /// The response's HTTP status, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// Why it failed (masked); none when it was delivered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
         /// When.
         at: Timestamp,
     },
@@ -155,6 +280,15 @@ pub enum JournalError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The journal file was deleted (its run folder removed) while this process wrote it: what
+    /// it writes lands nowhere.
+    #[error(
+        "{path} was deleted while the run went on (was its run folder removed?); nothing more can be recorded"
+    )]
+    Deleted {
+        /// The journal.
+        path: PathBuf,
     },
     /// A line that is not a record (and not a torn last line).
     #[error("{path}:{line}: damaged journal record: {reason}")]

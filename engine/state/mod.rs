@@ -3,11 +3,14 @@
 //! executor's events, the journal read back as a timeline, and what resume needs.
 
 pub mod canonical;
+pub mod chronicle;
 pub mod fingerprint;
 pub mod identity;
 pub mod journal;
 pub mod leftovers;
 pub mod local;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod recorder;
 pub mod resume;
 pub mod runbook_copy;

@@ -26,33 +26,9 @@ impl Recorder {
         Self { journal }
     }
 
-    /// Appends records outside the event stream (approvals), durably; an approval is noted in
-    /// its step's log too.
+    /// Appends records outside the event stream (a resume's first records), durably.
     pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        self.journal.append(records)?;
-        for record in records {
-            if let Record::Approval {
-                id,
-                approved,
-                by,
-                reason,
-                at,
-                ..
-            } = record
-            {
-                let line = format!(
-                    "--- {at} {} by {by}{}",
-                    if *approved { "approved" } else { "rejected" },
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                self.write_line(id, &line);
-            }
-        }
-        self.flush_logs();
-        Ok(())
+        self.journal.append(records)
     }
 
     /// Consumes messages until the executor is done; a journal that cannot be written stops the
@@ -70,7 +46,7 @@ impl Recorder {
         loop {
             let first = if dirty {
                 let Ok(message) = tokio::time::timeout(LAZY_SYNC, rx.recv()).await else {
-                    self.sync(&mut failure, &cancel);
+                    off_the_executor(|| self.sync(&mut failure, &cancel));
                     dirty = false;
                     continue;
                 };
@@ -83,27 +59,43 @@ impl Recorder {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
+            // The log lines of the batch up to its last step end are written first: a step's log
+            // is closed before its end is journaled, so that the record can say the log lost
+            // lines. The rest wait until the checkpoints are acknowledged.
+            let early = batch
+                .iter()
+                .rposition(|m| {
+                    matches!(m, Message::Event(e) if matches!(e.event, Event::StepFinished { .. }))
+                })
+                .map_or(0, |i| i + 1);
+            off_the_executor(|| self.log_all(&batch[..early]));
             let mut records = Vec::new();
             let mut checkpoint = false;
             for message in &batch {
                 if let Message::Event(e) | Message::Checkpoint(e, _) = message
-                    && let Some(r) = to_record(&e.event, e.at)
+                    && let Some(mut r) = to_record(&e.event, e.at)
                 {
+                    if let Record::StepFinished { id, log_lost, .. } = &mut r {
+                        *log_lost = self.journal.log_failure(id);
+                    }
                     records.push(r);
                 }
                 checkpoint |= matches!(message, Message::Checkpoint(..));
             }
-            if failure.is_none()
-                && let Err(e) = self.journal.write(&records)
-            {
-                cancel.cancel();
-                failure = Some(e);
-            }
             dirty |= !records.is_empty();
-            if checkpoint && dirty {
-                self.sync(&mut failure, &cancel);
-                dirty = false;
-            }
+            let sync_now = checkpoint && dirty;
+            off_the_executor(|| {
+                if failure.is_none()
+                    && let Err(e) = self.journal.write(&records)
+                {
+                    cancel.cancel();
+                    failure = Some(e);
+                }
+                if sync_now {
+                    self.sync(&mut failure, &cancel);
+                }
+            });
+            dirty &= !sync_now;
             // Checkpoints are acknowledged as soon as they are durable: a step waiting to start
             // does not wait for the logs.
             let batch: Vec<Message> = batch
@@ -118,12 +110,10 @@ impl Recorder {
                     other => other,
                 })
                 .collect();
-            for message in &batch {
-                if let Message::Event(e) = message {
-                    self.log(&e.event, e.at);
-                }
-            }
-            self.flush_logs();
+            off_the_executor(|| {
+                self.log_all(&batch[early..]);
+                self.flush_logs();
+            });
             for message in batch {
                 let _ = forward.send(message);
             }
@@ -132,6 +122,14 @@ impl Recorder {
             self.sync(&mut failure, &cancel);
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    fn log_all(&mut self, messages: &[Message]) {
+        for message in messages {
+            if let Message::Event(e) | Message::Checkpoint(e, _) = message {
+                self.log(&e.event, e.at);
+            }
+        }
     }
 
     fn sync(&mut self, failure: &mut Option<StoreError>, cancel: &CancellationToken) {
@@ -184,9 +182,46 @@ impl Recorder {
                 id,
                 format!("--- {at} interrupted: its processes were stopped"),
             ),
-            Event::Paused { id, instructions } => (
+            Event::Paused {
                 id,
-                format!("--- paused, waiting for approval:\n{instructions}"),
+                instructions,
+                waits_for,
+                ..
+            } => (
+                id,
+                format!("--- paused, waiting for {waits_for}:\n{instructions}"),
+            ),
+            Event::Decided {
+                id,
+                approved,
+                by,
+                via,
+                reason,
+                inputs,
+                ..
+            } => (
+                id,
+                format!(
+                    "--- {at} {} by {by} {}{}{}",
+                    if *approved { "approved" } else { "rejected" },
+                    via.describe(*approved),
+                    reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    if inputs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", serde_json::Value::Object(inputs.clone()))
+                    }
+                ),
+            ),
+            Event::Waited { id, waited } => (
+                id,
+                format!(
+                    "--- waited {} for a person",
+                    crate::spec::duration::Human(*waited)
+                ),
             ),
             _ => return,
         };
@@ -211,6 +246,10 @@ impl Recorder {
 }
 
 /// The journal record an event that happened at `at` becomes, if any.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per event that is recorded, each its record: it reads best whole"
+)]
 fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
     match event {
         Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
@@ -233,7 +272,8 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             outputs: outputs.clone(),
             items: items.clone(),
             reason: reason.clone(),
-            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            log_lost: None,
+            duration_ms: millis(*duration),
             at,
         }),
         Event::ProcessStarted { id, pgid } => Some(Record::ProcessStarted {
@@ -241,11 +281,105 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
             pgid: *pgid,
             at,
         }),
+        Event::Retrying {
+            id,
+            attempt,
+            error,
+            delay,
+        } => Some(Record::Retrying {
+            id: id.clone(),
+            attempt: *attempt,
+            error: error.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::Delaying { id, delay } => Some(Record::Delayed {
+            id: id.clone(),
+            delay_ms: millis(*delay),
+            at,
+        }),
+        Event::BatchStarted {
+            id,
+            batch,
+            of,
+            items,
+        } => Some(Record::BatchStarted {
+            id: id.clone(),
+            batch: *batch,
+            of: *of,
+            items: items.clone(),
+            at,
+        }),
+        Event::GateStarted { id, batch, .. } => Some(Record::GateStarted {
+            id: id.clone(),
+            batch: *batch,
+            at,
+        }),
+        Event::GateEnded {
+            id,
+            batch,
+            held,
+            detail,
+        } => Some(Record::GateEnded {
+            id: id.clone(),
+            batch: *batch,
+            held: *held,
+            detail: detail.clone(),
+            at,
+        }),
         Event::Paused { id, .. } => Some(Record::Paused { id: id.clone(), at }),
+        Event::Decided {
+            id,
+            approved,
+            by,
+            host,
+            via,
+            reason,
+            inputs,
+        } => Some(Record::Approval {
+            id: id.clone(),
+            approved: *approved,
+            by: by.clone(),
+            host: host.clone(),
+            reason: reason.clone(),
+            how: Some(*via),
+            inputs: inputs.clone(),
+            at,
+        }),
+        Event::Waited { id, waited } => Some(Record::Waited {
+            id: id.clone(),
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            at,
+        }),
+        Event::Notified {
+            on,
+            url,
+            status,
+            error,
+        } => Some(Record::Notified {
+            on: *on,
+            url: url.clone(),
+            status: *status,
+            error: error.clone(),
+            at,
+        }),
         Event::RunFinished { status, .. } => Some(Record::RunFinished {
             status: *status,
             at,
         }),
         _ => None,
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs blocking file work (fsync, creating logs) without holding up the steps' tasks: on a
+/// multi-threaded runtime the worker hands its other tasks over while it blocks.
+fn off_the_executor<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

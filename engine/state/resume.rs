@@ -1,15 +1,15 @@
 //! Deciding what a resume does: which steps are already done (never re-run), which were in
-//! flight when the process died and how each is handled, which are re-run on request, and which
-//! manual steps are approved or rejected.
+//! flight when the process died and how each is handled, which are re-run on request, which
+//! manual steps the operator approves or rejects, and which still wait since an earlier process.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use petgraph::visit::Dfs;
-use serde_json::Map;
 
 use super::timeline::Timeline;
+use crate::exec::approvals::{Verdict, Waiting};
 use crate::exec::{Settled, SettledSteps, StepStatus};
-use crate::plan::{NodeId, Phase, Plan, Role};
+use crate::plan::{NodeId, Phase, Plan, Role, reads};
 use crate::spec::StepKind;
 
 /// Why a resume cannot go ahead.
@@ -26,6 +26,9 @@ pub enum ResumeError {
     /// `--approve`/`--reject` of a step that is not a manual step waiting for approval.
     #[error("step `{0}` is not waiting for approval")]
     NotPaused(NodeId),
+    /// `--set` for params that steps which finished (and are not run again) read.
+    #[error("{}", .0.iter().map(|(param, steps)| format!("param `{param}` was read by {} that finished: {}; a new value would not reach {}", if steps.len() == 1 { "a step" } else { "steps" }, steps.iter().map(NodeId::as_str).collect::<Vec<_>>().join(", "), if steps.len() == 1 { "it" } else { "them" })).collect::<Vec<_>>().join("\nerror: ") + "\nkeep the run's values, or run those steps again with --rerun STEP")]
+    ParamsUsed(Vec<(String, Vec<NodeId>)>),
     /// In-flight steps that are not idempotent and have no check, without confirmation.
     #[error("{} in flight when the run stopped and not safe to repeat blindly: {}; they may or may not have taken effect. Check by hand, then resume with --yes to run them again", if .0.len() == 1 { "this step was" } else { "these steps were" }, .0.iter().map(NodeId::as_str).collect::<Vec<_>>().join(", "))]
     NeedsConfirmation(Vec<NodeId>),
@@ -44,6 +47,8 @@ pub struct ResumeRequest {
     pub reason: Option<String>,
     /// Re-run in-flight non-idempotent steps without a check (`--yes` or a terminal's answer).
     pub confirmed: bool,
+    /// Params given new values (`--set`): no finished step may have read them.
+    pub new_params: Vec<String>,
 }
 
 /// The decision, ready for the executor.
@@ -53,19 +58,11 @@ pub struct Decision {
     pub settled: SettledSteps,
     /// In-flight steps that will run again, and why that is safe.
     pub rerun_in_flight: Vec<(NodeId, &'static str)>,
-    /// Manual steps approved or rejected now, to be journaled.
+    /// Manual steps approved or rejected now: the executor records each decision when it
+    /// reaches the step (a step may need more approvals than this one).
     pub verdicts: Vec<Verdict>,
-}
-
-/// A manual step approved or rejected by this resume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// The step.
-    pub id: NodeId,
-    /// Approved (true) or rejected.
-    pub approved: bool,
-    /// Why (rejections).
-    pub reason: Option<String>,
+    /// Manual steps waiting since an earlier process: since when, and who approved them.
+    pub waiting: HashMap<NodeId, Waiting>,
 }
 
 /// Decides what a resume does, from the run's timeline and the plan it continues with: steps
@@ -75,18 +72,22 @@ pub fn decide(
     timeline: &Timeline,
     plan: &Plan,
     request: &ResumeRequest,
-    user: &str,
 ) -> Result<Decision, ResumeError> {
     let rerun = rerun(plan, &request.rerun)?;
     let mut decision = Decision::default();
     settle_done(timeline, &rerun, &mut decision);
+    unread_params(plan, &decision.settled, &request.new_params)?;
     finally_runs_again(timeline, plan, &mut decision);
     for (ids, approved) in [(&request.approve, true), (&request.reject, false)] {
         for id in ids {
             let reason = request.reason.clone().filter(|_| !approved);
-            judge(timeline, plan, id, approved, reason, user, &mut decision)?;
+            judge(timeline, plan, id, approved, reason, &mut decision)?;
         }
     }
+    decision.waiting = timeline.waiting();
+    decision
+        .waiting
+        .retain(|id, _| !rerun.contains(id) && !decision.settled.contains_key(id));
     rerun_in_flight(timeline, plan, request.confirmed, &mut decision)?;
     Ok(decision)
 }
@@ -148,6 +149,43 @@ fn settle_done(timeline: &Timeline, rerun: &BTreeSet<NodeId>, decision: &mut Dec
     }
 }
 
+/// New values are only for params that no finished step read (a finished step is never run
+/// again, so a new value would not reach it: the run would mix the two).
+fn unread_params(
+    plan: &Plan,
+    settled: &SettledSteps,
+    params: &[String],
+) -> Result<(), ResumeError> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    // Fan-outs with items that finished (items expanded at run time are not plan nodes).
+    let fans: HashSet<NodeId> = settled.keys().filter_map(NodeId::fan_out).collect();
+    let finished: Vec<_> = plan
+        .graph
+        .node_weights()
+        .filter(|n| n.phase == Phase::Main && (settled.contains_key(&n.id) || fans.contains(&n.id)))
+        .filter(|n| reads::reads_root_params(plan, n))
+        .map(|n| (n, reads::of_node(plan, n)))
+        .collect();
+    let mut used = Vec::new();
+    for param in params {
+        let steps: Vec<NodeId> = finished
+            .iter()
+            .filter(|(_, r)| r.param(param))
+            .map(|(n, _)| n.id.clone())
+            .collect();
+        if !steps.is_empty() && !used.iter().any(|(p, _)| p == param) {
+            used.push((param.clone(), steps));
+        }
+    }
+    if used.is_empty() {
+        Ok(())
+    } else {
+        Err(ResumeError::ParamsUsed(used))
+    }
+}
+
 /// A `finally` step runs when its group ends. A group that runs again on this resume (the run
 /// itself, or a call or block with steps still to run) ends again, and its `finally` runs
 /// again: what it did after the earlier end is not settled. Only a `finally` step that finished
@@ -181,50 +219,34 @@ fn finally_runs_again(timeline: &Timeline, plan: &Plan, decision: &mut Decision)
     }
 }
 
-/// Approves or rejects a manual step waiting for a decision.
+/// Approves or rejects a manual step waiting for a decision (a fan-out's name stands for each
+/// of its items; a manual step not reached yet is approved when it is).
 fn judge(
     timeline: &Timeline,
     plan: &Plan,
     id: &str,
     approved: bool,
     reason: Option<String>,
-    user: &str,
     decision: &mut Decision,
 ) -> Result<(), ResumeError> {
-    let node = plan
+    let step = NodeId::parse(id).map_err(|_| unknown(plan, id))?;
+    let named: Vec<_> = plan
         .graph
         .node_weights()
-        .find(|n| n.id == id)
-        .ok_or_else(|| unknown(plan, id))?;
-    let manual = matches!(node.step.kind, StepKind::Manual(_));
-    let waiting =
-        timeline.paused.contains(&node.id) || (manual && !decision.settled.contains_key(&node.id));
-    if !manual || !waiting {
-        return Err(ResumeError::NotPaused(node.id.clone()));
+        .filter(|n| n.id.is_within(&step) || step.is_within(&n.id))
+        .collect();
+    if named.is_empty() {
+        return Err(unknown(plan, id));
     }
-    decision.settled.insert(
-        node.id.clone(),
-        Settled {
-            status: if approved {
-                StepStatus::Succeeded
-            } else {
-                StepStatus::Failed
-            },
-            outputs: Map::new(),
-            items: Vec::new(),
-            reason: format!(
-                "{} by {user}{}",
-                if approved { "approved" } else { "rejected" },
-                reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-            record: false,
-        },
-    );
+    let waiting = named.iter().any(|node| {
+        matches!(node.step.kind, StepKind::Manual(_))
+            && (timeline.paused.contains(&node.id) || !decision.settled.contains_key(&node.id))
+    });
+    if !waiting {
+        return Err(ResumeError::NotPaused(step));
+    }
     decision.verdicts.push(Verdict {
-        id: node.id.clone(),
+        step,
         approved,
         reason,
     });
@@ -279,7 +301,7 @@ fn rerun_in_flight(
 #[cfg(test)]
 mod tests {
     use jiff::Timestamp;
-    use serde_json::Value;
+    use serde_json::{Map, Value};
 
     use super::*;
     use crate::exec::RunStatus;
@@ -324,6 +346,7 @@ steps:
             source: "r.yaml".to_owned(),
             hash: String::new(),
             steps: Map::new(),
+            order: Vec::new(),
             fingerprint: 1,
             at,
             pid: 1,
@@ -352,6 +375,7 @@ steps:
             outputs,
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             duration_ms: 1,
             at: Timestamp::UNIX_EPOCH,
         }
@@ -373,7 +397,7 @@ steps:
                 at: Timestamp::UNIX_EPOCH,
             },
         ]);
-        let decision = decide(&run, &plan(), &ResumeRequest::default(), "bob").unwrap();
+        let decision = decide(&run, &plan(), &ResumeRequest::default()).unwrap();
         assert_eq!(settled_ids(&decision), BTreeSet::from(["a"]));
         assert_eq!(decision.settled[&id("a")].outputs["seen"], "a");
         assert!(decision.rerun_in_flight.is_empty());
@@ -383,7 +407,7 @@ steps:
     fn steps_in_flight_run_again_when_that_is_safe_and_otherwise_need_confirmation() {
         let run = timeline(vec![started("a"), started("blind"), started("probed")]);
         let plan = plan();
-        let refused = decide(&run, &plan, &ResumeRequest::default(), "bob").unwrap_err();
+        let refused = decide(&run, &plan, &ResumeRequest::default()).unwrap_err();
         assert_eq!(refused, ResumeError::NeedsConfirmation(vec![id("blind")]));
         assert!(refused.to_string().contains("--yes"), "{refused}");
 
@@ -391,7 +415,7 @@ steps:
             confirmed: true,
             ..ResumeRequest::default()
         };
-        let decision = decide(&run, &plan, &confirmed, "bob").unwrap();
+        let decision = decide(&run, &plan, &confirmed).unwrap();
         assert!(decision.settled.is_empty(), "nothing in flight is settled");
         let why: Vec<(&str, &str)> = decision
             .rerun_in_flight
@@ -420,14 +444,14 @@ steps:
             rerun: vec!["blind".to_owned()],
             ..ResumeRequest::default()
         };
-        let decision = decide(&run, &plan(), &request, "bob").unwrap();
+        let decision = decide(&run, &plan(), &request).unwrap();
         assert_eq!(settled_ids(&decision), BTreeSet::from(["a", "b"]));
 
         let typo = ResumeRequest {
             rerun: vec!["blnd".to_owned()],
             ..ResumeRequest::default()
         };
-        let err = decide(&run, &plan(), &typo, "bob").unwrap_err();
+        let err = decide(&run, &plan(), &typo).unwrap_err();
         assert!(
             matches!(&err, ResumeError::UnknownStep { id, hint: Some(h) } if id == "blnd" && h.contains("blind")),
             "{err:?}"
@@ -452,24 +476,33 @@ steps:
             approve: vec!["gate".to_owned()],
             ..ResumeRequest::default()
         };
-        let decision = decide(&run, &plan, &approve, "carol").unwrap();
-        let gate = &decision.settled[&id("gate")];
-        assert_eq!(gate.status, StepStatus::Succeeded);
-        assert_eq!(gate.reason, "approved by carol");
+        let decision = decide(&run, &plan, &approve).unwrap();
+        assert!(
+            !decision.settled.contains_key(&id("gate")),
+            "the executor decides it when it reaches it"
+        );
+        assert_eq!(
+            decision.verdicts,
+            [Verdict {
+                step: id("gate"),
+                approved: true,
+                reason: None,
+            }]
+        );
+        let waiting = &decision.waiting[&id("gate")];
+        assert_eq!(waiting.since, Timestamp::UNIX_EPOCH, "its wait goes on");
+        assert!(waiting.approvals.is_empty());
 
         let reject = ResumeRequest {
             reject: vec!["gate".to_owned()],
             reason: Some("wrong snapshot".to_owned()),
             ..ResumeRequest::default()
         };
-        let decision = decide(&run, &plan, &reject, "dave").unwrap();
-        let gate = &decision.settled[&id("gate")];
-        assert_eq!(gate.status, StepStatus::Failed);
-        assert_eq!(gate.reason, "rejected by dave: wrong snapshot");
+        let decision = decide(&run, &plan, &reject).unwrap();
         assert_eq!(
             decision.verdicts,
             [Verdict {
-                id: id("gate"),
+                step: id("gate"),
                 approved: false,
                 reason: Some("wrong snapshot".to_owned()),
             }]
@@ -480,8 +513,40 @@ steps:
             ..ResumeRequest::default()
         };
         assert_eq!(
-            decide(&run, &plan, &not_manual, "carol").unwrap_err(),
+            decide(&run, &plan, &not_manual).unwrap_err(),
             ResumeError::NotPaused(id("last"))
         );
+    }
+
+    #[test]
+    fn an_earlier_approval_of_a_wait_is_counted_and_one_before_it_is_not() {
+        let at = |s: i64| Timestamp::from_second(s).expect("a valid time");
+        let approval = |second: i64| Record::Approval {
+            id: id("gate"),
+            approved: true,
+            by: "alice".to_owned(),
+            host: None,
+            reason: None,
+            how: None,
+            inputs: Map::new(),
+            at: at(second),
+        };
+        let run = timeline(vec![
+            approval(1),
+            Record::StepStarted {
+                id: id("gate"),
+                attempt: 1,
+                at: at(5),
+            },
+            approval(6),
+            Record::Paused {
+                id: id("gate"),
+                at: at(6),
+            },
+        ]);
+        let decision = decide(&run, &plan(), &ResumeRequest::default()).unwrap();
+        let waiting = &decision.waiting[&id("gate")];
+        assert_eq!(waiting.since, at(5));
+        assert_eq!(waiting.approvals.len(), 1, "{waiting:?}");
     }
 }

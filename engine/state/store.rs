@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::journal::{JournalError, Record};
 use super::runbook_copy::RunbookCopy;
@@ -132,6 +133,13 @@ pub trait RunJournal: Send {
     fn end_log(&mut self, step: &NodeId) {
         let _ = step;
     }
+
+    /// Why lines of a step's log were lost since it was last asked (the first failure: a full
+    /// disk, say), once its log has ended; `None`: its log is whole.
+    fn log_failure(&mut self, step: &NodeId) -> Option<String> {
+        let _ = step;
+        None
+    }
 }
 
 /// What a new run is made of.
@@ -153,7 +161,8 @@ pub struct NewRun<'a> {
 pub struct Lease {
     run_id: String,
     holder: Holder,
-    _held: Box<dyn Any + Send + Sync>,
+    held: Box<dyn Any + Send + Sync>,
+    lost: CancellationToken,
 }
 
 impl Lease {
@@ -163,8 +172,28 @@ impl Lease {
         Self {
             run_id: run_id.to_owned(),
             holder,
-            _held: Box::new(held),
+            held: Box::new(held),
+            lost: CancellationToken::new(),
         }
+    }
+
+    /// The same lease, which a store may lose while the run goes on (a shared store whose
+    /// connection broke and could not be got back): `lost` is cancelled then, and the process
+    /// must stop starting steps at once.
+    #[must_use]
+    pub fn losable(mut self, lost: CancellationToken) -> Self {
+        self.lost = lost;
+        self
+    }
+
+    /// Cancelled when this process lost the lease (never, for a lease that cannot be lost).
+    pub fn lost(&self) -> &CancellationToken {
+        &self.lost
+    }
+
+    /// What holds the lease, for the store that made it.
+    pub fn held<T: Any>(&self) -> Option<&T> {
+        self.held.downcast_ref()
     }
 
     /// The run.
@@ -321,4 +350,32 @@ pub enum StoreError {
     /// The journal could not be read or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The `PostgreSQL` store failed (boxed: its errors are large, and rare).
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(Box<super::postgres::PgError>),
+}
+
+#[cfg(feature = "postgres")]
+impl From<super::postgres::PgError> for StoreError {
+    fn from(error: super::postgres::PgError) -> Self {
+        Self::Postgres(Box::new(error))
+    }
+}
+
+/// An error's text with every reason under it: `failed to access …/build.log: No space left on
+/// device (os error 28)`.
+pub fn with_reasons(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(reason) = source {
+        let told = reason.to_string();
+        // A reason its error already tells (`failed to read x: {source}`) is not told twice.
+        if !text.ends_with(&told) {
+            text.push_str(": ");
+            text.push_str(&told);
+        }
+        source = reason.source();
+    }
+    text
 }

@@ -1,7 +1,8 @@
 //! A run's journal read as a timeline: the processes that drove it (the one that started it,
 //! then one per resume), and for each step every attempt in order, counted across processes,
 //! with the process it ran in, its own start and end, and its process groups; then each step's
-//! final state, the approvals, and the steps waiting for one. `show`, `runs`, resume and reports
+//! final state and the time it waited for people, the approvals, the steps waiting for one, and
+//! the params a resume changed. `show`, `runs`, resume and reports
 //! read this one fold of the journal.
 
 use std::collections::{BTreeSet, HashMap};
@@ -10,7 +11,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use super::chronicle::Chronicle;
 use super::journal::Record;
+use crate::exec::approvals::{Given, Via, Waiting};
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
 
@@ -21,14 +24,30 @@ pub struct Timeline {
     pub run: RunInfo,
     /// The processes that drove it, in order: the first started it, each later one resumed it.
     pub segments: Vec<Segment>,
-    /// Every step the journal names, in the order each first appears; steps of the plan that
-    /// never started come last, in the order of their ids.
+    /// Every step of the run, started or not, in plan order (the order the runbook declares its
+    /// steps; a fan-out's items after it). For a run of an older build, which recorded no plan
+    /// order: in the order the journal first names them, then the steps never started, by id.
     pub steps: Vec<StepHistory>,
     /// Approvals and rejections of manual steps, in order.
     pub approvals: Vec<Approval>,
     /// Manual steps waiting for approval (paused in the last process, not decided since).
     pub paused: Vec<NodeId>,
+    /// New param values given by resumes (`--set`), in order.
+    pub param_changes: Vec<ParamChange>,
+    /// Batches, gates, waits, versions and notifications.
+    pub chronicle: Chronicle,
     index: HashMap<NodeId, usize>,
+}
+
+/// Params given new values by a resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamChange {
+    /// The new values, by param.
+    pub params: Map<String, Value>,
+    /// Who gave them.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// What a run is: as recorded when it started, and when a resume adopted a changed runbook.
@@ -48,6 +67,8 @@ pub struct RunInfo {
     pub step_hashes: Map<String, Value>,
     /// The version of those hashes' canonical form (0: older than versioned fingerprints).
     pub fingerprint: u32,
+    /// Every node's id in plan order (empty for runs of older builds).
+    pub order: Vec<String>,
 }
 
 /// How a process came to drive the run.
@@ -103,6 +124,8 @@ pub struct StepHistory {
     pub items: Vec<Value>,
     /// Why it failed or was skipped, or how it succeeded without running.
     pub reason: Option<String>,
+    /// Why lines of its log were lost, when they were (its last finish says).
+    pub log_lost: Option<String>,
     /// First start.
     pub started_at: Option<Timestamp>,
     /// Last finish.
@@ -112,6 +135,8 @@ pub struct StepHistory {
     /// Started and not finished: it was running when its process stopped or died (or still
     /// runs, when a live process drives the run).
     pub in_flight: bool,
+    /// How long it waited for people (confirmation prompts, decisions): not in `duration`.
+    pub waited: Duration,
 }
 
 impl StepHistory {
@@ -124,10 +149,12 @@ impl StepHistory {
             outputs: Map::new(),
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             started_at: None,
             finished_at: None,
             duration: None,
             in_flight: false,
+            waited: Duration::ZERO,
         }
     }
 
@@ -196,7 +223,7 @@ impl AttemptEnd {
 }
 
 /// An approval or rejection of a manual step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Approval {
     /// The step.
     pub id: NodeId,
@@ -210,6 +237,10 @@ pub struct Approval {
     pub at: Timestamp,
     /// Why (rejections).
     pub reason: Option<String>,
+    /// How it was taken (not recorded by older builds).
+    pub how: Option<Via>,
+    /// The values supplied with it.
+    pub inputs: Map<String, Value>,
 }
 
 impl Timeline {
@@ -231,6 +262,33 @@ impl Timeline {
     /// never started): the number the next attempt follows.
     pub fn attempts_before(&self, id: &NodeId) -> u32 {
         self.step(id).map_or(0, StepHistory::attempt_count)
+    }
+
+    /// The manual steps that wait for a decision since an earlier process (paused, not decided
+    /// since): when each wait began (the start of its last attempt), and its approvals so far.
+    pub fn waiting(&self) -> HashMap<NodeId, Waiting> {
+        let mut waiting = HashMap::new();
+        for step in &self.steps {
+            let Some(last) = step.attempts.last() else {
+                continue;
+            };
+            if step.status != StepStatus::Pending || last.end != AttemptEnd::Paused {
+                continue;
+            }
+            let since = last.started_at;
+            let approvals = self
+                .approvals
+                .iter()
+                .filter(|a| a.id == step.id && a.approved && a.at >= since)
+                .map(|a| Given {
+                    by: a.by.clone(),
+                    via: a.how,
+                    inputs: a.inputs.clone(),
+                })
+                .collect();
+            waiting.insert(step.id.clone(), Waiting { since, approvals });
+        }
+        waiting
     }
 
     /// How the last process's part of the run ended, when it recorded that.
@@ -312,6 +370,10 @@ struct Fold {
 
 impl Fold {
     fn apply(&mut self, record: Record) {
+        let segment = self.timeline.segments.len().saturating_sub(1);
+        let Some(record) = self.timeline.chronicle.apply(record, segment) else {
+            return;
+        };
         match record {
             Record::RunStarted {
                 run_id,
@@ -319,6 +381,7 @@ impl Fold {
                 source,
                 hash,
                 steps,
+                order,
                 fingerprint,
                 at,
                 pid,
@@ -334,6 +397,7 @@ impl Fold {
                     hash,
                     step_hashes: steps,
                     fingerprint,
+                    order,
                 };
                 self.begin(SegmentKind::Started, at, pid, user, host);
             }
@@ -346,6 +410,7 @@ impl Fold {
             Record::RunbookChanged {
                 hash,
                 steps,
+                order,
                 fingerprint,
                 ..
             } => {
@@ -353,6 +418,14 @@ impl Fold {
                 run.hash = hash;
                 run.step_hashes = steps;
                 run.fingerprint = fingerprint;
+                if !order.is_empty() {
+                    run.order = order;
+                }
+            }
+            Record::ParamsChanged { params, by, at } => {
+                self.timeline
+                    .param_changes
+                    .push(ParamChange { params, by, at });
             }
             Record::StepStarted { id, at, .. } => self.started(&id, at),
             Record::ProcessStarted { id, pgid, .. } => {
@@ -361,28 +434,7 @@ impl Fold {
                     attempt.groups.push(pgid);
                 }
             }
-            Record::StepFinished {
-                id,
-                status,
-                attempts,
-                outputs,
-                items,
-                reason,
-                duration_ms,
-                at,
-            } => {
-                let i = self.index(&id);
-                self.close(i, AttemptEnd::Finished(status), at);
-                let step = &mut self.timeline.steps[i];
-                step.status = status;
-                step.in_flight = false;
-                step.reported_attempts = step.reported_attempts.max(attempts);
-                step.outputs = outputs;
-                step.items = items;
-                step.reason = reason;
-                step.finished_at = Some(at);
-                step.duration = Some(Duration::from_millis(duration_ms));
-            }
+            finished @ Record::StepFinished { .. } => self.step_finished(finished),
             Record::Paused { id, at } => {
                 let i = self.index(&id);
                 self.close(i, AttemptEnd::Paused, at);
@@ -391,26 +443,83 @@ impl Fold {
                 step.in_flight = false;
                 self.timeline.paused.push(id);
             }
-            Record::Approval {
-                id,
-                approved,
-                by,
-                host,
-                reason,
-                at,
-            } => {
-                self.timeline.paused.retain(|p| p != &id);
-                self.timeline.approvals.push(Approval {
-                    id,
-                    approved,
-                    by,
-                    host,
-                    at,
-                    reason,
-                });
+            approval @ Record::Approval { .. } => self.approval(approval),
+            Record::Waited { id, waited_ms, .. } => {
+                let i = self.index(&id);
+                self.timeline.steps[i].waited += Duration::from_millis(waited_ms);
             }
             Record::RunFinished { status, at } => self.ended(status, at),
+            // Read by the chronicle above.
+            Record::Retrying { .. }
+            | Record::Delayed { .. }
+            | Record::BatchStarted { .. }
+            | Record::GateStarted { .. }
+            | Record::GateEnded { .. }
+            | Record::Version { .. }
+            | Record::Notified { .. } => {}
         }
+    }
+
+    /// A step finished: its attempt ends and it takes its status, outputs and items.
+    fn step_finished(&mut self, record: Record) {
+        let Record::StepFinished {
+            id,
+            status,
+            attempts,
+            outputs,
+            items,
+            reason,
+            log_lost,
+            duration_ms,
+            at,
+        } = record
+        else {
+            return;
+        };
+        let i = self.index(&id);
+        self.close(i, AttemptEnd::Finished(status), at);
+        self.timeline.paused.retain(|p| p != &id);
+        let step = &mut self.timeline.steps[i];
+        step.status = status;
+        step.in_flight = false;
+        step.reported_attempts = step.reported_attempts.max(attempts);
+        step.outputs = outputs;
+        step.items = items;
+        step.reason = reason;
+        step.log_lost = log_lost;
+        step.finished_at = Some(at);
+        step.duration = Some(Duration::from_millis(duration_ms));
+    }
+
+    /// A decision on a manual step (an approval may be one of several it needs).
+    fn approval(&mut self, record: Record) {
+        let Record::Approval {
+            id,
+            approved,
+            by,
+            host,
+            reason,
+            how,
+            inputs,
+            at,
+        } = record
+        else {
+            return;
+        };
+        // A rejection ends the wait; an approval may be one of several it needs.
+        if !approved {
+            self.timeline.paused.retain(|p| p != &id);
+        }
+        self.timeline.approvals.push(Approval {
+            id,
+            approved,
+            by,
+            host,
+            at,
+            reason,
+            how,
+            inputs,
+        });
     }
 
     /// The process that drove the run ended its part. Attempts still open were stopped by it:
@@ -496,20 +605,76 @@ impl Fold {
     }
 
     fn finish(mut self) -> Timeline {
-        // Steps that never started are pending (in the order of their ids: the journal records
-        // no plan order for them).
-        let never: Vec<NodeId> = self
-            .timeline
-            .run
-            .step_hashes
-            .keys()
-            .filter(|id| !self.timeline.index.contains_key(id.as_str()))
-            .filter_map(|id| NodeId::parse(id).ok())
-            .collect();
-        for id in never {
+        if self.timeline.run.order.is_empty() {
+            // A run of an older build records no plan order: steps that never started are
+            // pending, in the order of their ids.
+            let never: Vec<NodeId> = self
+                .timeline
+                .run
+                .step_hashes
+                .keys()
+                .filter(|id| !self.timeline.index.contains_key(id.as_str()))
+                .filter_map(|id| NodeId::parse(id).ok())
+                .collect();
+            for id in never {
+                self.index(&id);
+            }
+            return self.timeline;
+        }
+        let order = std::mem::take(&mut self.timeline.run.order);
+        for id in order.iter().filter_map(|id| NodeId::parse(id).ok()) {
             self.index(&id);
         }
+        self.timeline.run.order = order;
+        self.in_plan_order();
         self.timeline
+    }
+
+    /// Lists the steps in plan order. A step the plan did not have when the run started (an
+    /// item of a fan-out expanded at run time, a step inside one) comes after the nearest step
+    /// around it that it had, by item index, then in the order the journal names them.
+    fn in_plan_order(&mut self) {
+        let timeline = &mut self.timeline;
+        let position: HashMap<&str, usize> = timeline
+            .run
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let key = |seen: usize, id: &NodeId| -> (usize, usize, usize) {
+            if let Some(&p) = position.get(id.as_str()) {
+                return (p, 0, 0);
+            }
+            let mut at = id.clone();
+            loop {
+                let Some(up) = at.fan_out().or_else(|| at.group()) else {
+                    return (usize::MAX, seen, 0);
+                };
+                if let Some(&p) = position.get(up.as_str()) {
+                    let item = match at.item_key() {
+                        Some(crate::plan::ItemKey::Index(i)) => i,
+                        _ => usize::MAX,
+                    };
+                    return (p, 1 + item.min(usize::MAX - 1), seen);
+                }
+                at = up;
+            }
+        };
+        let mut keyed: Vec<((usize, usize, usize), StepHistory)> =
+            std::mem::take(&mut timeline.steps)
+                .into_iter()
+                .enumerate()
+                .map(|(seen, step)| (key(seen, &step.id), step))
+                .collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        timeline.steps = keyed.into_iter().map(|(_, step)| step).collect();
+        timeline.index = timeline
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
     }
 }
 
@@ -539,6 +704,7 @@ mod tests {
             source: "book.yaml".to_owned(),
             hash: "files".to_owned(),
             steps,
+            order: Vec::new(),
             fingerprint: 1,
             at: at(second),
             pid,
@@ -572,6 +738,7 @@ mod tests {
             outputs: Map::new(),
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             duration_ms: 1500,
             at: at(second),
         }
@@ -706,6 +873,8 @@ mod tests {
                 by: "carol".to_owned(),
                 host: Some("laptop".to_owned()),
                 reason: None,
+                how: None,
+                inputs: Map::new(),
                 at: at(10),
             },
             finish("a", StepStatus::Succeeded, 1, 10),
@@ -726,6 +895,53 @@ mod tests {
     }
 
     #[test]
+    fn steps_are_listed_in_plan_order_with_items_expanded_at_run_time_after_their_fan_out() {
+        let Record::RunStarted { mut order, .. } = started(0, 10) else {
+            unreachable!("started() is a run_started record");
+        };
+        order.extend(["zeta", "fan", "alpha", "finally_note"].map(str::to_owned));
+        let mut first = started(0, 10);
+        if let Record::RunStarted { order: o, .. } = &mut first {
+            o.clone_from(&order);
+        }
+        let timeline = Timeline::from_records([
+            first,
+            start("zeta", 1, 1),
+            finish("zeta", StepStatus::Succeeded, 1, 2),
+            start("fan[10]", 1, 3),
+            start("fan[2]", 1, 3),
+            start("fan[2].inner", 1, 3),
+            Record::Waited {
+                id: id("fan[2]"),
+                waited_ms: 700,
+                at: at(4),
+            },
+        ]);
+        let listed: Vec<&str> = timeline.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            listed,
+            [
+                "zeta",
+                "fan",
+                "fan[2]",
+                "fan[2].inner",
+                "fan[10]",
+                "alpha",
+                "finally_note"
+            ],
+            "declared order, never-started steps in their place"
+        );
+        assert_eq!(
+            timeline.step("fan[2]").map(|s| s.waited),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(
+            timeline.step("alpha").map(|s| s.status),
+            Some(StepStatus::Pending)
+        );
+    }
+
+    #[test]
     fn a_changed_runbook_replaces_the_hashes_the_run_follows() {
         let mut steps = Map::new();
         steps.insert("d".to_owned(), Value::from("new"));
@@ -735,6 +951,7 @@ mod tests {
             Record::RunbookChanged {
                 hash: "files-2".to_owned(),
                 steps,
+                order: Vec::new(),
                 fingerprint: 1,
                 by: "bob".to_owned(),
                 at: at(5),

@@ -30,7 +30,7 @@ fn a_keystroke_meant_for_one_prompt_never_answers_the_next() {
     let sb = Sandbox::new();
     sb.runbook(PROMPTS);
     let mut term = at_terminal(&sb, &["run", "runbook.yaml", "--no-progress"]);
-    term.wait_for("Done, continue? [yes/no]", 1, SHOWN);
+    term.wait_for("Approve? [yes/no]", 1, SHOWN);
     // One answer, and the same keys again by mistake before the next prompt is shown.
     term.type_keys("y\ny\n");
     term.wait_for("Type `wipe` (or yes) to confirm", 1, SHOWN);
@@ -66,7 +66,7 @@ fn an_empty_line_is_no_answer_and_no_refuses() {
     let sb = Sandbox::new();
     sb.runbook(PROMPTS);
     let mut term = at_terminal(&sb, &["run", "runbook.yaml", "--no-progress"]);
-    term.wait_for("Done, continue? [yes/no]", 1, SHOWN);
+    term.wait_for("Approve? [yes/no]", 1, SHOWN);
     term.type_keys("\n");
     term.wait_for("please answer yes or no", 1, SHOWN);
     std::thread::sleep(Duration::from_millis(300));

@@ -165,7 +165,7 @@ fn the_rehearsal_as_json_lists_the_steps_in_order_with_their_marks() {
 #[test]
 fn the_drill_runs_end_to_end_and_leaves_no_server_behind() {
     let drill = Drill::new();
-    let run = drill.run(&["--yes"]);
+    let run = drill.run(&["--yes", "--approve-all"]);
     run.expect_code(0);
     let workdir = drill.workdir();
     for file in ["customers.csv", "orders.csv", "invoices.csv"] {

@@ -641,3 +641,36 @@ finally:
     sb.run(&[]).expect_code(1);
     assert_eq!(trace(&sb), ["group cleanup", "run report failed"]);
 }
+
+#[test]
+fn a_probes_own_host_inside_a_called_runbook_is_the_host_its_caller_declares() {
+    let sb = Sandbox::new();
+    sb.write(
+        "part.yaml",
+        r#"
+name: part
+steps:
+  - id: migrate
+    check: { on: db, run: "test -f /var/lib/app/migrated" }
+    run: "echo migrating"
+"#,
+    );
+    sb.runbook(
+        r#"
+name: caller
+hosts:
+  db: { ssh: "admin@10.9.9.9", port: 2200 }
+steps:
+  - id: part
+    call: part.yaml
+"#,
+    );
+    let run = sb.run(&["--dry-run"]);
+    run.expect_code(0);
+    assert!(
+        run.all()
+            .contains("[db: admin@10.9.9.9:2200] test -f /var/lib/app/migrated"),
+        "{}",
+        run.all()
+    );
+}

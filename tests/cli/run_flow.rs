@@ -154,11 +154,20 @@ fn a_manual_step_without_a_terminal_pauses_the_run() {
 }
 
 #[test]
-fn a_manual_step_is_approved_by_yes() {
+fn a_manual_step_is_not_approved_by_yes_but_by_approve_all() {
     let sb = Sandbox::new();
     sb.runbook(MANUAL);
-    sb.run(&["--yes"]).expect_code(0);
+    sb.run(&["--yes"]).expect_code(3);
+    assert!(!sb.exists("after-ran"));
+    let approved = sb.run(&["--approve-all"]);
+    approved.expect_code(0);
     assert!(sb.exists("after-ran"));
+    assert!(
+        approved.stdout.contains("approved approve by ")
+            && approved.stdout.contains(" with --approve-all"),
+        "{}",
+        approved.stdout
+    );
 }
 
 #[test]

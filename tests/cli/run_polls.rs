@@ -1,6 +1,7 @@
 //! `runbook run` end to end, polling and results: a poll stops early on a known failure
 //! (`fail_when`), waits before its first attempt (`delay`), `result.json` of output that is not
-//! JSON is an error that says so, and an `env` entry that renders to none is left out.
+//! JSON is an error that says so, an `env` entry that renders to none is left out, and `result.stdout` has no newline the command
+//! did not print.
 
 use std::time::{Duration, Instant};
 
@@ -166,4 +167,42 @@ steps:
     let run = sb.run(&[]);
     run.expect_code(0);
     assert_eq!(run.printed("show"), ["profile=unset kept=yes"]);
+}
+
+#[test]
+fn result_stdout_has_no_newline_the_command_did_not_print() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: stdout
+steps:
+  - id: printed
+    run: "printf 200"
+    until: result.stdout == "200"
+    interval: 100ms
+    timeout: 2s
+  - id: echoed
+    run: "echo 200; echo; echo"
+    until: result.stdout == "200"
+    interval: 100ms
+    timeout: 2s
+  - id: inner
+    run: "printf 'a\n\nb\n'"
+    outputs:
+      text: "{{ result.stdout | to_json }}"
+"#,
+    );
+    let run = sb.run(&[]);
+    run.expect_code(0);
+    let shown = sb.cli(&["show", run.run_id().expect("a run id"), "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).expect("show is JSON");
+    let inner = shown["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "inner"))
+        .expect("inner is shown");
+    assert_eq!(
+        inner["outputs"]["text"],
+        json!("\"a\\n\\nb\""),
+        "trailing newlines go, as with $(…); inner ones stay"
+    );
 }

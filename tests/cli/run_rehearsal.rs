@@ -1,7 +1,8 @@
 //! `runbook run --dry-run` end to end: the rehearsal is honest. A read-only step that needs
 //! values known only at run time is not run with placeholders in it; a list known only at run
 //! time reads as unknown, not as an invented item; a failed probe is marked and the rest of the
-//! plan is still shown; names are rendered.
+//! plan is still shown; names are rendered; a destructive call is flagged and confirmed; the items
+//! of a fan-out inside a call are listed in order.
 
 use crate::run_support::Sandbox;
 
@@ -139,4 +140,86 @@ steps:
         "{}",
         run.stdout
     );
+}
+
+const DESTRUCTIVE_CALL: &str = r#"
+name: caller
+steps:
+  - id: before
+    run: "echo before >> trace"
+  - id: wipe
+    destructive: true
+    call: wipe.yaml
+"#;
+
+const WIPE: &str = r#"
+name: wipe
+steps:
+  - id: rm
+    run: "echo rm >> trace"
+"#;
+
+#[test]
+fn a_destructive_call_is_flagged_in_the_rehearsal_and_confirmed_before_it_runs() {
+    let sb = Sandbox::new();
+    sb.runbook(DESTRUCTIVE_CALL);
+    sb.write("wipe.yaml", WIPE);
+    let rehearsal = sb.run(&["--dry-run"]);
+    rehearsal.expect_code(0);
+    assert!(
+        rehearsal
+            .stdout
+            .contains("2. wipe [DESTRUCTIVE: asks first]"),
+        "{}",
+        rehearsal.stdout
+    );
+
+    // Without a terminal nobody can be asked: nothing runs, not even the steps before it.
+    let refused = sb.run(&[]);
+    refused.expect_code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("this runbook has destructive steps (wipe)"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sb.read("trace"), "", "nothing ran");
+
+    sb.run(&["--yes"]).expect_code(0);
+    assert_eq!(sb.read("trace"), "before\nrm\n");
+}
+
+#[test]
+fn the_items_of_a_fan_out_inside_a_call_are_listed_in_order() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        "
+name: caller
+steps:
+  - id: group
+    call: each.yaml
+",
+    );
+    sb.write(
+        "each.yaml",
+        r#"
+name: each
+params:
+  xs: { type: list, default: [a, b, c, d, e, f, g, h, i, j, k, l] }
+steps:
+  - id: each
+    for_each: "{{ params.xs }}"
+    run: "echo {{ item }}"
+"#,
+    );
+    let run = sb.run(&["--dry-run"]);
+    run.expect_code(0);
+    let items: Vec<&str> = run
+        .lines()
+        .into_iter()
+        .filter_map(|l| l.split_once(". group.each[").map(|(_, rest)| rest))
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("{i}]")).collect();
+    assert_eq!(items, expected, "{}", run.stdout);
 }

@@ -1,5 +1,6 @@
 //! `runbook run` end to end, what must never leak or be misread: quoted params stay one literal
-//! argument, and secrets never appear in anything printed, for real or in a rehearsal.
+//! argument, and secrets never appear in anything printed, for real or in a rehearsal; a
+//! secret too short to mask is refused before anything runs.
 
 use crate::run_support::Sandbox;
 
@@ -143,4 +144,29 @@ steps:
             file.display()
         );
     }
+}
+
+#[test]
+fn a_secret_too_short_to_mask_is_refused_before_anything_runs() {
+    let sb = Sandbox::new().env("RB_SHORT", "x");
+    sb.runbook(
+        r#"
+name: short
+secrets:
+  key: { env: RB_SHORT }
+steps:
+  - id: probe
+    run: "pgrep -x nginx >> trace || echo none >> trace"
+"#,
+    );
+    let run = sb.run(&[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("secret `key` is 1 character long: too short to be masked"),
+        "{}",
+        run.stderr
+    );
+    assert!(!sb.exists("trace"), "nothing ran");
+    assert!(!run.all().contains("***"), "{}", run.all());
 }

@@ -78,7 +78,7 @@ impl Sandbox {
     }
 
     /// The `runbook` command, set up to run in this folder: plain output, no colors, stdin not a
-    /// terminal, state kept inside the folder.
+    /// terminal, state kept inside the folder (unless the sandbox's env names a database).
     pub fn command<I, S>(&self, args: I) -> std::process::Command
     where
         I: IntoIterator<Item = S>,
@@ -89,6 +89,8 @@ impl Sandbox {
         cmd.current_dir(self.path())
             .env("NO_COLOR", "1")
             .env("RUNBOOK_STATE_DIR", self.join(".runbook"))
+            // A team database in the caller's environment is not the sandbox's state.
+            .env_remove("RUNBOOK_STATE")
             .stdin(std::process::Stdio::null())
             .args(args);
         for (k, v) in &self.env {
@@ -356,4 +358,26 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 /// The repository's root (for the shipped runbooks).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/drills/services.sh ARGS…`, to completion: what it printed. A service that cannot start
+/// fails the test with its log (`needed_by` says what needed it), never skips it.
+pub fn services(args: &[&str], needed_by: &str) -> String {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("tests/drills/services.sh"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "services.sh {} failed: {needed_by}\n{text}",
+        args.join(" ")
+    );
+    text
 }

@@ -253,9 +253,18 @@ fn activedata_bounce_drains_spot_nodes_bounces_one_at_a_time_and_undoes_the_sett
     assert_eq!(run.status_of("confirm_spot_drained"), Some("skipped"));
     run.expect_succeeded(&[
         "bounce_nodes[0].wait_rejoined",
-        "bounce_nodes[1].wait_no_lost_primary",
+        "bounce_nodes[1].wait_rejoined",
         "wait_green",
     ]);
+    // One node per batch, the cluster not red before the next.
+    for batch in [1, 2] {
+        assert!(
+            run.all()
+                .contains(&format!("ok gate of bounce_nodes after batch {batch}")),
+            "{}",
+            run.all()
+        );
+    }
     assert_eq!(
         es.story(),
         [

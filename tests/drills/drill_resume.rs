@@ -1,8 +1,8 @@
 //! Kill-and-resume drills: the `PostgreSQL`, `ZooKeeper` and ssh/S3 drills (see
-//! `drill_postgres`, `drill_zookeeper`, `drill_deis_store`) stopped in
-//! the middle, after their destructive step, then continued with `runbook resume ID --yes`. The
-//! end state must be the one an uninterrupted run of the same drill leaves (each test runs one
-//! first, in a folder of its own), no step the journal had settled may run again (its
+//! `drill_postgres`, `drill_zookeeper`, `drill_deis_store`) stopped in the middle, after their
+//! destructive step, then continued with `runbook resume ID --yes --approve-all`. The end state
+//! must be the one an uninterrupted run of the same drill leaves (each test runs one first, in a
+//! folder of its own), no step the journal had settled may run again (its
 //! `step_started` records, its log and the resume's output say so), and the resumed run must end
 //! `succeeded` in `runbook show ID --format json`.
 //!
@@ -147,7 +147,7 @@ fn kill(d: &Drill, engine: Background) -> (AtStop, Run) {
     (at_stop(d), killed.run)
 }
 
-/// `runbook resume ID --yes`, to the end; then checks that no step settled at any of the
+/// `runbook resume ID --yes --approve-all`, to the end; then checks that no step settled at any of the
 /// `stops` ran again (the journal's `step_started` records, the step logs, the resume's output)
 /// and that `show` reports the run and every step done.
 fn resume_and_check(d: &Drill, stops: &[&AtStop]) -> Run {
@@ -211,7 +211,7 @@ fn expect_no_leftovers(d: &Drill) {
 }
 
 fn resume_args() -> Vec<String> {
-    ["resume", ID, "--yes", "--no-progress"]
+    ["resume", ID, "--yes", "--approve-all", "--no-progress"]
         .map(str::to_owned)
         .to_vec()
 }

@@ -15,6 +15,7 @@ mod drill_deis_store;
 mod drill_devicedb;
 mod drill_dry_run;
 mod drill_elasticsearch;
+mod drill_fleet;
 mod drill_postgres;
 mod drill_resume;
 mod drill_zookeeper;

@@ -76,6 +76,31 @@ impl Fleet {
         .with_option("StrictHostKeyChecking=yes")
     }
 
+    /// `Remote::upload` with this fleet's runtime.
+    async fn upload(
+        &self,
+        id: &NodeId,
+        host: &HostTarget,
+        source: &UploadSource,
+        dest: &str,
+        mode: Option<u32>,
+    ) -> Result<Value, runbook::exec::step::Failure> {
+        self.remote
+            .upload(&self.rt, id, host, source, dest, mode)
+            .await
+    }
+
+    /// `Remote::download` with this fleet's runtime.
+    async fn download(
+        &self,
+        id: &NodeId,
+        host: &HostTarget,
+        src: &str,
+        dest: &Path,
+    ) -> Result<Value, runbook::exec::step::Failure> {
+        self.remote.download(&self.rt, id, host, src, dest).await
+    }
+
     async fn run(
         &self,
         id: &str,
@@ -99,15 +124,12 @@ impl Fleet {
     fn output(&mut self, id: &str) -> Vec<(Stream, String)> {
         let mut lines = Vec::new();
         while let Ok(message) = self.events.try_recv() {
-            if let Message::Event(Stamped {
-                event:
-                    Event::Output {
-                        id: of,
-                        stream,
-                        line,
-                    },
-                ..
-            }) = message
+            if let Message::Event(stamped) = message
+                && let Event::Output {
+                    id: of,
+                    stream,
+                    line,
+                } = stamped.event
                 && of.as_str() == id
             {
                 lines.push((stream, line));
@@ -189,11 +211,8 @@ async fn a_command_runs_on_its_node_and_streams_its_output() {
         .await
         .expect("the command succeeds on node3");
     let home = std::env::var("HOME").unwrap_or_default();
-    assert_eq!(
-        stdout(&result),
-        format!("on node3 in {home}\n{{\"n\": 3}}\n")
-    );
-    assert_eq!(result["stderr"], "warn\n");
+    assert_eq!(stdout(&result), format!("on node3 in {home}\n{{\"n\": 3}}"));
+    assert_eq!(result["stderr"], "warn");
     assert_eq!(result["exit_code"], 0);
     assert_eq!(
         result["json"],
@@ -231,7 +250,7 @@ async fn a_command_runs_on_its_node_and_streams_its_output() {
         .expect_err("exit 3 fails the step");
     assert_eq!(failure.message, "exited with code 3");
     let result = failure.result.expect("a failed command keeps its result");
-    assert_eq!(stdout(&result), "/tmp\nit's a \"quoted\" $value\n");
+    assert_eq!(stdout(&result), "/tmp\nit's a \"quoted\" $value");
     assert_eq!(result["exit_code"], 3);
 }
 
@@ -327,7 +346,7 @@ async fn a_timed_out_command_is_killed_on_the_host() {
                 .await
                 .expect("next runs")
         ),
-        "ok\n"
+        "ok"
     );
 }
 
@@ -396,7 +415,7 @@ async fn a_daemon_started_on_purpose_outlives_its_step() {
         )
         .await
         .expect("the step ends normally");
-    assert_eq!(stdout(&result), "started\n");
+    assert_eq!(stdout(&result), "started");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -489,7 +508,7 @@ async fn no_secret_reaches_a_command_line_on_either_side() {
         watcher
     );
     let result = result.expect("the command succeeds");
-    assert_eq!(stdout(&result), format!("{} {in_env}\n", in_script.len()));
+    assert_eq!(stdout(&result), format!("{} {in_env}", in_script.len()));
     assert!(looked > 10, "the command was seen running ({looked} looks)");
     assert!(seen.is_empty(), "a secret on a command line: {seen:?}");
 }
@@ -497,7 +516,7 @@ async fn no_secret_reaches_a_command_line_on_either_side() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[expect(
     clippy::too_many_lines,
-    reason = "one upload's whole story (half files, repeats, folders), read top to bottom"
+    reason = "one transfer scenario told in order: while it runs, the same again, into a folder"
 )]
 async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     let fleet = Fleet::new("remote-upload");
@@ -531,9 +550,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         })
     };
     let upload = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(source.clone()),
@@ -561,9 +578,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     // The same again: nothing is sent, nothing is written.
     let inode = inode_of(&dest);
     let again = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(source.clone()),
@@ -577,9 +592,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
 
     // Into a folder, under the source's name; content; a missing folder is not created.
     let into = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"port = 5432\n".to_vec()),
@@ -595,9 +608,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         "port = 5432\n"
     );
     let same = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"port = 5432\n".to_vec()),
@@ -610,9 +621,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
     let small = fleet.drill.root().join("small.txt");
     std::fs::write(&small, "small\n").expect("written");
     fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Path(small),
@@ -626,9 +635,7 @@ async fn an_upload_is_never_a_half_file_and_is_not_sent_twice() {
         "small\n"
     );
     let missing = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node2,
             &UploadSource::Content(b"x".to_vec()),
@@ -671,14 +678,7 @@ async fn a_download_is_never_a_half_file_and_is_not_fetched_twice() {
         })
     };
     let download = fleet
-        .remote
-        .download(
-            &fleet.rt,
-            &id,
-            &node3,
-            &on_host.display().to_string(),
-            &dest,
-        )
+        .download(&id, &node3, &on_host.display().to_string(), &dest)
         .await;
     watching.store(false, std::sync::atomic::Ordering::Relaxed);
     let odd = watcher.join().expect("the watcher ends");
@@ -693,14 +693,7 @@ async fn a_download_is_never_a_half_file_and_is_not_fetched_twice() {
 
     let inode = inode_of(&dest);
     let again = fleet
-        .remote
-        .download(
-            &fleet.rt,
-            &id,
-            &node3,
-            &on_host.display().to_string(),
-            &dest,
-        )
+        .download(&id, &node3, &on_host.display().to_string(), &dest)
         .await
         .expect("the second download succeeds");
     assert_eq!(again["changed"], false);
@@ -732,9 +725,7 @@ async fn folders_travel_whole_both_ways() {
     std::fs::write(on_host.join("conf.d/obsolete.conf"), "old\n").expect("written");
 
     let up = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node1,
             &UploadSource::Path(tree.clone()),
@@ -754,9 +745,7 @@ async fn folders_travel_whole_both_ways() {
     );
     assert_eq!(std::fs::read_dir(&on_host).expect("listable").count(), 1);
     let again = fleet
-        .remote
         .upload(
-            &fleet.rt,
             &id,
             &node1,
             &UploadSource::Path(tree.clone()),
@@ -771,9 +760,7 @@ async fn folders_travel_whole_both_ways() {
     let back = fleet.drill.root().join("back");
     std::fs::create_dir(&back).expect("a folder");
     let down = fleet
-        .remote
         .download(
-            &fleet.rt,
             &id,
             &node1,
             &on_host.join("conf.d").display().to_string(),
@@ -788,9 +775,7 @@ async fn folders_travel_whole_both_ways() {
         "a\n"
     );
     let again = fleet
-        .remote
         .download(
-            &fleet.rt,
             &id,
             &node1,
             &on_host.join("conf.d").display().to_string(),

@@ -14,7 +14,9 @@
 #                                            one sshd serving N hosts node1…nodeN: with
 #                                            `distinct` (the default, N <= 15) nodeI is 127.0.0.(I+1),
 #                                            so a per-node service can bind 127.0.0.(I+1):ANY,
-#                                            and sessions on it see FLEET_NODE=nodeI; with
+#                                            and sessions on it see FLEET_NODE=nodeI (the last
+#                                            node, when N > 1, refuses TCP forwarding, so a drill
+#                                            can tell a request sent from a host); with
 #                                            `shared` every node is 127.0.0.1 (N up to 200).
 #                                            Writes DIR/client_key, DIR/known_hosts (every
 #                                            address, and every nodeI for HostKeyAlias),
@@ -249,7 +251,10 @@ LogLevel ERROR
 EOF
     if [ "$mode" = distinct ]; then
       # Which node a command ran on, as the node sees it.
-      while read -r name addr; do printf 'Match LocalAddress %s\n  SetEnv FLEET_NODE=%s\n' "$addr" "$name"; done <"$dir/nodes"
+      while read -r name addr; do
+        printf 'Match LocalAddress %s\n  SetEnv FLEET_NODE=%s\n' "$addr" "$name"
+        if [ "$n" -gt 1 ] && [ "$name" = "node$n" ]; then printf '  AllowTcpForwarding no\n'; fi
+      done <"$dir/nodes"
     fi
   } >"$dir/sshd_config"
   # Each address, and each node's name for a client that names it with `HostKeyAlias=nodeI`
@@ -257,6 +262,10 @@ EOF
   { cut -d' ' -f2 "$dir/nodes" | sort -u; cut -d' ' -f1 "$dir/nodes"; } | while read -r addr; do
     echo "[$addr]:$port $(cat "$dir/host_key.pub")"
   done >"$dir/known_hosts"
+  # ssh looks a HostKeyAlias up without the port.
+  cut -d' ' -f1 "$dir/nodes" | while read -r name; do
+    echo "$name $(cat "$dir/host_key.pub")"
+  done >>"$dir/known_hosts"
   {
     while read -r name addr; do
       printf 'Host %s\n  HostName %s\n  Port %s\n  User %s\n' "$name" "$addr" "$port" "$user"

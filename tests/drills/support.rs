@@ -76,23 +76,7 @@ impl Drill {
         reason = "a method, so that services are only started for a drill that will stop them"
     )]
     pub fn service(&self, args: &[&str]) -> String {
-        let out = Command::new("bash")
-            .arg(drills().join("services.sh"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("bash runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "services.sh {} failed: the drill needs this service\n{text}",
-            args.join(" ")
-        );
-        text
+        crate::run_support::services(args, "the drill needs this service")
     }
 
     /// Starts `ZooKeeper` in `ROOT/zookeeper`; returns its port.
@@ -168,14 +152,14 @@ impl Drill {
         cmd
     }
 
-    /// `runbook run FILE --yes --no-progress --set k=v…`, to completion.
+    /// `runbook run FILE --yes --approve-all --no-progress --set k=v…`, to completion.
     pub fn run(&self, file: &str, params: &[(&str, String)]) -> Run {
         self.run_with(file, params, &[])
     }
 
-    /// `runbook run FILE --yes --no-progress --set k=v… EXTRA…`, to completion.
+    /// `runbook run FILE --yes --approve-all --no-progress --set k=v… EXTRA…`, to completion.
     pub fn run_with(&self, file: &str, params: &[(&str, String)], extra: &[&str]) -> Run {
-        let mut args: Vec<String> = ["run", file, "--yes", "--no-progress"]
+        let mut args: Vec<String> = ["run", file, "--yes", "--approve-all", "--no-progress"]
             .map(str::to_owned)
             .to_vec();
         args.extend(set_args(params));
@@ -312,11 +296,19 @@ pub fn set_args<'a>(params: &'a [(&str, String)]) -> impl Iterator<Item = String
         .flat_map(|(k, v)| ["--set".to_owned(), format!("{k}={v}")])
 }
 
-/// The arguments of `runbook run FILE --yes --no-progress --run-id ID --set k=v…`.
+/// The arguments of `runbook run FILE --yes --approve-all --no-progress --run-id ID --set k=v…`.
 pub fn run_args_with_id(file: &str, id: &str, params: &[(&str, String)]) -> Vec<String> {
-    let mut args: Vec<String> = ["run", file, "--yes", "--no-progress", "--run-id", id]
-        .map(str::to_owned)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "run",
+        file,
+        "--yes",
+        "--approve-all",
+        "--no-progress",
+        "--run-id",
+        id,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     args.extend(set_args(params));
     args
 }

@@ -288,11 +288,12 @@ fn trial(seed: u64) -> Result<Tally, String> {
         }
     }
     // `finally` ran in the process that finished the run: after the last kill, or before it
-    // when that kill came once the run's end was already recorded (the resume then did nothing).
+    // when that kill came once the run's end was already recorded (the resume then did nothing)
+    // or once `fin` itself was recorded finished (a settled step is never run again).
     let last = kills
         .iter()
         .rev()
-        .find(|k| !k.finished)
+        .find(|k| !k.finished && !k.settled.contains("fin"))
         .map_or(0, |k| k.trace_len);
     if !trace_lines[last..].iter().any(|l| l == "fin") {
         problems.push("`finally` did not run in the process that finished the run".to_owned());

@@ -1,7 +1,9 @@
 //! `runbook resume` end to end: steps in flight when the process died (idempotent, with a
 //! `check`, or needing confirmation), Ctrl-C, a runbook changed between run and resume, and
-//! manual steps approved or rejected.
+//! manual steps approved or rejected, `show` in plan order, a resume that needs only the secrets of
+//! steps still to run and takes new values for params no finished step read.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -603,5 +605,184 @@ finally:
             "cleanup succeeded"
         ],
         "the run's cleanup runs again at the new end"
+    );
+}
+
+#[test]
+fn show_lists_steps_in_plan_order_and_resume_counts_the_settled_steps_it_does_not_name() {
+    let sb = Sandbox::new();
+    let mut yaml = String::from("name: ordered\nsteps:\n");
+    for id in ["zeta", "alpha", "mid", "beta", "kappa", "delta", "epsilon"] {
+        let _ = write!(yaml, "  - id: {id}\n    run: \"echo {id} >> trace\"\n");
+    }
+    yaml.push_str(
+        "  - id: gate\n    manual: \"Look\"\n  - id: omega\n    run: \"echo omega >> trace\"\n",
+    );
+    sb.runbook(&yaml);
+    sb.run(&["--run-id", "r1"]).expect_code(3);
+    let declared = [
+        "zeta", "alpha", "mid", "beta", "kappa", "delta", "epsilon", "gate", "omega",
+    ];
+    let listed: Vec<String> = show(&sb, "r1")["steps"]
+        .as_array()
+        .expect("steps are listed")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(listed, declared, "plan order, pending steps in their place");
+    let text = runbook(&sb, &["show", "r1"]);
+    let rows: Vec<&str> = text
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| declared.contains(w))
+        .collect();
+    assert_eq!(rows, declared, "{}", text.stdout);
+
+    let resumed = runbook(&sb, &["resume", "r1", "--approve", "gate", "--no-progress"]);
+    resumed.expect_code(0);
+    let named = resumed
+        .stdout
+        .lines()
+        .filter(|l| l.contains("done before this resume; not run again"))
+        .count();
+    assert_eq!(named, 5, "{}", resumed.stdout);
+    assert!(
+        resumed
+            .stdout
+            .contains("…and 2 more done before this resume (`runbook show r1` lists them)"),
+        "{}",
+        resumed.stdout
+    );
+}
+
+const SECRET_THEN_GATE: &str = r#"
+name: secret-then-gate
+secrets:
+  token: { env: RB_RESUME_TOKEN }
+steps:
+  - id: login
+    run: "test -n \"{{ secrets.token }}\" && echo login >> trace"
+  - id: gate
+    manual: "Check the login"
+  - id: after
+    run: "echo after >> trace"
+"#;
+
+#[test]
+fn resume_needs_only_the_secrets_of_steps_still_to_run() {
+    let sb = Sandbox::new();
+    sb.runbook(SECRET_THEN_GATE);
+    let mut first = sb.command(["run", "runbook.yaml", "--no-progress", "--run-id", "r1"]);
+    first.env("RB_RESUME_TOKEN", "s3cr3t-value");
+    assert_eq!(
+        first.output().expect("runbook starts").status.code(),
+        Some(3)
+    );
+    // The only step that reads the secret is done: the resume does not ask for it.
+    runbook(&sb, &["resume", "r1", "--approve", "gate", "--no-progress"]).expect_code(0);
+    assert_eq!(trace(&sb), ["login", "after"]);
+
+    let sb = Sandbox::new();
+    sb.runbook(&SECRET_THEN_GATE.replace("echo after", "echo {{ secrets.token | length }}"));
+    let mut first = sb.command(["run", "runbook.yaml", "--no-progress", "--run-id", "r1"]);
+    first.env("RB_RESUME_TOKEN", "s3cr3t-value");
+    assert_eq!(
+        first.output().expect("runbook starts").status.code(),
+        Some(3)
+    );
+    let refused = runbook(&sb, &["resume", "r1", "--approve", "gate", "--no-progress"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("RB_RESUME_TOKEN"),
+        "a step still to run needs it: {}",
+        refused.stderr
+    );
+}
+
+const PARAM_AFTER_GATE: &str = r#"
+name: late-param
+params:
+  early: { type: string, default: one }
+  late: { type: string, enum: [blue, green], default: blue }
+steps:
+  - id: first
+    run: "echo first {{ params.early }} >> trace"
+  - id: gate
+    manual: "Pick the colour"
+  - id: switch
+    run: "echo switch {{ params.late }} >> trace"
+"#;
+
+#[test]
+fn set_on_resume_reaches_steps_not_run_yet_and_is_refused_for_params_finished_steps_read() {
+    let sb = Sandbox::new();
+    sb.runbook(PARAM_AFTER_GATE);
+    sb.run(&["--run-id", "r1"]).expect_code(3);
+
+    let used = runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--approve",
+            "gate",
+            "--set",
+            "early=two",
+            "--no-progress",
+        ],
+    );
+    used.expect_code(2);
+    assert!(
+        used.stderr
+            .contains("param `early` was read by a step that finished: first"),
+        "{}",
+        used.stderr
+    );
+    let outside = runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--approve",
+            "gate",
+            "--set",
+            "late=red",
+            "--no-progress",
+        ],
+    );
+    outside.expect_code(2);
+    assert!(outside.stderr.contains("`red`"), "{}", outside.stderr);
+    assert_eq!(trace(&sb), ["first one"], "nothing ran on a refused resume");
+
+    runbook(
+        &sb,
+        &[
+            "resume",
+            "r1",
+            "--approve",
+            "gate",
+            "--set",
+            "late=green",
+            "--as",
+            "carol",
+            "--no-progress",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(trace(&sb), ["first one", "switch green"]);
+    let changed: Vec<Value> = journal(&sb, "r1")
+        .into_iter()
+        .filter(|r| kind(r) == "params_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed[0]["params"], serde_json::json!({"late": "green"}));
+    assert_eq!(changed[0]["by"], "carol");
+    let text = runbook(&sb, &["show", "r1"]);
+    assert!(
+        text.stdout.contains("params changed by carol at ")
+            && text.stdout.contains("{\"late\":\"green\"}"),
+        "{}",
+        text.stdout
     );
 }

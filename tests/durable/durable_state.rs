@@ -26,13 +26,16 @@ fn runs(sb: &Sandbox) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_second_process_never_drives_a_run_and_a_dead_holder_never_blocks() {
-    let sb = Sandbox::new();
+    // A dead engine's dead man's switch stops its steps' groups (SIGTERM, SIGKILL after the
+    // grace period): this step ignores SIGTERM and the grace period is long, so that it outlives
+    // its engine, as a step whose group cannot be stopped would.
+    let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "120000");
     sb.runbook(
         r#"
 name: locked
 steps:
   - id: hold
-    run: "echo $$ > hold.pid; test -e fast || sleep 30"
+    run: "trap '' TERM; echo $$ > hold.pid; test -e fast || sleep 30"
   - id: after
     run: "echo after >> trace"
 "#,

@@ -9,7 +9,12 @@ mod durable_support;
 #[path = "../common/run_support.rs"]
 mod run_support;
 
+mod disk_faults;
 mod durable_crash;
 mod durable_operator;
+mod durable_people;
 mod durable_resume;
 mod durable_state;
+mod lock_holder;
+mod secret_sinks;
+mod terminal_loss;

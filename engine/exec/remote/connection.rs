@@ -90,6 +90,8 @@ pub struct Connection {
     _session_input: Option<ChildStdin>,
     log: Arc<Mutex<VecDeque<String>>>,
     sessions: Arc<Semaphore>,
+    /// The local port of the connection's SOCKS proxy, once one was asked for.
+    socks: tokio::sync::Mutex<Option<u16>>,
 }
 
 impl Connection {
@@ -154,6 +156,7 @@ impl Connection {
                 master: Mutex::new(master),
                 log,
                 sessions: Arc::new(Semaphore::new(SESSIONS)),
+                socks: tokio::sync::Mutex::new(None),
             });
         }
         let _ = master.start_kill();
@@ -228,6 +231,43 @@ impl Connection {
         ssh
     }
 
+    /// The local port of a SOCKS proxy whose connections leave from the host (`ssh -O forward
+    /// -D`): requests sent through it reach what the host reaches, its loopback included. Asked
+    /// for once per connection; a port taken meanwhile by another program is tried again.
+    pub(crate) async fn socks(&self) -> Result<u16, String> {
+        let mut known = self.socks.lock().await;
+        if let Some(port) = *known {
+            return Ok(port);
+        }
+        let mut said = String::new();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free local port for a forward: {e}"))?
+                .port();
+            let mut forward = self.client();
+            forward
+                .args(["-O", "forward", "-D", &format!("127.0.0.1:{port}")])
+                .args(["--", &self.target.destination])
+                .stdin(Stdio::null());
+            let out = forward
+                .output()
+                .await
+                .map_err(|e| format!("failed to start `ssh`: {e}"))?;
+            if out.status.success() {
+                *known = Some(port);
+                return Ok(port);
+            }
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .clone_into(&mut said);
+        }
+        Err(name_host(
+            &self.target,
+            format!("the connection could not forward a port: {said}"),
+        ))
+    }
+
     /// Waits for one of the sessions a step may hold.
     pub(crate) async fn permit(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.sessions).acquire_owned().await.ok()
@@ -292,31 +332,6 @@ impl Connection {
             .kill_on_drop(true);
         ssh
     }
-}
-
-/// The one ssh command line of a command run without a connection of the engine's: what
-/// `CommandLine::over_ssh` gives the local runner until steps run through `Remote`.
-pub(crate) fn one_shot_argv(target: &HostTarget, remote: &str) -> Vec<String> {
-    let mut argv = vec![
-        "ssh".to_owned(),
-        "-o".to_owned(),
-        "BatchMode=yes".to_owned(),
-    ];
-    if let Some(port) = target.port {
-        argv.extend(["-p".to_owned(), port.to_string()]);
-    }
-    if let Some(identity) = &target.identity_file {
-        argv.extend(["-i".to_owned(), identity.display().to_string()]);
-    }
-    for option in target.options.iter().rev() {
-        argv.extend(["-o".to_owned(), option.clone()]);
-    }
-    argv.extend([
-        "--".to_owned(),
-        target.destination.clone(),
-        remote.to_owned(),
-    ]);
-    argv
 }
 
 /// The master made its socket (it does before it runs its session's command).

@@ -10,12 +10,12 @@
 mod command;
 mod connection;
 mod digest;
+mod forward;
 mod hosts;
 mod target;
 mod transfer;
 
 pub use connection::ConnectError;
-pub(crate) use connection::one_shot_argv;
 pub use hosts::Remote;
 pub use target::{DEFAULT_PORT, HostTarget};
 pub use transfer::UploadSource;

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-/// The port ssh uses when none is given; a key names the port only when it differs.
-pub const DEFAULT_PORT: u16 = 22;
+pub use crate::plan::hosts::DEFAULT_PORT;
 
 /// A fully rendered SSH target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,10 +47,7 @@ impl HostTarget {
     /// The key of a destination: itself, with `:port` when the port is not the default
     /// (`deploy@10.0.0.7:2222`).
     pub fn key_of(destination: &str, port: Option<u16>) -> String {
-        match port {
-            Some(p) if p != DEFAULT_PORT => format!("{destination}:{p}"),
-            _ => destination.to_owned(),
-        }
+        crate::plan::hosts::destination_key(destination, port)
     }
 
     /// The same target on another port.
@@ -73,6 +69,17 @@ impl HostTarget {
     pub fn with_option(mut self, option: impl Into<String>) -> Self {
         self.options.push(option.into());
         self
+    }
+
+    /// How a person reads it: the key, with the destination when the key is a declared name
+    /// (`store: core@172.17.8.100`).
+    pub fn label(&self) -> String {
+        let plain = Self::key_of(&self.destination, self.port);
+        if self.key == plain || self.key.is_empty() {
+            plain
+        } else {
+            format!("{}: {plain}", self.key)
+        }
     }
 
     /// The address part of the destination (without `user@`).

@@ -1,6 +1,8 @@
 //! `run:` — a command in its own process group, output streamed and captured, killed whole at
 //! its timeout or on cancellation.
 
+mod script;
+
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -12,7 +14,6 @@ use tokio::process::{Child, Command as Process};
 use super::Failure;
 use crate::exec::event::{Event, Stream};
 use crate::exec::process::{self, Supervision};
-use crate::exec::remote::{self, HostTarget};
 use crate::exec::runtime::Runtime;
 use crate::plan::NodeId;
 use crate::template::shell_quote;
@@ -66,48 +67,6 @@ impl CommandLine {
             _ => None,
         }
     }
-
-    #[must_use]
-    /// The same command run on a host by a one-shot `ssh` (batch mode: never prompts), for
-    /// callers that do not run it through `exec::remote::Remote` yet. `Remote::run` multiplexes,
-    /// kills the command on the host when stopped and keeps the script off every command line;
-    /// this does none of that.
-    pub fn over_ssh(
-        &self,
-        target: &str,
-        port: Option<&str>,
-        identity: Option<&str>,
-        options: &[String],
-    ) -> Self {
-        let mut host = HostTarget::new(target, target);
-        host.identity_file = identity.map(Into::into);
-        host.options = options.to_vec();
-        match port.map(|p| (p, p.parse::<u16>())) {
-            Some((_, Ok(p))) => host.port = Some(p),
-            // ssh itself says what is wrong with it.
-            Some((p, Err(_))) => host.options.insert(0, format!("Port={p}")),
-            None => {}
-        }
-        let mut remote: Vec<String> = Vec::new();
-        if let Some(cwd) = &self.cwd {
-            remote.push(format!("cd {} &&", shell_quote(cwd)));
-        }
-        if !self.env.is_empty() {
-            remote.push("env".to_owned());
-            remote.extend(
-                self.env
-                    .iter()
-                    .map(|(k, v)| shell_quote(&format!("{k}={v}"))),
-            );
-        }
-        remote.extend(self.argv.iter().map(|a| shell_quote(a)));
-        Self {
-            argv: remote::one_shot_argv(&host, &remote.join(" ")),
-            env: Vec::new(),
-            cwd: None,
-            description: format!("[{target}] {}", self.description),
-        }
-    }
 }
 
 /// Runs a command to completion (or its timeout, or cancellation); returns `result`.
@@ -117,9 +76,84 @@ pub async fn run(
     cmd: &CommandLine,
     timeout: Option<Duration>,
 ) -> Result<Value, Failure> {
-    let mut process = Process::new(&cmd.argv[0]);
+    let (mut started, direct) = process(rt, id, cmd, false);
+    let spawned = match started.spawn() {
+        // A file the shell would run although exec refuses it (a script without `#!`): the
+        // shell runs it, as it would have.
+        Err(_) if direct => process(rt, id, cmd, true).0.spawn(),
+        spawned => spawned,
+    };
+    let mut child =
+        spawned.map_err(|e| Failure::new(format!("failed to start `{}`: {e}", cmd.argv[0])))?;
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let dead_man = rt.options.dead_man.as_deref();
+    if let Some(pgid) = pgid {
+        rt.emit(Event::ProcessStarted {
+            id: id.to_owned(),
+            pgid,
+        });
+        if let Some(dead_man) = dead_man {
+            dead_man.watch(pgid);
+        }
+    }
+    let ended = process::supervise(
+        rt,
+        id,
+        &mut child,
+        timeout,
+        tokio::time::Instant::now(),
+        &mut Local { pgid },
+    )
+    .await;
+    // What the command left in its group is not stopped after it ended (as before the switch).
+    if let (Some(pgid), Some(dead_man)) = (pgid, dead_man) {
+        dead_man.release(pgid);
+    }
+    ended
+}
+
+/// The process a command starts as, and whether it is a script executed without its shell: a
+/// script by the way [`script::launch`] chooses (`shell`: through its shell whatever it is),
+/// without the environment variables secrets were read from (a step that needs one sets it in
+/// its `env`), in a process group of its own.
+fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Process, bool) {
+    let mut direct = false;
+    let mut process = if let Some((shell_program, text)) = cmd.as_script() {
+        let path = cmd
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("PATH").ok());
+        let hidden = shell || rt.masker.finds(text);
+        match script::launch(shell_program, text, hidden, path.as_deref()) {
+            script::Launch::Direct { program, argv } => {
+                direct = true;
+                let mut process = Process::new(program);
+                process.arg0(&argv[0]).args(&argv[1..]);
+                process
+            }
+            script::Launch::Hidden { argv, script } => {
+                let mut process = Process::new(&argv[0]);
+                process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
+                process
+            }
+            script::Launch::Argument { argv } => {
+                let mut process = Process::new(&argv[0]);
+                process.args(&argv[1..]);
+                process
+            }
+        }
+    } else {
+        let mut process = Process::new(&cmd.argv[0]);
+        process.args(&cmd.argv[1..]);
+        process
+    };
+    for var in &rt.options.secret_sources {
+        process.env_remove(var);
+    }
     process
-        .args(&cmd.argv[1..])
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // Scripts may use them; a resume uses them to find processes a dead engine left behind.
         .env(RUN_ID_VAR, &rt.options.run_id)
@@ -132,25 +166,7 @@ pub async fn run(
     if let Some(cwd) = &cmd.cwd {
         process.current_dir(cwd);
     }
-    let mut child = process
-        .spawn()
-        .map_err(|e| Failure::new(format!("failed to start `{}`: {e}", cmd.argv[0])))?;
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
-    if let Some(pgid) = pgid {
-        rt.emit(Event::ProcessStarted {
-            id: id.to_owned(),
-            pgid,
-        });
-    }
-    process::supervise(
-        rt,
-        id,
-        &mut child,
-        timeout,
-        tokio::time::Instant::now(),
-        &mut Local { pgid },
-    )
-    .await
+    (process, direct)
 }
 
 /// A command on this machine: its process group is stopped with signals.

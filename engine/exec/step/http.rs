@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::Failure;
+use crate::exec::remote::HostTarget;
 use crate::exec::runtime::Runtime;
 
 /// A fully rendered request.
@@ -27,12 +28,17 @@ pub struct Request {
     pub insecure: bool,
     /// Accepted statuses (empty: any 2xx).
     pub expect: Vec<u16>,
+    /// The host it is sent from (`on:`), over its SSH connection; `None`: from here.
+    pub via: Option<HostTarget>,
 }
 
 impl Request {
     /// What a person reads: `PUT http://…` and the body.
     pub fn description(&self) -> String {
-        let mut out = format!("{} {}", self.method, self.url);
+        let mut out = match &self.via {
+            Some(host) => format!("[{}] {} {}", host.label(), self.method, self.url),
+            None => format!("{} {}", self.method, self.url),
+        };
         for (k, v) in &self.headers {
             let _ = write!(out, "\n  {k}: {v}");
         }
@@ -46,9 +52,29 @@ impl Request {
     }
 }
 
+/// A request's failure, saying which host it was sent from; a SOCKS failure of a request sent
+/// from a host is the host refusing the connection.
+fn sent_from(reason: &str, via: Option<&HostTarget>) -> String {
+    match via {
+        Some(host) if reason.contains("SOCKS") => format!(
+            "{reason}: sent from {} over SSH, the host did not open the connection (nothing listens there, or its sshd refuses forwarding: AllowTcpForwarding)",
+            host.key
+        ),
+        Some(host) => format!("{reason} (sent from {})", host.key),
+        None => reason.to_owned(),
+    }
+}
+
 /// Sends the request; a response with an unexpected status is a failure that still has a result.
 pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
-    let client = rt.http(req.insecure);
+    let client = match &req.via {
+        Some(host) => {
+            let proxy = rt.remote.proxy_through(rt, host, Some(req.timeout)).await?;
+            rt.http_via(&proxy, req.insecure)
+                .map_err(|e| Failure::new(format!("failed to send through {}: {e}", host.key)))?
+        }
+        None => rt.http(req.insecure).clone(),
+    };
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Failure::new(format!("invalid method {}", req.method)))?;
     let mut builder = client.request(method, &req.url).timeout(req.timeout);
@@ -61,7 +87,7 @@ pub async fn send(rt: &Runtime, req: &Request) -> Result<Value, Failure> {
         builder = builder.body(b.clone());
     }
     let response = tokio::select! {
-        r = builder.send() => r.map_err(|e| Failure::new(describe(&e)))?,
+        r = builder.send() => r.map_err(|e| Failure::new(sent_from(&describe(&e), req.via.as_ref())))?,
         () = rt.cancel.cancelled() => return Err(Failure::new("interrupted".to_owned())),
     };
     let status = response.status().as_u16();

@@ -10,6 +10,7 @@ pub mod sleep;
 use serde_json::Value;
 
 use super::runtime::Runtime;
+use crate::exec::remote::UploadSource;
 use crate::plan::NodeId;
 
 /// A failed attempt, with the step's result when there is one (a non-zero exit, an HTTP 500).
@@ -42,8 +43,13 @@ impl Failure {
 /// A step's side effect, fully rendered.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Commands (one per host for `on:`).
-    Commands(Vec<command::CommandLine>),
+    /// A command, on this machine or on a host (`on:`).
+    Command {
+        /// What runs.
+        line: command::CommandLine,
+        /// Where: `None` on this machine.
+        host: Option<crate::exec::hosts::HostTarget>,
+    },
     /// A request.
     Http(http::Request),
     /// A wait.
@@ -79,6 +85,29 @@ pub enum Direction {
 }
 
 impl Transfer {
+    /// Moves the file over the host's connection: `{changed, sha256}`.
+    async fn perform(&self, rt: &Runtime, id: &NodeId) -> Result<Value, Failure> {
+        match self.direction {
+            Direction::Upload => {
+                let source = match (&self.local, &self.content) {
+                    (Some(path), _) => UploadSource::Path(path.into()),
+                    (None, content) => {
+                        UploadSource::Content(content.clone().unwrap_or_default().into_bytes())
+                    }
+                };
+                rt.remote
+                    .upload(rt, id, &self.host, &source, &self.remote, self.mode)
+                    .await
+            }
+            Direction::Download => {
+                let dest = self.local.as_deref().unwrap_or_default();
+                rt.remote
+                    .download(rt, id, &self.host, &self.remote, std::path::Path::new(dest))
+                    .await
+            }
+        }
+    }
+
     /// What a person reads.
     pub fn description(&self) -> String {
         let host = &self.host.key;
@@ -107,11 +136,11 @@ impl Action {
     /// What a person reads.
     pub fn description(&self) -> String {
         match self {
-            Self::Commands(cmds) => cmds
-                .iter()
-                .map(|c| c.description.clone())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Self::Command { line, host: None } => line.description.clone(),
+            Self::Command {
+                line,
+                host: Some(host),
+            } => format!("[{}] {}", host.label(), line.description),
             Self::Http(req) => req.description(),
             Self::Sleep(d) => format!("sleep {}", crate::spec::duration::Human(*d)),
             Self::Transfer(t) => t.description(),
@@ -127,13 +156,11 @@ pub async fn perform(
     timeout: Option<std::time::Duration>,
 ) -> Result<Value, Failure> {
     match action {
-        Action::Commands(cmds) => {
-            let mut last = Value::Null;
-            for cmd in cmds {
-                last = command::run(rt, id, cmd, timeout).await?;
-            }
-            Ok(last)
-        }
+        Action::Command { line, host: None } => command::run(rt, id, line, timeout).await,
+        Action::Command {
+            line,
+            host: Some(host),
+        } => rt.remote.run(rt, id, host, line, timeout).await,
         Action::Http(req) => match timeout {
             // A poll's remaining time bounds the request too.
             Some(limit) if limit < req.timeout => {
@@ -146,9 +173,16 @@ pub async fn perform(
             _ => http::send(rt, req).await,
         },
         Action::Sleep(d) => sleep::wait(rt, *d).await,
-        Action::Transfer(t) => Err(Failure::new(format!(
-            "{}: transfers need the SSH connection layer, which this build does not include",
-            t.description()
-        ))),
+        Action::Transfer(t) => match timeout {
+            Some(limit) => tokio::time::timeout(limit, t.perform(rt, id))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(format!(
+                        "timed out after {}; the destination was left as it was",
+                        crate::spec::duration::Human(limit)
+                    )))
+                }),
+            None => t.perform(rt, id).await,
+        },
     }
 }

@@ -43,12 +43,20 @@ impl JournalFile {
         self.sync()
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable, and makes sure it is still the run's journal:
+    /// a file deleted while open takes writes and syncs without an error, and keeps them nowhere.
     pub fn sync(&mut self) -> Result<(), JournalError> {
-        self.file.sync_data().map_err(|source| JournalError::Io {
+        let io = |source| JournalError::Io {
             path: self.path.clone(),
             source,
-        })
+        };
+        self.file.sync_data().map_err(io)?;
+        if std::os::unix::fs::MetadataExt::nlink(&self.file.metadata().map_err(io)?) == 0 {
+            return Err(JournalError::Deleted {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Writes records without waiting for the disk ([`JournalFile::sync`] does).
@@ -163,6 +171,7 @@ mod tests {
             outputs: Map::new(),
             items: Vec::new(),
             reason: None,
+            log_lost: None,
             duration_ms: 3,
             at: crate::state::journal::now(),
         }

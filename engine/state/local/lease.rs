@@ -125,7 +125,7 @@ fn write_holder(dir: &Path, holder: &Holder) -> Result<(), StoreError> {
 }
 
 /// Whether a process with this pid exists (on this machine: a folder lock is local).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };

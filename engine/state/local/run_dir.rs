@@ -70,8 +70,27 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("runs")
 }
 
+/// Removes the staging folders (`.new-<id>-<pid>`) of processes killed while they created a
+/// run: their pid is gone. A live pid's folder is left alone (it may be being filled now).
+fn remove_abandoned_staging(runs: &Path) {
+    let Ok(entries) = fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".new-")) else {
+            continue;
+        };
+        let pid = rest.rsplit_once('-').and_then(|(_, pid)| pid.parse().ok());
+        if pid.is_some_and(|pid| !lease::alive(pid)) {
+            // Another process may be removing it too: whoever is second finds nothing to do.
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Whether an id can name a run folder.
-fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && !id.starts_with('.')
         && id
@@ -95,6 +114,7 @@ impl RunDir {
         }
         let runs = runs_dir(state_dir);
         fs::create_dir_all(&runs).map_err(io_error(&runs))?;
+        remove_abandoned_staging(&runs);
         let path = runs.join(id);
         if path.exists() {
             return Err(StoreError::Exists(id.to_owned()));

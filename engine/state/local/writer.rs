@@ -22,6 +22,8 @@ pub struct FolderJournal {
     logs: HashMap<NodeId, Option<BufWriter<File>>>,
     /// Logs written since they were last flushed.
     unflushed: Vec<NodeId>,
+    /// Steps whose log lost lines, and the first reason.
+    failures: HashMap<NodeId, String>,
 }
 
 impl FolderJournal {
@@ -33,6 +35,7 @@ impl FolderJournal {
             journal,
             logs: HashMap::new(),
             unflushed: Vec::new(),
+            failures: HashMap::new(),
         })
     }
 }
@@ -55,7 +58,9 @@ impl RunJournal for FolderJournal {
                 }
                 Err(e) => {
                     self.logs.insert(step.clone(), None);
-                    return Err(io_error(&path)(e));
+                    let err = io_error(&path)(e);
+                    self.fail(step, &err);
+                    return Err(err);
                 }
             }
         }
@@ -65,16 +70,22 @@ impl RunJournal for FolderJournal {
         if log.buffer().is_empty() {
             self.unflushed.push(step.clone());
         }
-        writeln!(log, "{line}").map_err(|e| io_error(&self.dir.log_of(step))(e))
+        let written = writeln!(log, "{line}").map_err(|e| io_error(&self.dir.log_of(step))(e));
+        if let Err(err) = &written {
+            self.fail(step, err);
+        }
+        written
     }
 
     fn flush_logs(&mut self) -> Result<(), StoreError> {
         let mut failure = None;
-        for step in self.unflushed.drain(..) {
+        for step in std::mem::take(&mut self.unflushed) {
             if let Some(Some(log)) = self.logs.get_mut(&step)
                 && let Err(e) = log.flush()
             {
-                failure.get_or_insert_with(|| io_error(&self.dir.log_of(&step))(e));
+                let err = io_error(&self.dir.log_of(&step))(e);
+                self.fail(&step, &err);
+                failure.get_or_insert(err);
             }
         }
         failure.map_or(Ok(()), Err)
@@ -83,8 +94,24 @@ impl RunJournal for FolderJournal {
     fn end_log(&mut self, step: &NodeId) {
         if let Some(Some(mut log)) = self.logs.remove(step) {
             // Flushed now, so a failure is not lost; a later line opens the file again.
-            let _ = log.flush();
+            if let Err(e) = log.flush() {
+                let err = io_error(&self.dir.log_of(step))(e);
+                self.fail(step, &err);
+            }
         }
         self.unflushed.retain(|s| s != step);
+    }
+
+    fn log_failure(&mut self, step: &NodeId) -> Option<String> {
+        self.failures.remove(step)
+    }
+}
+
+impl FolderJournal {
+    /// Keeps the first reason a step's log lost lines: the path and the OS's reason.
+    fn fail(&mut self, step: &NodeId, err: &StoreError) {
+        self.failures
+            .entry(step.clone())
+            .or_insert_with(|| crate::state::store::with_reasons(err));
     }
 }

@@ -6,9 +6,8 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::plan::{ItemKey, NodeId, ParamInput, Phase, Plan, Role};
+use super::{ItemKey, NodeId, Phase, Plan, Role};
 use crate::spec::Runbook;
-use crate::state::Store;
 
 /// Where each step of a plan stands, for sorting any of its run's ids.
 #[derive(Debug, Clone, Default)]
@@ -62,22 +61,6 @@ impl PlanOrder {
         order.sort_by_id(&mut nodes, |id| id);
         order.nodes = nodes;
         order
-    }
-
-    /// The order of a stored run's steps: the run's own copy of its runbook compiled with its
-    /// params. A copy that no longer compiles (a newer build checks more) gives no order: ids
-    /// are then sorted by name, items by index.
-    pub fn of_run(store: &dyn Store, run_id: &str) -> Self {
-        let compiled = || {
-            let copy = store.runbook(run_id).ok()?;
-            let input = ParamInput {
-                files: vec![store.params(run_id).ok()?],
-                sets: Vec::new(),
-            };
-            let written = copy.materialise().ok()?;
-            crate::compile::compile(&written.root, Some(&input)).ok()
-        };
-        compiled().map(|plan| Self::of(&plan)).unwrap_or_default()
     }
 
     /// The plan's nodes, in plan order.

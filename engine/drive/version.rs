@@ -1,0 +1,103 @@
+//! Which version of the runbook a process drives a run with: the sha256 of the root runbook
+//! file as it was read, and the git commit checked out where the file is (when it is in a
+//! repository and `git` is installed), so that a report can say exactly what ran.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::plan::Plan;
+use crate::state::fingerprint::sha256_hex;
+use crate::state::{Record, journal};
+
+/// The record of the version of `plan`'s root runbook.
+pub fn record(plan: &Plan) -> Record {
+    let file = &plan.root().file;
+    let sha256 = sha256_hex(file.text.as_bytes());
+    let (commit, modified) = git_commit(&file.path).map_or((None, false), |(c, m)| (Some(c), m));
+    Record::Version {
+        sha256,
+        commit,
+        modified,
+        at: journal::now(),
+    }
+}
+
+/// The commit checked out in the repository holding `file`, and whether the file differs from
+/// it (changed, or not tracked); `None` outside a repository or without `git`.
+fn git_commit(file: &Path) -> Option<(String, bool)> {
+    let file = std::fs::canonicalize(file).ok()?;
+    let dir = file.parent()?;
+    let commit = git(dir, &["rev-parse", "--verify", "HEAD"])?;
+    let commit = commit.trim();
+    if commit.is_empty() {
+        return None;
+    }
+    let status = git(
+        dir,
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            &file.to_string_lossy(),
+        ],
+    )?;
+    Some((commit.to_owned(), !status.trim().is_empty()))
+}
+
+/// What `git ARGS` prints in `dir`, when it succeeds.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_in_this_repository_has_a_commit_and_one_elsewhere_none() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        // A checkout of the project is a git repository (a source tarball is not: then nothing
+        // is claimed, which is what the function promises too).
+        if let Some((commit, _)) = git_commit(&manifest) {
+            assert_eq!(commit.len(), 40, "{commit}");
+            assert!(commit.chars().all(|c| c.is_ascii_hexdigit()), "{commit}");
+        } else {
+            assert!(git(manifest.parent().unwrap(), &["rev-parse", "HEAD"]).is_none());
+        }
+        let outside = tempfile_dir();
+        let file = outside.join("book.yaml");
+        std::fs::write(&file, "name: x\n").unwrap();
+        assert_eq!(git_commit(&file), None);
+        let _ = std::fs::remove_dir_all(outside);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "runbook-version-{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
