@@ -7,7 +7,6 @@ use crate::compile::CompileError;
 use crate::drive::People;
 use crate::plan::{ParamError, ParamInput};
 use crate::report::live::Verbosity;
-use crate::spec::node::NodeKind;
 #[cfg(feature = "postgres")]
 use crate::state::postgres::PgStore;
 use crate::state::{LocalStore, Store};
@@ -104,7 +103,7 @@ impl ParamArgs {
     /// What did not compile, shown: a param's mistake in a `--params` file is located there
     /// (`prod.yaml:3:7: error: …`), and a `--set` without `=` is not also reported missing.
     pub fn compile_error(&self, err: CompileError) -> CliError {
-        let CompileError::Params(errors) = err else {
+        let CompileError::Params(mut errors) = err else {
             return CliError::compile(err);
         };
         let malformed: Vec<String> = errors
@@ -114,43 +113,9 @@ impl ParamArgs {
                 _ => None,
             })
             .collect();
-        for e in &errors {
-            let location = match e {
-                ParamError::Missing { name, .. } if malformed.contains(name) => continue,
-                ParamError::Type { name, .. } => self.written(name, true),
-                ParamError::Unknown { name, .. } => self.written(name, false),
-                _ => None,
-            };
-            match location {
-                Some(at) => eprintln!("{at}: error: {e}"),
-                None => eprintln!("error: {e}"),
-            }
-        }
-        CliError::Params
-    }
-
-    /// Where a param's value (or, `value` false, its name) is written in the last `--params`
-    /// file that gives it, when no `--set` overrides it: `FILE:LINE:COL`.
-    fn written(&self, name: &str, value: bool) -> Option<String> {
-        let set = self
-            .sets
-            .iter()
-            .any(|s| s.split_once('=').is_some_and(|(n, _)| n.trim() == name));
-        if set {
-            return None;
-        }
-        self.params.iter().rev().find_map(|path| {
-            let bytes = crate::spec::read::bytes(path).ok()?;
-            let file = crate::spec::read::text(path, bytes).ok()?;
-            let root = crate::spec::node::parse(&file).ok()?;
-            let NodeKind::Map(entries) = root.kind else {
-                return None;
-            };
-            let (key, val) = entries.iter().find(|(k, _)| k.scalar_text() == name)?;
-            let span = if value { val.span } else { key.span };
-            let (line, col) = file.line_col(span.offset);
-            Some(format!("{}:{line}:{col}", file.display_path()))
-        })
+        errors
+            .retain(|e| !matches!(e, ParamError::Missing { name, .. } if malformed.contains(name)));
+        CliError::params(&errors)
     }
 }
 

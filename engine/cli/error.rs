@@ -164,8 +164,6 @@ pub fn report(err: &CliError) {
     let _ = writeln!(std::io::stderr(), "error: {}", with_reasons(err));
 }
 
-
-
 /// The exit code of a command's outcome or error (SPEC §5): 0 succeeded · 1 a step failed ·
 /// 2 invalid runbook, params or usage · 3 paused · 4 locked by another process · 130
 /// interrupted.

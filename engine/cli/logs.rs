@@ -33,8 +33,8 @@ pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
     let store = &*store;
     let (timeline, _) = super::show::load(store, &args.run_id)?;
     let run_id = timeline.run.run_id.clone();
-    let steps = history::log_steps(store, &timeline, args.step.as_deref())
-        .map_err(CliError::logs)?;
+    let steps =
+        history::log_steps(store, &timeline, args.step.as_deref()).map_err(CliError::logs)?;
     let mut printer = LogPrinter::new(args.step.is_none());
     let mut out = std::io::stdout().lock();
     loop {
@@ -42,8 +42,7 @@ pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
         let driven = args.follow && store.holder(&run_id)?.is_some();
         let steps = if args.follow && args.step.is_none() {
             // Items a fan-out expanded since.
-            history::log_steps(store, &store.timeline(&run_id)?, None)
-                .map_err(CliError::logs)?
+            history::log_steps(store, &store.timeline(&run_id)?, None).map_err(CliError::logs)?
         } else {
             steps.clone()
         };

@@ -7,8 +7,8 @@ use super::error::CliError;
 use super::terminal;
 use crate::drive::{Continuation, Outcome, ResumeOptions, Resumption};
 use crate::report::prompt::{self, Consent};
-use crate::state::resume::{Decision, ResumeError, ResumeRequest};
 use crate::state::identity;
+use crate::state::resume::{Decision, ResumeError, ResumeRequest};
 
 /// What `resume` takes.
 #[derive(Debug, Clone, clap::Args)]

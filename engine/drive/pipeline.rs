@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::{DriveError, Presentation};
 use crate::exec::{self, Message, RunOptions, RunStatus, Runtime, Secrets, SettledSteps};
 use crate::plan::Plan;
-use crate::report::live::{self, View};
 use crate::plan::order::PlanOrder;
+use crate::report::live::{self, View};
 use crate::state::{Lease, Recorder, StoreError};
 
 /// Where a stored run is recorded: its recorder, and the lease that lets this process write it

@@ -117,13 +117,15 @@ impl From<Map<String, Value>> for ParamFile {
 }
 
 impl ParamFile {
-    /// A mistake about param `name` of this file: at its value when the file is known.
+    /// A mistake about param `name` of this file: at its value (`at_name`: at its name) when
+    /// the file is known.
     fn mistake(
         &self,
         name: &str,
         message: String,
         label: &str,
         hint: Option<String>,
+        at_name: bool,
     ) -> ParamError {
         let Some(source) = &self.source else {
             return ParamError::Refused {
@@ -138,11 +140,16 @@ impl ParamFile {
                 NodeKind::Map(entries) => entries
                     .into_iter()
                     .find(|(k, _)| k.scalar_text() == name)
-                    .map(|(_, v)| v.span),
+                    .map(|(k, v)| if at_name { k.span } else { v.span }),
                 _ => None,
             })
             .unwrap_or_default();
-        let d = Diagnostic::new(source, span, format!("param `{name}`: {message}"))
+        let text = if at_name {
+            message
+        } else {
+            format!("param `{name}`: {message}")
+        };
+        let d = Diagnostic::new(source, span, text)
             .label(label)
             .maybe_hint(hint);
         ParamError::InFile(FileMistake(Box::new(d)))
@@ -202,7 +209,16 @@ pub fn resolve(
     for file in &input.files {
         for (name, value) in &file.values {
             let Some(p) = runbook.param(name) else {
-                errors.push(unknown(name));
+                errors.push(match unknown(name) {
+                    ParamError::Unknown { hint, .. } if file.source.is_some() => file.mistake(
+                        name,
+                        format!("unknown param `{name}`"),
+                        "not declared by the runbook",
+                        hint,
+                        true,
+                    ),
+                    other => other,
+                });
                 continue;
             };
             match check_type(&p.name, p.ty, value.clone()) {
@@ -211,7 +227,7 @@ pub fn resolve(
                         values.insert(name.clone(), v);
                     }
                     Some(problem) => {
-                        errors.push(file.mistake(name, problem, "from --params", takes(p)));
+                        errors.push(file.mistake(name, problem, "from --params", takes(p), false));
                     }
                 },
                 Err(ParamError::Type { problem, .. }) if file.source.is_some() => {
@@ -221,6 +237,7 @@ pub fn resolve(
                         format!("{problem}, not {a} {}", p.ty.name()),
                         &format!("expected {a} {}", p.ty.name()),
                         None,
+                        false,
                     ));
                 }
                 Err(e) => errors.push(e),

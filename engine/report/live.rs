@@ -16,11 +16,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::order::PlanOrder;
 use super::prompt::{self, Consent};
 use super::screen::Screen;
 use crate::exec::event::{Event, Marks, Message, Question, RunStatus, Stamped, StepStatus, Stream};
 use crate::plan::NodeId;
+use crate::plan::order::PlanOrder;
 use crate::spec::duration::Human;
 
 /// How the run is shown.
@@ -872,7 +872,14 @@ fn table(out: &mut String, rows: &[&(NodeId, Row)]) {
     };
     let widths: Vec<usize> = (0..header.len()).map(width).collect();
     let line = |out: &mut String, row: &[&str]| {
-        let _ = write!(out, "{:w$}  {:w1$}", row[0], row[1], w = widths[0], w1 = widths[1]);
+        let _ = write!(
+            out,
+            "{:w$}  {:w1$}",
+            row[0],
+            row[1],
+            w = widths[0],
+            w1 = widths[1]
+        );
         for (cell, w) in row.iter().zip(&widths).skip(2) {
             let _ = write!(out, "  {cell:>w$}");
         }

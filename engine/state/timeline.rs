@@ -642,8 +642,25 @@ impl Fold {
             .enumerate()
             .map(|(i, id)| (id.as_str(), i))
             .collect();
+        // A fan-out or group the plan has only as its items or steps (a `for_each` over a list
+        // known when the run started) goes right before the first of them.
+        let mut containers: HashMap<NodeId, usize> = HashMap::new();
+        for (p, id) in timeline.run.order.iter().enumerate() {
+            let Ok(mut at) = NodeId::parse(id) else {
+                continue;
+            };
+            while let Some(up) = at.fan_out().or_else(|| at.group()) {
+                if !position.contains_key(up.as_str()) {
+                    containers.entry(up.clone()).or_insert(p);
+                }
+                at = up;
+            }
+        }
         let key = |seen: usize, id: &NodeId| -> (usize, usize, usize) {
             if let Some(&p) = position.get(id.as_str()) {
+                return (p, 1, 0);
+            }
+            if let Some(&p) = containers.get(id) {
                 return (p, 0, 0);
             }
             let mut at = id.clone();
@@ -654,9 +671,9 @@ impl Fold {
                 if let Some(&p) = position.get(up.as_str()) {
                     let item = match at.item_key() {
                         Some(crate::plan::ItemKey::Index(i)) => i,
-                        _ => usize::MAX,
+                        _ => usize::MAX - 2,
                     };
-                    return (p, 1 + item.min(usize::MAX - 1), seen);
+                    return (p, 2 + item.min(usize::MAX - 2), seen);
                 }
                 at = up;
             }

@@ -74,7 +74,10 @@ fn an_empty_line_is_no_answer_and_no_refuses() {
     term.type_keys("no\n");
     let (code, screen) = term.finish(SHOWN);
     assert_eq!(code, 1, "{screen}");
-    assert!(screen.contains("rejected at the prompt"), "{screen}");
+    assert!(
+        screen.contains("rejected by") && screen.contains("at the prompt"),
+        "{screen}"
+    );
     assert!(!sb.exists("wiped"));
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runbook::exec::event::{Event, Message, Stamped, Stream};
+use runbook::exec::event::{Event, Message, Stream};
 use runbook::exec::remote::{HostTarget, Remote, UploadSource};
 use runbook::exec::secrets::Masker;
 use runbook::exec::step::command::CommandLine;
