@@ -122,7 +122,7 @@ fn devicedb_snapshot_then_restore_returns_every_node_to_the_snapshot() {
     assert!(
         run.lines()
             .iter()
-            .filter(|l| l.starts_with("wait wait_snapshot[2]: poll "))
+            .filter(|l| l.starts_with("wait wait_snapshot[2]: not yet after poll "))
             .count()
             >= 2,
         "{}",

@@ -75,7 +75,7 @@ impl Es {
 fn polls(run: &Run, id: &str) -> usize {
     run.lines()
         .iter()
-        .filter(|l| l.starts_with(&format!("wait {id}: poll ")))
+        .filter(|l| l.starts_with(&format!("wait {id}: not yet after poll ")))
         .count()
 }
 
