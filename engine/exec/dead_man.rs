@@ -15,16 +15,25 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// What the watcher runs (`$0`: the grace period in seconds): `+PGID` and `-PGID` lines on
-/// stdin; at their end, the groups left are stopped.
+/// stdin; at their end, the groups left are stopped. `awk` reads the lines (buffered, a set kept
+/// as an array): the shell's `read` takes a pipe one byte per system call, which cost a run as
+/// much as its own bookkeeping; a shell loop remains for a system without `awk`.
 const WATCHER: &str = r#"trap '' HUP INT TERM PIPE
-groups=' '
-while read -r line; do
-  g=${line#?}
-  case $line in
-    +*) groups="$groups$g " ;;
-    -*) case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;
-  esac
-done
+if command -v awk >/dev/null 2>&1; then
+  groups=$(awk '{ g = substr($0, 2) }
+    /^[+]/ { left[g] = 1 }
+    /^-/ { delete left[g] }
+    END { for (g in left) print g }')
+else
+  groups=' '
+  while read -r line; do
+    g=${line#?}
+    case $line in
+      +*) groups="$groups$g " ;;
+      -*) case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;
+    esac
+  done
+fi
 set -- $groups
 [ $# -eq 0 ] && exit 0
 for g; do kill -s TERM -- "-$g" 2>/dev/null; done

@@ -135,12 +135,12 @@ fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Proces
                 process
             }
             script::Launch::Hidden { argv, script } => {
-                let mut process = Process::new(&argv[0]);
+                let mut process = shell_process(&argv[0], path.as_deref());
                 process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
                 process
             }
             script::Launch::Argument { argv } => {
-                let mut process = Process::new(&argv[0]);
+                let mut process = shell_process(&argv[0], path.as_deref());
                 process.args(&argv[1..]);
                 process
             }
@@ -167,6 +167,20 @@ fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Proces
         process.current_dir(cwd);
     }
     (process, direct)
+}
+
+/// The process of a shell, found in `PATH` here rather than by the child trying each folder
+/// of `PATH` with `execve` (a cost every step paid); `argv[0]` stays as written. A shell not
+/// found is left for the child to report.
+fn shell_process(shell: &str, path: Option<&str>) -> Process {
+    match script::find(shell, path) {
+        Some(program) => {
+            let mut process = Process::new(program);
+            process.arg0(shell);
+            process
+        }
+        None => Process::new(shell),
+    }
 }
 
 /// A command on this machine: its process group is stopped with signals.

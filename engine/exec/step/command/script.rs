@@ -179,7 +179,7 @@ fn simple_command(script: &str) -> Option<Vec<&str>> {
 
 /// The file the shell would execute for `program`: itself when it names a path, else the first
 /// executable file of that name in `PATH`. `None`: the shell is left to say it is not found.
-fn find(program: &str, path: Option<&str>) -> Option<PathBuf> {
+pub fn find(program: &str, path: Option<&str>) -> Option<PathBuf> {
     if program.contains('/') {
         return executable(Path::new(program)).then(|| PathBuf::from(program));
     }
