@@ -35,9 +35,72 @@ impl Cell {
     }
 }
 
-/// Every slot's cell. The scheduler updates it in place; a step that still holds an older
-/// snapshot makes the next update copy it (one pointer per slot, not their contents).
-pub type Cells = Arc<Vec<Cell>>;
+/// How many cells share one chunk of [`Cells`].
+const CHUNK: usize = 64;
+
+/// Every slot's cell, as a snapshot steps hold while they run. The scheduler updates it in
+/// place; an update while a step still holds an older snapshot copies only what it touches:
+/// the list of chunks (one pointer per 64 slots) and the one chunk of the slot, never every
+/// cell (which made each step of a long chain copy the whole run).
+#[derive(Debug, Clone, Default)]
+pub struct Cells {
+    chunks: Arc<Vec<Arc<Vec<Cell>>>>,
+    len: usize,
+}
+
+impl Cells {
+    /// A slot's cell.
+    pub fn get(&self, slot: usize) -> Option<&Cell> {
+        if slot >= self.len {
+            return None;
+        }
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)
+    }
+
+    /// A slot's cell, to change (copied first when a snapshot still holds it).
+    ///
+    /// # Panics
+    /// When `slot` is not below [`Cells::len`] (slots are made by [`Cells::resize`] first).
+    pub fn get_mut(&mut self, slot: usize) -> &mut Cell {
+        assert!(slot < self.len, "cell {slot} of {}", self.len);
+        let chunk = &mut Arc::make_mut(&mut self.chunks)[slot / CHUNK];
+        &mut Arc::make_mut(chunk)[slot % CHUNK]
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Grows to `len` slots (new ones pending); never shrinks.
+    pub fn resize(&mut self, len: usize) {
+        if len <= self.len {
+            return;
+        }
+        let chunks = Arc::make_mut(&mut self.chunks);
+        let mut left = len - self.len;
+        if let Some(last) = chunks.last_mut() {
+            let room = CHUNK - last.len();
+            let added = room.min(left);
+            if added > 0 {
+                let last = Arc::make_mut(last);
+                last.resize(last.len() + added, Cell::pending());
+                left -= added;
+            }
+        }
+        while left > 0 {
+            let added = left.min(CHUNK);
+            chunks.push(Arc::new(vec![Cell::pending(); added]));
+            left -= added;
+        }
+        self.len = len;
+    }
+}
 
 /// Which slot each `steps.<id>` of a scope stands for. Grows when a fan-out known only at run
 /// time brings new groups (a fanned-out call).

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use super::attempt::{self, Job, Outcome};
-use super::context::{self, Cell, Cells, Layout, StepsView};
+use super::context::{self, Cells, Layout, StepsView};
 use super::event::{Event, Marks, RunStatus, StepStatus};
 use super::hosts;
 use super::render::Scope;
@@ -175,7 +175,7 @@ impl Scheduler {
             env: template::to_value(&std::env::vars().collect::<BTreeMap<String, String>>()),
             nodes: Vec::with_capacity(plan.graph.node_count()),
             fans: HashMap::new(),
-            cells: Arc::new(Vec::new()),
+            cells: Cells::default(),
             layout: Arc::new(Layout::default()),
             scope_params,
             param_values,
@@ -223,8 +223,7 @@ impl Scheduler {
             self.param_values.push(template::to_value(&Map::new()));
         }
         let slots = layout.len();
-        let cells = Arc::make_mut(&mut self.cells);
-        cells.resize(slots, Cell::pending());
+        self.cells.resize(slots);
     }
 
     /// The slot and state of a fan-out, created on first use.
@@ -242,7 +241,7 @@ impl Scheduler {
             );
             let slot = Arc::make_mut(&mut self.layout).slot(scope, &local);
             let len = self.layout.len();
-            Arc::make_mut(&mut self.cells).resize(len, Cell::pending());
+            self.cells.resize(len);
             let summary = self
                 .walk
                 .fan_items(f)
@@ -702,11 +701,11 @@ impl Scheduler {
             .walk
             .fan_stand_in(f)
             .is_some_and(|n| self.unknown_fans.contains(&n));
-        let cells = Arc::make_mut(&mut self.cells);
-        cells[fan.slot].status = status;
+        let cell = self.cells.get_mut(fan.slot);
+        cell.status = status;
         // A rehearsal does not know the items of a list known only at run time: they read as
         // unknown, not as one invented item.
-        cells[fan.slot].items = if unknown {
+        cell.items = if unknown {
             minijinja::Value::from(format!("<steps.{}.items>", fan.id))
         } else {
             template::to_value(&fan.summary)
@@ -776,7 +775,7 @@ impl Scheduler {
         let fan = self.fan_state(f);
         let slot = fan.slot;
         let summary = template::to_value(&fan.summary);
-        Arc::make_mut(&mut self.cells)[slot].items = summary;
+        self.cells.get_mut(slot).items = summary;
     }
 
     /// Applies what an earlier process settled: those nodes count as ended, never run again.
@@ -831,7 +830,7 @@ impl Scheduler {
         if let Some(slot) = self.nodes[n.index()].slot
             && !done.items.is_empty()
         {
-            Arc::make_mut(&mut self.cells)[slot].items = template::to_value(&done.items);
+            self.cells.get_mut(slot).items = template::to_value(&done.items);
         }
         let id = self.plan.graph[n].id.clone();
         if done.record {
@@ -1350,7 +1349,7 @@ impl Scheduler {
                 self.update_summary(f, position, status, &outputs);
             }
             let slot = self.fan_state(f).slot;
-            let cell = &mut Arc::make_mut(&mut self.cells)[slot];
+            let cell = self.cells.get_mut(slot);
             if cell.status == StepStatus::Pending {
                 cell.status = StepStatus::Running;
             }
@@ -1360,7 +1359,7 @@ impl Scheduler {
         let Some(slot) = state.slot else {
             return;
         };
-        let cell = &mut Arc::make_mut(&mut self.cells)[slot];
+        let cell = self.cells.get_mut(slot);
         cell.status = state.status;
         cell.outputs = template::to_value(&state.outputs);
     }
@@ -1379,7 +1378,7 @@ impl Scheduler {
         };
         let steps = StepsView {
             layout: Arc::clone(&self.layout),
-            cells: Arc::clone(&self.cells),
+            cells: self.cells.clone(),
             scope: node.scope,
         };
         let run = minijinja::Value::from_pairs([

@@ -30,6 +30,8 @@ impl PlanOrder {
     /// The order of a plan's nodes, and of the items its fan-outs may add at run time.
     pub fn of(plan: &Plan) -> Self {
         let mut order = Self::default();
+        // Per runbook, once: each step's position (not a search of its steps per node).
+        let mut declared: HashMap<*const Runbook, HashMap<(&str, Part), u32>> = HashMap::new();
         for node in plan.graph.node_weights() {
             let list = if node.phase == Phase::Main {
                 Part::Main
@@ -37,7 +39,10 @@ impl PlanOrder {
                 Part::Finally
             };
             let runbook = plan.runbook_of(node);
-            if let Some(position) = declared(runbook, &node.local_id, list) {
+            let positions = declared
+                .entry(std::sync::Arc::as_ptr(runbook))
+                .or_insert_with(|| positions(runbook));
+            if let Some(&position) = positions.get(&(node.local_id.as_str(), list)) {
                 order.positions.insert(template(&node.id), position);
             }
             if let Role::Item { index, .. } = node.role {
@@ -116,23 +121,23 @@ impl PlanOrder {
 }
 
 /// Which list of a runbook a step is in.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Part {
     Main,
     Finally,
 }
 
-/// A step's position among its runbook's steps (`finally` steps after the main ones).
-fn declared(runbook: &Runbook, local_id: &str, part: Part) -> Option<u32> {
-    let position = match part {
-        Part::Main => runbook.steps.iter().position(|s| s.id.as_str() == local_id),
-        Part::Finally => runbook
-            .finally
-            .iter()
-            .position(|s| s.id.as_str() == local_id)
-            .map(|i| runbook.steps.len() + i),
-    }?;
-    u32::try_from(position).ok()
+/// Each step's position among its runbook's steps (`finally` steps after the main ones).
+fn positions(runbook: &Runbook) -> HashMap<(&str, Part), u32> {
+    let main = runbook.steps.iter().map(|s| (s.id.as_str(), Part::Main));
+    let finally = runbook
+        .finally
+        .iter()
+        .map(|s| (s.id.as_str(), Part::Finally));
+    main.chain(finally)
+        .enumerate()
+        .map(|(i, key)| (key, u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect()
 }
 
 /// An id's path of steps without items: `a.b.c` for `a.b[2].c`.
