@@ -104,40 +104,6 @@ pub fn run(
 type Reporter = JoinHandle<Vec<serde_json::Value>>;
 type Recorded = JoinHandle<Result<(), StoreError>>;
 
-/// The recorder, on a thread of its own: its writes and syncs block that thread only, and a
-/// checkpoint's round trip (event in, sync, acknowledgement out) never waits for the executor's
-/// workers to hand a core over (`block_in_place`).
-fn recorder_thread(
-    recorder: Recorder,
-    rx: UnboundedReceiver<Message>,
-    forward: tokio::sync::mpsc::UnboundedSender<Message>,
-    cancel: CancellationToken,
-) -> Recorded {
-    let thread = std::thread::Builder::new()
-        .name("recorder".to_owned())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-            {
-                Ok(own) => own.block_on(recorder.run(rx, forward, cancel)),
-                Err(e) => Err(StoreError::Io {
-                    path: "the recorder's runtime".into(),
-                    source: e,
-                }),
-            }
-        });
-    tokio::task::spawn_blocking(move || match thread {
-        Ok(thread) => thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        Err(e) => Err(StoreError::Io {
-            path: "the recorder's thread".into(),
-            source: e,
-        }),
-    })
-}
-
 /// The reporter, and the recorder in front of it when the run is stored.
 fn consumers(
     rx: UnboundedReceiver<Message>,
@@ -158,7 +124,7 @@ fn consumers(
                 }
             });
             let (forward, shown) = unbounded_channel();
-            let recorder = recorder_thread(recorder, rx, forward, cancel.clone());
+            let recorder = tokio::spawn(recorder.run(rx, forward, cancel.clone()));
             (show(shown), Some(recorder), Some(lease))
         }
         None => (show(rx), None, None),
