@@ -5,10 +5,12 @@
 #   seq true      1000 steps `true` in a chain           vs  1000 × `sh -c true`        ≤ 1.3×
 #   seq /bin/true 1000 steps `/bin/true` in a chain      vs  1000 × `/bin/true`         ≤ 1.5×
 #   fan           100 × `sleep 0.2`, 20 at once          vs  the ideal 1.0 s            ≤ 1.03×
+#                 and, informative, vs `xargs -P 20` starting the same processes
 #   dag           100 steps `true` in layers of 10       vs  the layers as `& … wait`   (informative)
 #   wide          2000 × `sleep 0.05`, 200 at once       vs  the ideal 0.5 s            ≤ 1.5 s
 #                 and the peak number of commands running at once (from the journal: from each
-#                 item's process start to its finish), which must reach 200
+#                 item's process start to its finish), which must reach 200; and, informative,
+#                 vs `xargs -P 200` starting the same processes
 #   polls         1000 HTTP steps polling a local server at once (`until: result.status == 200`,
 #                 the server answers 503 for 2 s, then 200): peak RSS       ≤ 64 MiB
 #   memory        peak RSS of runs of 1k, 10k and 100k sequential steps, next to `validate` of the
