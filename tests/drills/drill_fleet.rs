@@ -262,7 +262,7 @@ fn kill_9_in_the_middle_of_a_batch_then_resume_runs_only_the_unfinished_nodes() 
     batch: 2
     run: |
       echo "$FLEET_NODE start" >> {{ params.log }}
-      if [ "$FLEET_NODE" = node4 ]; then sleep 3; fi
+      if [ "$FLEET_NODE" = node4 ]; then sleep 3.17; fi
       echo "$FLEET_NODE end" >> {{ params.log }}
   - id: done
     needs: [upgrade]
@@ -290,8 +290,9 @@ fn kill_9_in_the_middle_of_a_batch_then_resume_runs_only_the_unfinished_nodes() 
     );
     let killed = engine.crash();
     assert_eq!(killed.run.code, 137, "{}", killed.run.all());
-    // The remote command goes on under sshd; wait for it like for a local step.
-    let left = processes_gone("sleep 3", Duration::from_secs(20));
+    // The remote command goes on under sshd; wait for it like for a local step (its odd
+    // duration tells it from the `sleep`s of tests running beside it).
+    let left = processes_gone("sleep 3.17", Duration::from_secs(20));
     assert!(left.is_empty(), "{left:?}");
     let left = groups_gone(&killed.step_groups, Duration::from_secs(20));
     assert!(left.is_empty(), "{left:?}");

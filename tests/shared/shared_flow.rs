@@ -287,3 +287,50 @@ fn two_processes_on_one_run_exactly_one_drives_it_and_the_other_exits_4_naming_t
     );
     assert_eq!(show(&bob, "one")["status"], "succeeded");
 }
+
+#[test]
+fn latest_prefixes_and_prune_work_on_the_database_as_on_a_folder() {
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let alice = pg::machine("alice", &url);
+    alice.write("ok.yaml", "name: ok\nsteps:\n  - id: a\n    run: echo a\n");
+    alice.write(
+        "bad.yaml",
+        "name: bad\nsteps:\n  - id: a\n    run: exit 1\n",
+    );
+    on(&alice, &["run", "ok.yaml", "--run-id", "keep-ok-1"]).expect_code(0);
+    on(&alice, &["run", "bad.yaml", "--run-id", "keep-bad-1"]).expect_code(1);
+
+    // Another machine names the run started last, and a run by the beginning of its id.
+    let bob = pg::machine("bob", &url);
+    assert_eq!(show(&bob, "latest")["run_id"], "keep-bad-1");
+    assert_eq!(show(&bob, "keep-o")["run_id"], "keep-ok-1");
+    let ambiguous = on(&bob, &["show", "keep-"]);
+    ambiguous.expect_code(2);
+    assert!(
+        ambiguous.stderr.contains("keep-ok-1"),
+        "{}",
+        ambiguous.stderr
+    );
+
+    std::thread::sleep(Duration::from_millis(50));
+    let pruned = on(&bob, &["prune", "--older-than", "10ms"]);
+    pruned.expect_code(0);
+    assert!(
+        pruned.stdout.contains("removed keep-ok-1"),
+        "{}",
+        pruned.stdout
+    );
+    let listed = on(&bob, &["runs"]).stdout;
+    assert!(!listed.contains("keep-ok-1"), "its rows are gone: {listed}");
+    assert!(
+        listed.contains("keep-bad-1"),
+        "a failed run is kept: {listed}"
+    );
+    let records = cluster.sql(
+        &url,
+        "SELECT count(*) FROM runbook.records r JOIN runbook.runs k ON k.key = r.run \
+         WHERE k.run_id = 'keep-ok-1'",
+    );
+    assert_eq!(records.trim(), "0", "and its journal with them");
+}
