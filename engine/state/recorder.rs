@@ -68,23 +68,25 @@ impl Recorder {
                     matches!(m, Message::Event(e) if matches!(e.event, Event::StepFinished { .. }))
                 })
                 .map_or(0, |i| i + 1);
-            off_the_executor(|| self.log_all(&batch[..early]));
-            let mut records = Vec::new();
-            let mut checkpoint = false;
-            for message in &batch {
-                if let Message::Event(e) | Message::Checkpoint(e, _) = message
-                    && let Some(mut r) = to_record(&e.event, e.at)
-                {
-                    if let Record::StepFinished { id, log_lost, .. } = &mut r {
-                        *log_lost = self.journal.log_failure(id);
+            // One hand-over of the executor's worker for the batch's early logs, its records
+            // and their sync.
+            let sync_now = off_the_executor(|| {
+                self.log_all(&batch[..early]);
+                let mut records = Vec::new();
+                let mut checkpoint = false;
+                for message in &batch {
+                    if let Message::Event(e) | Message::Checkpoint(e, _) = message
+                        && let Some(mut r) = to_record(&e.event, e.at)
+                    {
+                        if let Record::StepFinished { id, log_lost, .. } = &mut r {
+                            *log_lost = self.journal.log_failure(id);
+                        }
+                        records.push(r);
                     }
-                    records.push(r);
+                    checkpoint |= matches!(message, Message::Checkpoint(..));
                 }
-                checkpoint |= matches!(message, Message::Checkpoint(..));
-            }
-            dirty |= !records.is_empty();
-            let sync_now = checkpoint && dirty;
-            off_the_executor(|| {
+                dirty |= !records.is_empty();
+                let sync_now = checkpoint && dirty;
                 if failure.is_none()
                     && let Err(e) = self.journal.write(&records)
                 {
@@ -94,6 +96,7 @@ impl Recorder {
                 if sync_now {
                     self.sync(&mut failure, &cancel);
                 }
+                sync_now
             });
             dirty &= !sync_now;
             // Checkpoints are acknowledged as soon as they are durable: a step waiting to start
