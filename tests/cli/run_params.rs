@@ -77,3 +77,25 @@ fn a_params_file_value_outside_the_enum_is_pointed_at() {
     );
     assert!(!sb.exists("deployed"), "nothing ran");
 }
+
+#[test]
+fn an_unknown_name_in_a_params_file_is_pointed_at_with_a_suggestion() {
+    let sb = Sandbox::new();
+    sb.runbook(CHOICES);
+    sb.write("prod.yaml", "tag: v7\nevn: staging\n");
+    let refused = sb.run(&["--params", "prod.yaml"]);
+    refused.expect_code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("prod.yaml:2:1: error: unknown param `evn`"),
+        "located at the name: {}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("did you mean `env`?"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!sb.exists("deployed"), "nothing ran");
+}
