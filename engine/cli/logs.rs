@@ -40,14 +40,21 @@ pub fn execute(args: &LogsArgs) -> Result<Outcome, CliError> {
     loop {
         // Read before the logs: what a run that just ended wrote is still printed.
         let driven = args.follow && store.holder(&run_id)?.is_some();
+        // Following, the journal again: items a fan-out expanded since, steps that ended.
+        let fresh;
+        let run = if args.follow {
+            fresh = store.timeline(&run_id)?;
+            &fresh
+        } else {
+            &timeline
+        };
         let steps = if args.follow && args.step.is_none() {
-            // Items a fan-out expanded since.
-            history::log_steps(store, &store.timeline(&run_id)?, None).map_err(CliError::logs)?
+            history::log_steps(store, run, None).map_err(CliError::logs)?
         } else {
             steps.clone()
         };
         let mut text = String::new();
-        printer.pass(store, &run_id, &steps, driven, &mut text)?;
+        printer.pass(store, run, &steps, driven, &mut text)?;
         out.write_all(text.as_bytes()).map_err(CliError::Output)?;
         out.flush().map_err(CliError::Output)?;
         if !driven {

@@ -391,6 +391,24 @@ pub fn log_steps(
     Ok(vec![id])
 }
 
+/// What a step's log holds from byte `from` on: its file, or, for a step without one (its first
+/// attempt printed nothing), the lines the journal stands for, which are what the file would
+/// begin with had it been written.
+pub fn read_log(
+    store: &dyn Store,
+    run: &Timeline,
+    id: &NodeId,
+    from: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if let Some(chunk) = store.read_log(&run.run.run_id, id, from)? {
+        return Ok(Some(chunk.bytes));
+    }
+    Ok(run.step(id).and_then(StepHistory::journal_log).map(|text| {
+        let from = usize::try_from(from).map_or(text.len(), |f| f.min(text.len()));
+        text.into_bytes().split_off(from)
+    }))
+}
+
 /// Steps' logs as `logs` prints them, in one format from the first line to the last, also while
 /// following a run: one step's lines as they are, or every step's under a `=== ID` line (again
 /// each time the output moves on to another step, as `tail -f` does with several files).
@@ -421,7 +439,7 @@ impl LogPrinter {
     pub fn pass(
         &mut self,
         store: &dyn Store,
-        run_id: &str,
+        run: &Timeline,
         steps: &[NodeId],
         whole: bool,
         out: &mut String,
@@ -429,8 +447,8 @@ impl LogPrinter {
         let first = self.offsets.is_empty() && self.current.is_none();
         for id in steps {
             let from = self.offsets.get(id).copied().unwrap_or(0);
-            let chunk = store.read_log(run_id, id, from)?;
-            let bytes = chunk.as_ref().map_or(&[][..], |c| c.bytes.as_slice());
+            let chunk = read_log(store, run, id, from)?;
+            let bytes = chunk.as_deref().unwrap_or_default();
             let end = if whole {
                 bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
             } else {

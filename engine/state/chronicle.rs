@@ -273,6 +273,7 @@ mod tests {
             Record::StepStarted {
                 id: id("a"),
                 attempt: 1,
+                description: None,
                 at: at(3),
             },
             Record::Retrying {

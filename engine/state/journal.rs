@@ -97,6 +97,9 @@ pub enum Record {
         id: NodeId,
         /// 1-based attempt.
         attempt: u32,
+        /// What it runs, as its log's first line shows it (the command, secrets masked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
         /// When.
         at: Timestamp,
     },

@@ -3,12 +3,15 @@
 //! commit), acknowledges checkpoints, then forwards every message to the reporter, so what is
 //! shown and what is stored cannot disagree.
 
+use std::collections::{HashMap, HashSet};
+
 use jiff::Timestamp;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 use super::journal::Record;
 use super::store::{RunJournal, StoreError};
+use crate::exec::StepStatus;
 use crate::exec::event::{Event, Message, Stream};
 use crate::plan::NodeId;
 
@@ -18,12 +21,23 @@ const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(20);
 /// Writes a run's journal and logs from its event stream.
 pub struct Recorder {
     journal: Box<dyn RunJournal>,
+    /// First attempts that have not logged anything yet, with their start's line. A step that
+    /// ends without printing anything gets no log at all: its start and end are in the journal
+    /// (the start with the command), where `runbook logs` reads them, and creating a file per
+    /// step is most of what a short step costs on a busy file system.
+    quiet: HashMap<NodeId, String>,
+    /// Steps whose log has lines from this process since they last ended.
+    open: HashSet<NodeId>,
 }
 
 impl Recorder {
     /// A recorder writing to a run's journal (whose lease this process holds).
     pub fn new(journal: Box<dyn RunJournal>) -> Self {
-        Self { journal }
+        Self {
+            journal,
+            quiet: HashMap::new(),
+            open: HashSet::new(),
+        }
     }
 
     /// Appends records outside the event stream (a resume's first records), durably.
@@ -159,7 +173,7 @@ impl Recorder {
                 attempt,
                 description,
                 ..
-            } => (id, format!("--- {at} attempt {attempt}: {description}")),
+            } => (id, start_line(at, *attempt, description)),
             Event::Retrying {
                 id, attempt, error, ..
             } => (id, format!("--- attempt {attempt} failed: {error}")),
@@ -170,17 +184,7 @@ impl Recorder {
             } => (id, format!("--- poll {attempt}: {detail}")),
             Event::StepFinished {
                 id, status, reason, ..
-            } => (
-                id,
-                format!(
-                    "--- {at} {}{}",
-                    status.as_str(),
-                    reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ),
-            ),
+            } => (id, end_line(at, *status, reason.as_deref())),
             Event::StepInterrupted { id, .. } => (
                 id,
                 format!("--- {at} interrupted: its processes were stopped"),
@@ -228,12 +232,28 @@ impl Recorder {
             ),
             _ => return,
         };
-        self.write_line(id, &line);
-        if matches!(
+        let ends = matches!(
             event,
             Event::StepFinished { .. } | Event::StepInterrupted { .. }
-        ) {
+        );
+        match event {
+            Event::StepStarted { attempt: 1, .. } if !self.open.contains(id) => {
+                self.quiet.insert(id.clone(), line);
+                return;
+            }
+            // It printed nothing: the journal says all its log would.
+            Event::StepFinished { .. } if self.quiet.remove(id).is_some() => return,
+            _ => {}
+        }
+        if let Some(start) = self.quiet.remove(id) {
+            self.write_line(id, &start);
+        }
+        self.write_line(id, &line);
+        if ends {
             self.journal.end_log(id);
+            self.open.remove(id);
+        } else {
+            self.open.insert(id.clone());
         }
     }
 
@@ -248,6 +268,19 @@ impl Recorder {
     }
 }
 
+/// The first line of an attempt's log.
+pub fn start_line(at: Timestamp, attempt: u32, description: &str) -> String {
+    format!("--- {at} attempt {attempt}: {description}")
+}
+
+/// The last line of a finished step's log.
+pub fn end_line(at: Timestamp, status: StepStatus, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("--- {at} {}: {reason}", status.as_str()),
+        None => format!("--- {at} {}", status.as_str()),
+    }
+}
+
 /// The journal record an event that happened at `at` becomes, if any.
 #[expect(
     clippy::too_many_lines,
@@ -255,9 +288,15 @@ impl Recorder {
 )]
 fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
     match event {
-        Event::StepStarted { id, attempt, .. } => Some(Record::StepStarted {
+        Event::StepStarted {
+            id,
+            attempt,
+            description,
+            ..
+        } => Some(Record::StepStarted {
             id: id.clone(),
             attempt: *attempt,
+            description: Some(description.clone()),
             at,
         }),
         Event::StepFinished {

@@ -361,6 +361,7 @@ steps:
         Record::StepStarted {
             id: id(step),
             attempt: 1,
+            description: None,
             at: Timestamp::UNIX_EPOCH,
         }
     }
@@ -536,6 +537,7 @@ steps:
             Record::StepStarted {
                 id: id("gate"),
                 attempt: 1,
+                description: None,
                 at: at(5),
             },
             approval(6),

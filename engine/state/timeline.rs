@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::chronicle::Chronicle;
 use super::journal::Record;
+use super::recorder::{end_line, start_line};
 use crate::exec::approvals::{Given, Via, Waiting};
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
@@ -165,6 +166,28 @@ impl StepHistory {
             .max(self.reported_attempts)
     }
 
+    /// The lines the journal stands for when the step has no log: a first attempt that printed
+    /// nothing leaves no log file (see [`crate::state::recorder`]), only its start and end.
+    pub fn journal_log(&self) -> Option<String> {
+        if self.attempts.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        for attempt in &self.attempts {
+            text.push_str(&start_line(
+                attempt.started_at,
+                attempt.number,
+                attempt.description.as_deref().unwrap_or_default(),
+            ));
+            text.push('\n');
+        }
+        if let (false, Some(at)) = (self.in_flight, self.finished_at) {
+            text.push_str(&end_line(at, self.status, self.reason.as_deref()));
+            text.push('\n');
+        }
+        Some(text)
+    }
+
     /// The process groups of the attempt in flight (a resume waits until they have ended).
     pub fn groups(&self) -> &[i32] {
         match self.attempts.last() {
@@ -189,6 +212,8 @@ pub struct Attempt {
     pub end: AttemptEnd,
     /// The process groups its commands ran in.
     pub groups: Vec<i32>,
+    /// What it ran, as its start was journaled (a journal of an older build has none).
+    pub description: Option<String>,
 }
 
 /// How an attempt ended.
@@ -427,7 +452,12 @@ impl Fold {
                     .param_changes
                     .push(ParamChange { params, by, at });
             }
-            Record::StepStarted { id, at, .. } => self.started(&id, at),
+            Record::StepStarted {
+                id,
+                at,
+                description,
+                ..
+            } => self.started(&id, at, description),
             Record::ProcessStarted { id, pgid, .. } => {
                 let i = self.index(&id);
                 if let Some(attempt) = self.timeline.steps[i].attempts.last_mut() {
@@ -561,7 +591,7 @@ impl Fold {
         });
     }
 
-    fn started(&mut self, id: &NodeId, at: Timestamp) {
+    fn started(&mut self, id: &NodeId, at: Timestamp, description: Option<String>) {
         let i = self.index(id);
         // The attempt before it, in the same process, failed and was retried.
         self.close(i, AttemptEnd::Retried, at);
@@ -575,6 +605,7 @@ impl Fold {
             ended_at: None,
             end: AttemptEnd::Running,
             groups: Vec::new(),
+            description,
         });
         step.status = StepStatus::Running;
         step.in_flight = true;
@@ -743,6 +774,7 @@ mod tests {
         Record::StepStarted {
             id: id(step),
             attempt,
+            description: None,
             at: at(second),
         }
     }

@@ -355,3 +355,94 @@ steps:
         assert_eq!(printed, ["about to fail", "! disk full"], "{log}");
     }
 }
+
+/// A log's lines without their `--- TIMESTAMP ` stamp.
+fn log_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.strip_prefix("--- ") {
+            Some(rest) => format!("--- {}", rest.split_once(' ').map_or(rest, |(_, r)| r)),
+            None => l.to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_that_printed_nothing_has_no_log_file_and_logs_shows_its_start_and_end_from_the_journal() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: quiet
+steps:
+  - id: silent
+    run: "true"
+  - id: talk
+    run: echo hello
+  - id: again
+    run: test -f tried || { touch tried; exit 1; }
+    retry: { attempts: 2, delay: 0s }
+  - id: broken
+    run: exit 3
+"#,
+    );
+    sb.run(&["--run-id", "q1"]).expect_code(1);
+    let logs = ".runbook/runs/q1/logs";
+    assert!(
+        !sb.exists(&format!("{logs}/silent.log")),
+        "no file for a silent step"
+    );
+    assert!(
+        !sb.exists(&format!("{logs}/broken.log")),
+        "nor for a silent failure"
+    );
+    assert!(sb.exists(&format!("{logs}/talk.log")));
+    assert!(
+        sb.exists(&format!("{logs}/again.log")),
+        "a retry is something to tell"
+    );
+
+    let one = |step: &str| {
+        let shown = sb.cli(&["logs", "q1", step]);
+        shown.expect_code(0);
+        log_lines(&shown.stdout)
+    };
+    assert_eq!(one("silent"), ["--- attempt 1: true", "--- succeeded"]);
+    assert_eq!(
+        one("broken"),
+        ["--- attempt 1: exit 3", "--- failed: exited with code 3"]
+    );
+    assert_eq!(
+        one("talk"),
+        ["--- attempt 1: echo hello", "hello", "--- succeeded"]
+    );
+    let again = one("again");
+    assert_eq!(
+        again.first().map(String::as_str),
+        Some("--- attempt 1: test -f tried || { touch tried; exit 1; }")
+    );
+    assert_eq!(again.last().map(String::as_str), Some("--- succeeded"));
+
+    // Every step, in plan order, each under its `=== ID` line, as before.
+    let all = sb.cli(&["logs", "q1"]);
+    all.expect_code(0);
+    let headers: Vec<&str> = all
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("=== "))
+        .collect();
+    assert_eq!(
+        headers,
+        ["silent", "talk", "again", "broken"],
+        "{}",
+        all.stdout
+    );
+    assert!(all.stdout.contains("attempt 1: true\n"), "{}", all.stdout);
+
+    // The report of the failure quotes the failed step's lines as well.
+    let report = sb.cli(&["report", "q1", "--format", "md"]);
+    report.expect_code(0);
+    assert!(
+        report.stdout.contains("failed: exited with code 3"),
+        "{}",
+        report.stdout
+    );
+}

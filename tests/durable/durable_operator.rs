@@ -267,6 +267,62 @@ steps:
 }
 
 #[test]
+fn logs_follow_shows_a_silent_steps_start_from_the_journal_and_its_first_line_once() {
+    let sb = Sandbox::new();
+    sb.runbook(
+        r#"
+name: late
+steps:
+  - id: hold
+    run: "while ! test -e go; do sleep 0.05; done; echo late"
+  - id: after
+    run: "true"
+"#,
+    );
+    let run = Background::start(
+        &sb,
+        "run",
+        &["run", "runbook.yaml", "--run-id", "l1", "--no-progress"],
+    );
+    wait_until("hold started", START, || {
+        std::fs::read_to_string(run_dir(&sb, "l1").join("journal.jsonl"))
+            .is_ok_and(|j| j.contains(r#""type":"step_started","id":"hold""#))
+    });
+    assert!(
+        !run_dir(&sb, "l1").join("logs/hold.log").exists(),
+        "nothing printed yet: no file"
+    );
+    let follow = Background::start(&sb, "follow", &["logs", "l1", "--follow"]);
+    std::thread::sleep(Duration::from_millis(700));
+    sb.write("go", "");
+    run.wait(END).expect_code(0);
+    let follow = follow.wait(Duration::from_secs(10));
+    follow.expect_code(0);
+    let lines: Vec<String> = follow
+        .stdout
+        .lines()
+        .map(|l| match l.strip_prefix("--- ") {
+            Some(rest) => format!("--- {}", rest.split_once(' ').map_or(rest, |(_, r)| r)),
+            None => l.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "=== hold",
+            "--- attempt 1: while ! test -e go; do sleep 0.05; done; echo late",
+            "late",
+            "--- succeeded",
+            "=== after",
+            "--- attempt 1: true",
+            "--- succeeded",
+        ],
+        "{}",
+        follow.stdout
+    );
+}
+
+#[test]
 fn resume_accounting_counts_attempts_across_processes_each_with_its_own_times() {
     let sb = Sandbox::new().env("RUNBOOK_KILL_GRACE_MS", "300");
     sb.runbook(

@@ -128,14 +128,13 @@ pub fn gather(store: &dyn Store, run_id: &str, now: Timestamp) -> Result<Evidenc
     };
     let mut logs = HashMap::new();
     for step in &timeline.steps {
-        if steps::had_failure(step) {
-            let chunk = store.read_log(run_id, &step.id, 0)?;
-            if let Some(chunk) = chunk {
-                logs.insert(
-                    step.id.to_string(),
-                    String::from_utf8_lossy(&chunk.bytes).into_owned(),
-                );
-            }
+        if steps::had_failure(step)
+            && let Some(bytes) = crate::report::history::read_log(store, &timeline, &step.id, 0)?
+        {
+            logs.insert(
+                step.id.to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            );
         }
     }
     let sources = Sources {

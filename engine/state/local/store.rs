@@ -227,6 +227,7 @@ mod tests {
                 Record::StepStarted {
                     id: step.clone(),
                     attempt: 1,
+                    description: None,
                     at: Timestamp::now(),
                 },
                 Record::StepFinished {
