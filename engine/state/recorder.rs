@@ -84,7 +84,7 @@ impl Recorder {
                 .map_or(0, |i| i + 1);
             // One hand-over of the executor's worker for the batch's early logs, its records
             // and their sync.
-            let sync_now = off_the_executor(|| {
+            let sync_now = off_the_executor_if(slow(&batch), || {
                 self.log_all(&batch[..early]);
                 let mut records = Vec::new();
                 let mut checkpoint = false;
@@ -127,7 +127,7 @@ impl Recorder {
                     other => other,
                 })
                 .collect();
-            off_the_executor(|| {
+            off_the_executor_if(slow(&batch[early..]), || {
                 self.log_all(&batch[early..]);
                 self.flush_logs();
             });
@@ -415,6 +415,21 @@ fn to_record(event: &Event, at: Timestamp) -> Option<Record> {
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether handling messages may wait for the disk: a sync, or output lines (which may create
+/// a log file). Writing a record or closing a log does not, and is cheaper done in place than
+/// handing the executor's worker over.
+fn slow(messages: &[Message]) -> bool {
+    messages.iter().any(|m| {
+        matches!(m, Message::Checkpoint(..))
+            || matches!(m, Message::Event(e) if matches!(e.event, Event::Output { .. }))
+    })
+}
+
+/// [`off_the_executor`] when `slow`, else the work in place.
+fn off_the_executor_if<R>(slow: bool, work: impl FnOnce() -> R) -> R {
+    if slow { off_the_executor(work) } else { work() }
 }
 
 /// Runs blocking file work (fsync, creating logs) without holding up the steps' tasks: on a
