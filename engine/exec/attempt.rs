@@ -431,6 +431,30 @@ async fn with_retries(
     }
 }
 
+/// One attempt without a poll. A local script's shell starts while the start is made durable,
+/// and waits for it before the script runs.
+async fn once(
+    rt: &Runtime,
+    job: &Job,
+    action: &Action,
+    description: &str,
+    attempt: u32,
+) -> (u32, Result<Value, Failure>) {
+    let (stored, held) = start_while(rt, job, attempt, description, false, || {
+        step::hold(rt, &job.id, action)
+    })
+    .await;
+    if let Err(f) = stored {
+        // Dropped, a held shell reads the end of its input and exits without the script.
+        drop(held);
+        return (0, Err(f));
+    }
+    (
+        1,
+        step::perform_held(rt, &job.id, action, held, job.limits.per_attempt()).await,
+    )
+}
+
 /// One attempt, or, with `until`, attempts every `interval` until the condition holds or the
 /// step's timeout passes.
 async fn once_or_poll(
@@ -443,13 +467,7 @@ async fn once_or_poll(
 ) -> (u32, Result<Value, Failure>) {
     let step = &job.step;
     let Some(poll) = &step.poll else {
-        if let Err(f) = start(rt, job, attempt, description, false).await {
-            return (0, Err(f));
-        }
-        return (
-            1,
-            step::perform(rt, &job.id, action, job.limits.per_attempt()).await,
-        );
+        return once(rt, job, action, description, attempt).await;
     };
     if let Err(f) = start(rt, job, attempt, description, true).await {
         return (0, Err(f));
@@ -572,21 +590,42 @@ pub(super) async fn start(
     description: &str,
     polling: bool,
 ) -> Result<(), Failure> {
-    let stored = rt
-        .checkpoint(Event::StepStarted {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            attempt,
-            description: description.to_owned(),
-            polling,
-        })
-        .await;
+    start_while(rt, job, attempt, description, polling, || ())
+        .await
+        .0
+}
+
+/// Records an attempt's start, doing `meanwhile` while the record is made durable (what may be
+/// prepared before the side effect: a command's shell started and held before its script).
+async fn start_while<T>(
+    rt: &Runtime,
+    job: &Job,
+    attempt: u32,
+    description: &str,
+    polling: bool,
+    meanwhile: impl FnOnce() -> T,
+) -> (Result<(), Failure>, T) {
+    let sent = rt.send_checkpoint(Event::StepStarted {
+        id: job.id.clone(),
+        name: job.name.clone(),
+        attempt,
+        description: description.to_owned(),
+        polling,
+    });
+    let prepared = meanwhile();
+    let stored = match sent {
+        Some(done) => done.await.is_ok(),
+        None => false,
+    };
     if stored {
-        Ok(())
+        (Ok(()), prepared)
     } else {
-        Err(Failure::new(
-            "the journal could not record the step's start; it was not run",
-        ))
+        (
+            Err(Failure::new(
+                "the journal could not record the step's start; it was not run",
+            )),
+            prepared,
+        )
     }
 }
 

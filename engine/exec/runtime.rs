@@ -152,18 +152,23 @@ impl Runtime {
     /// Sends an event and waits until it is durable (the journal synced it). `false`: it could
     /// not be stored, and the run must not go on.
     pub async fn checkpoint(&self, event: Event) -> bool {
+        match self.send_checkpoint(event) {
+            Some(done) => done.await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Sends an event to be made durable and returns at once; the receiver answers once it is
+    /// (an error: it could not be stored). `None`: nobody records the run any more.
+    pub fn send_checkpoint(&self, event: Event) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let (ack, done) = tokio::sync::oneshot::channel();
-        if self
-            .tx
+        self.tx
             .send(Message::Checkpoint(
                 Stamped::now(event.masked(&self.masker)),
                 ack,
             ))
-            .is_err()
-        {
-            return false;
-        }
-        done.await.is_ok()
+            .ok()
+            .map(|()| done)
     }
 
     /// Asks a person to confirm a destructive step (by typing its id); `false` when nobody

@@ -83,8 +83,61 @@ pub async fn run(
         Err(_) if direct => process(rt, id, cmd, true).0.spawn(),
         spawned => spawned,
     };
-    let mut child =
+    let child =
         spawned.map_err(|e| Failure::new(format!("failed to start `{}`: {e}", cmd.argv[0])))?;
+    supervised(rt, id, child, timeout).await
+}
+
+/// A local script's shell started before its step's start was durable, waiting for it: it runs
+/// nothing until [`run_held`] releases it, and exits without running the script if it is
+/// dropped instead.
+#[derive(Debug)]
+pub struct Held {
+    child: Child,
+    go: std::io::PipeWriter,
+}
+
+/// Starts a script's shell held before the script ([`script::can_hold`]), so that starting the
+/// shell overlaps making the step's start durable; `None` when the command is not such a script
+/// or its shell could not be started ([`run`] then starts it, and reports why it cannot).
+pub fn hold(rt: &Runtime, id: &NodeId, cmd: &CommandLine) -> Option<Held> {
+    let launch = launch(rt, cmd, false)?;
+    let bash_env = cmd.env.iter().any(|(k, _)| k == "BASH_ENV")
+        || (std::env::var_os("BASH_ENV").is_some()
+            && !rt.options.secret_sources.iter().any(|v| v == "BASH_ENV"));
+    if !script::can_hold(&launch, bash_env) {
+        return None;
+    }
+    let (wait, go) = std::io::pipe().ok()?;
+    let child = build(rt, id, cmd, Some(script::held(launch)), Stdio::from(wait))
+        .spawn()
+        .ok()?;
+    Some(Held { child, go })
+}
+
+/// Runs a held command: releases it (its start is durable now) and supervises it as [`run`]
+/// does.
+pub async fn run_held(
+    rt: &Runtime,
+    id: &NodeId,
+    _cmd: &CommandLine,
+    timeout: Option<Duration>,
+    held: Held,
+) -> Result<Value, Failure> {
+    let Held { child, mut go } = held;
+    // A shell that died before reading it is seen by `supervised` as it ended.
+    let _ = std::io::Write::write_all(&mut go, b"\n");
+    drop(go);
+    supervised(rt, id, child, timeout).await
+}
+
+/// A started command to its end: its process group journaled and watched, its output read.
+async fn supervised(
+    rt: &Runtime,
+    id: &NodeId,
+    mut child: Child,
+    timeout: Option<Duration>,
+) -> Result<Value, Failure> {
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
     let dead_man = rt.options.dead_man.as_deref();
     if let Some(pgid) = pgid {
@@ -117,38 +170,63 @@ pub async fn run(
 /// without the environment variables secrets were read from (a step that needs one sets it in
 /// its `env`), in a process group of its own.
 fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Process, bool) {
-    let mut direct = false;
-    let mut process = if let Some((shell_program, text)) = cmd.as_script() {
-        let path = cmd
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var("PATH").ok());
-        let hidden = shell || rt.masker.finds(text);
-        match script::launch(shell_program, text, hidden, path.as_deref()) {
-            script::Launch::Direct { program, argv } => {
-                direct = true;
-                let mut process = Process::new(program);
-                process.arg0(&argv[0]).args(&argv[1..]);
-                process
-            }
-            script::Launch::Hidden { argv, script } => {
-                let mut process = shell_process(&argv[0], path.as_deref());
-                process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
-                process
-            }
-            script::Launch::Argument { argv } => {
-                let mut process = shell_process(&argv[0], path.as_deref());
-                process.args(&argv[1..]);
-                process
-            }
+    let launch = launch(rt, cmd, shell);
+    let direct = matches!(launch, Some(script::Launch::Direct { .. }));
+    (build(rt, id, cmd, launch, Stdio::null()), direct)
+}
+
+/// How a script starts (`None`: the command is a program and its arguments).
+fn launch(rt: &Runtime, cmd: &CommandLine, shell: bool) -> Option<script::Launch> {
+    let (shell_program, text) = cmd.as_script()?;
+    let hidden = shell || rt.masker.finds(text);
+    Some(script::launch(
+        shell_program,
+        text,
+        hidden,
+        path_of(cmd).as_deref(),
+    ))
+}
+
+/// The `PATH` a command's process gets.
+fn path_of(cmd: &CommandLine) -> Option<String> {
+    cmd.env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+}
+
+/// The process of a command started as `launch` says, reading `stdin`.
+fn build(
+    rt: &Runtime,
+    id: &NodeId,
+    cmd: &CommandLine,
+    launch: Option<script::Launch>,
+    stdin: Stdio,
+) -> Process {
+    let path = path_of(cmd);
+    let mut process = match launch {
+        Some(script::Launch::Direct { program, argv }) => {
+            let mut process = Process::new(program);
+            process.arg0(&argv[0]).args(&argv[1..]);
+            process
         }
-    } else {
-        let mut process = Process::new(&cmd.argv[0]);
-        process.args(&cmd.argv[1..]);
-        process
+        Some(script::Launch::Hidden { argv, script }) => {
+            let mut process = shell_process(&argv[0], path.as_deref());
+            process.args(&argv[1..]).env(script::SCRIPT_VAR, script);
+            process
+        }
+        Some(script::Launch::Argument { argv }) => {
+            let mut process = shell_process(&argv[0], path.as_deref());
+            process.args(&argv[1..]);
+            process
+        }
+        None => {
+            let mut process = Process::new(&cmd.argv[0]);
+            process.args(&cmd.argv[1..]);
+            process
+        }
     };
     for var in &rt.options.secret_sources {
         process.env_remove(var);
@@ -158,7 +236,7 @@ fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Proces
         // Scripts may use them; a resume uses them to find processes a dead engine left behind.
         .env(RUN_ID_VAR, &rt.options.run_id)
         .env("RUNBOOK_STEP", id.as_str())
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -166,7 +244,7 @@ fn process(rt: &Runtime, id: &NodeId, cmd: &CommandLine, shell: bool) -> (Proces
     if let Some(cwd) = &cmd.cwd {
         process.current_dir(cwd);
     }
-    (process, direct)
+    process
 }
 
 /// The process of a shell, found in `PATH` here rather than by the child trying each folder

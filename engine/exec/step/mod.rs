@@ -148,6 +148,31 @@ impl Action {
     }
 }
 
+/// Starts what an action runs ahead of its journaled start, held before any side effect: a
+/// local script's shell ([`command::hold`]). `None`: the action starts in [`perform`].
+pub fn hold(rt: &Runtime, id: &NodeId, action: &Action) -> Option<command::Held> {
+    match action {
+        Action::Command { line, host: None } => command::hold(rt, id, line),
+        _ => None,
+    }
+}
+
+/// [`perform`], releasing what [`hold`] started when there is one.
+pub async fn perform_held(
+    rt: &Runtime,
+    id: &NodeId,
+    action: &Action,
+    held: Option<command::Held>,
+    timeout: Option<std::time::Duration>,
+) -> Result<Value, Failure> {
+    match (held, action) {
+        (Some(held), Action::Command { line, .. }) => {
+            command::run_held(rt, id, line, timeout, held).await
+        }
+        _ => perform(rt, id, action, timeout).await,
+    }
+}
+
 /// Carries out an action: the one place a side effect happens.
 pub async fn perform(
     rt: &Runtime,

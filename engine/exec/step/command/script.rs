@@ -16,6 +16,18 @@ pub const SCRIPT_VAR: &str = "RUNBOOK_SCRIPT";
 /// the script. A temporary file would put the script on the disk.)
 const EVAL: &str = r#"eval "unset RUNBOOK_SCRIPT; $RUNBOOK_SCRIPT""#;
 
+/// [`EVAL`] for a shell started before its step's start is durable: it first waits for a line
+/// on its stdin (the engine writes one once the start is journaled; at the end of input, the
+/// engine gone or the start not stored, it exits without running anything), then takes
+/// `/dev/null` as its stdin, as every script does.
+const HELD_EVAL: &str =
+    r#"read -r _ || exit 125; exec </dev/null; eval "unset RUNBOOK_SCRIPT; $RUNBOOK_SCRIPT""#;
+
+/// Shells that run nothing of their own when started as `SHELL -c` (no startup file for a shell
+/// that is not interactive; bash reads `$BASH_ENV`, so it is held only without one): these may
+/// be started before a step's start is durable, and held before the script.
+const QUIET_SHELLS: [&str; 7] = ["sh", "dash", "bash", "ash", "ksh", "mksh", "busybox"];
+
 /// Shells whose `-c` and `eval` read POSIX shell: only these get the script through
 /// [`SCRIPT_VAR`], and only their simple commands are run without them.
 const POSIX_SHELLS: [&str; 8] = ["sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox"];
@@ -153,11 +165,40 @@ pub fn launch(shell: &str, script: &str, keep_shell: bool, path: Option<&str>) -
 
 /// Whether `shell` reads POSIX shell (by its file name: `/bin/bash` is `bash`).
 fn posix(shell: &str) -> bool {
-    let name = Path::new(shell)
+    POSIX_SHELLS.contains(&file_name(shell))
+}
+
+fn file_name(shell: &str) -> &str {
+    Path::new(shell)
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or(shell);
-    POSIX_SHELLS.contains(&name)
+        .unwrap_or(shell)
+}
+
+/// Whether a script launched as `launch` may start before its step's start is durable, held
+/// until then by [`held`]: a script for a shell that runs nothing before it (`bash_env`: whether
+/// the child would have `BASH_ENV`).
+pub fn can_hold(launch: &Launch, bash_env: bool) -> bool {
+    match launch {
+        Launch::Hidden { argv, .. } => {
+            let name = file_name(&argv[0]);
+            QUIET_SHELLS.contains(&name) && !(name == "bash" && bash_env)
+        }
+        Launch::Direct { .. } | Launch::Argument { .. } => false,
+    }
+}
+
+/// A hidden launch whose shell waits for a line on its stdin before it runs the script.
+pub fn held(launch: Launch) -> Launch {
+    match launch {
+        Launch::Hidden { mut argv, script } => {
+            if let Some(last) = argv.last_mut() {
+                HELD_EVAL.clone_into(last);
+            }
+            Launch::Hidden { argv, script }
+        }
+        other => other,
+    }
 }
 
 /// The words of a script that is one simple command the shell would only split at spaces:
@@ -263,6 +304,68 @@ mod tests {
         assert!(matches!(
             launch("/usr/bin/bash", "echo $x", false, PATH),
             Launch::Hidden { .. }
+        ));
+    }
+
+    /// A held shell as the engine starts it: `sh -c HELD_EVAL`, the script in its environment,
+    /// its stdin the pipe the engine releases it through.
+    fn held_shell(script: &str, dir: &Path) -> (std::process::Child, std::io::PipeWriter) {
+        let Launch::Hidden { argv, script } = held(launch("sh", script, true, PATH)) else {
+            panic!("a hidden launch");
+        };
+        let (wait, go) = std::io::pipe().unwrap();
+        let child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env(SCRIPT_VAR, script)
+            .current_dir(dir)
+            .stdin(wait)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, go)
+    }
+
+    #[test]
+    fn a_held_shell_runs_its_script_only_once_released_and_with_no_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, mut go) = held_shell("touch ran; read x || echo no-input", dir.path());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !dir.path().join("ran").exists(),
+            "nothing runs before the release"
+        );
+        std::io::Write::write_all(&mut go, b"\n").unwrap();
+        drop(go);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert!(dir.path().join("ran").exists());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "no-input\n");
+    }
+
+    #[test]
+    fn a_held_shell_never_released_exits_without_running_its_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, go) = held_shell("touch ran", dir.path());
+        drop(go);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        assert!(!dir.path().join("ran").exists());
+    }
+
+    #[test]
+    fn only_shells_that_run_nothing_before_the_script_are_held() {
+        let hidden = |shell: &str| launch(shell, "echo $x", true, PATH);
+        assert!(can_hold(&hidden("sh"), false));
+        assert!(can_hold(&hidden("/bin/bash"), false));
+        assert!(
+            !can_hold(&hidden("bash"), true),
+            "bash reads $BASH_ENV first"
+        );
+        assert!(!can_hold(&hidden("zsh"), false), "zsh reads .zshenv first");
+        assert!(!can_hold(&launch("sh", "/bin/true", false, PATH), false));
+        assert!(!can_hold(
+            &launch("python3", "print(1)", false, PATH),
+            false
         ));
     }
 }
