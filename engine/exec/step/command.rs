@@ -102,10 +102,7 @@ pub struct Held {
 /// or its shell could not be started ([`run`] then starts it, and reports why it cannot).
 pub fn hold(rt: &Runtime, id: &NodeId, cmd: &CommandLine) -> Option<Held> {
     let launch = launch(rt, cmd, false)?;
-    let bash_env = cmd.env.iter().any(|(k, _)| k == "BASH_ENV")
-        || (std::env::var_os("BASH_ENV").is_some()
-            && !rt.options.secret_sources.iter().any(|v| v == "BASH_ENV"));
-    if !script::can_hold(&launch, bash_env) {
+    if !script::can_hold(&launch, gets(rt, cmd, "BASH_ENV")) {
         return None;
     }
     let (wait, go) = std::io::pipe().ok()?;
@@ -120,7 +117,6 @@ pub fn hold(rt: &Runtime, id: &NodeId, cmd: &CommandLine) -> Option<Held> {
 pub async fn run_held(
     rt: &Runtime,
     id: &NodeId,
-    _cmd: &CommandLine,
     timeout: Option<Duration>,
     held: Held,
 ) -> Result<Value, Failure> {
@@ -185,6 +181,13 @@ fn launch(rt: &Runtime, cmd: &CommandLine, shell: bool) -> Option<script::Launch
         hidden,
         path_of(cmd).as_deref(),
     ))
+}
+
+/// Whether a command's process gets the environment variable `var`, as [`build`] sets its
+/// environment: from the step's `env`, or inherited unless secrets were read from it.
+fn gets(rt: &Runtime, cmd: &CommandLine, var: &str) -> bool {
+    cmd.env.iter().any(|(k, _)| k == var)
+        || (std::env::var_os(var).is_some() && !rt.options.secret_sources.iter().any(|v| v == var))
 }
 
 /// The `PATH` a command's process gets.

@@ -166,9 +166,7 @@ pub async fn perform_held(
     timeout: Option<std::time::Duration>,
 ) -> Result<Value, Failure> {
     match (held, action) {
-        (Some(held), Action::Command { line, .. }) => {
-            command::run_held(rt, id, line, timeout, held).await
-        }
+        (Some(held), Action::Command { .. }) => command::run_held(rt, id, timeout, held).await,
         _ => perform(rt, id, action, timeout).await,
     }
 }
