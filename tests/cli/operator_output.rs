@@ -356,16 +356,6 @@ steps:
     }
 }
 
-/// A log's lines without their `--- TIMESTAMP ` stamp.
-fn log_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| match l.strip_prefix("--- ") {
-            Some(rest) => format!("--- {}", rest.split_once(' ').map_or(rest, |(_, r)| r)),
-            None => l.to_owned(),
-        })
-        .collect()
-}
-
 #[test]
 fn a_step_that_printed_nothing_has_no_log_file_and_logs_shows_its_start_and_end_from_the_journal() {
     let sb = Sandbox::new();
@@ -403,7 +393,7 @@ steps:
     let one = |step: &str| {
         let shown = sb.cli(&["logs", "q1", step]);
         shown.expect_code(0);
-        log_lines(&shown.stdout)
+        crate::run_support::log_lines(&shown.stdout)
     };
     assert_eq!(one("silent"), ["--- attempt 1: true", "--- succeeded"]);
     assert_eq!(

@@ -287,6 +287,16 @@ pub fn unstamped(line: &str) -> &str {
     if stamped { &line[9..] } else { line }
 }
 
+/// The lines of a step's log with the time taken out of its `--- TIME …` lines.
+pub fn log_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.strip_prefix("--- ") {
+            Some(rest) => format!("--- {}", rest.split_once(' ').map_or(rest, |(_, r)| r)),
+            None => l.to_owned(),
+        })
+        .collect()
+}
+
 /// A string no other test (or earlier run) uses: for process markers and sleep durations.
 pub fn unique() -> u64 {
     let nanos = std::time::SystemTime::now()

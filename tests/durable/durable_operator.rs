@@ -298,14 +298,7 @@ steps:
     run.wait(END).expect_code(0);
     let follow = follow.wait(Duration::from_secs(10));
     follow.expect_code(0);
-    let lines: Vec<String> = follow
-        .stdout
-        .lines()
-        .map(|l| match l.strip_prefix("--- ") {
-            Some(rest) => format!("--- {}", rest.split_once(' ').map_or(rest, |(_, r)| r)),
-            None => l.to_owned(),
-        })
-        .collect();
+    let lines = crate::run_support::log_lines(&follow.stdout);
     assert_eq!(
         lines,
         [
