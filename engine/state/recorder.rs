@@ -82,8 +82,8 @@ impl Recorder {
                     matches!(m, Message::Event(e) if matches!(e.event, Event::StepFinished { .. }))
                 })
                 .map_or(0, |i| i + 1);
-            // One hand-over of the executor's worker for the batch's early logs, its records
-            // and their sync.
+            // At most one hand-over of the executor's worker for the batch's early logs, its
+            // records and their sync (none when nothing in it can wait for the disk).
             let sync_now = off_the_executor_if(slow(&batch), || {
                 self.log_all(&batch[..early]);
                 let mut records = Vec::new();
