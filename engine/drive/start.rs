@@ -51,6 +51,7 @@ pub fn new_run_id(name: &str) -> String {
 
 /// Runs (or rehearses) a compiled plan; a real run is kept in `store`.
 pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<Started, DriveError> {
+    let version = (!request.dry_run).then(|| super::version::Probe::start(&plan));
     let secrets = resolve_secrets(&plan)?;
     let interactive = request.presentation.interactive;
     let named = crate::exec::approvals::check_named(&plan, &request.approve)
@@ -71,10 +72,9 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
         .run_id
         .clone()
         .unwrap_or_else(|| new_run_id(&plan.root().name));
-    let recording = if request.dry_run {
-        None
-    } else {
-        Some(create(store, &plan, &run_id)?)
+    let recording = match version {
+        Some(version) => Some(create(store, &plan, &run_id, version)?),
+        None => None,
     };
     let mut options = pipeline::options(
         &plan,
@@ -100,7 +100,12 @@ pub fn start(store: &dyn Store, plan: Plan, request: &StartRequest) -> Result<St
 }
 
 /// Creates the run in the store (which gives this process its lease), starting its journal.
-fn create(store: &dyn Store, plan: &Plan, run_id: &str) -> Result<Recording, DriveError> {
+fn create(
+    store: &dyn Store,
+    plan: &Plan,
+    run_id: &str,
+    version: super::version::Probe,
+) -> Result<Recording, DriveError> {
     let started = Record::RunStarted {
         v: journal::FORMAT_VERSION,
         run_id: run_id.to_owned(),
@@ -123,6 +128,6 @@ fn create(store: &dyn Store, plan: &Plan, run_id: &str) -> Result<Recording, Dri
         first: &started,
     })?;
     let mut recorder = Recorder::new(store.journal(&lease)?);
-    recorder.append(&[super::version::record(plan)])?;
+    recorder.append(&[version.record()])?;
     Ok(Recording { recorder, lease })
 }

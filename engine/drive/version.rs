@@ -2,8 +2,9 @@
 //! file as it was read, and the git commit checked out where the file is (when it is in a
 //! repository and `git` is installed), so that a report can say exactly what ran.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 
 use crate::plan::Plan;
 use crate::state::fingerprint::sha256_hex;
@@ -11,14 +12,42 @@ use crate::state::{Record, journal};
 
 /// The record of the version of `plan`'s root runbook.
 pub fn record(plan: &Plan) -> Record {
-    let file = &plan.root().file;
-    let sha256 = sha256_hex(file.text.as_bytes());
-    let (commit, modified) = git_commit(&file.path).map_or((None, false), |(c, m)| (Some(c), m));
-    Record::Version {
-        sha256,
-        commit,
-        modified,
-        at: journal::now(),
+    Probe::start(plan).record()
+}
+
+/// The version of a runbook being found out: asking `git` takes a few milliseconds (two
+/// processes in a repository), which a run spends creating its folder instead of waiting.
+#[derive(Debug)]
+pub struct Probe {
+    sha256: String,
+    git: JoinHandle<Option<(String, bool)>>,
+}
+
+impl Probe {
+    /// Starts asking `git` about `plan`'s root runbook file.
+    pub fn start(plan: &Plan) -> Self {
+        let file = &plan.root().file;
+        let path: PathBuf = file.path.clone();
+        Self {
+            sha256: sha256_hex(file.text.as_bytes()),
+            git: std::thread::spawn(move || git_commit(&path)),
+        }
+    }
+
+    /// The record, once `git` has answered (nothing is claimed when it could not).
+    pub fn record(self) -> Record {
+        let (commit, modified) = self
+            .git
+            .join()
+            .ok()
+            .flatten()
+            .map_or((None, false), |(c, m)| (Some(c), m));
+        Record::Version {
+            sha256: self.sha256,
+            commit,
+            modified,
+            at: journal::now(),
+        }
     }
 }
 
