@@ -64,7 +64,8 @@ pub fn run(
     settled: SettledSteps,
 ) -> Result<(RunStatus, Vec<serde_json::Value>), DriveError> {
     options.secret_sources = secrets.sources();
-    options.dead_man = exec::DeadMan::start(options.kill_grace).map(Arc::new);
+    options.dead_man =
+        exec::DeadMan::start(options.kill_grace, &options.secret_sources).map(Arc::new);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

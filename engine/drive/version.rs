@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 
+use crate::exec::secrets::{env_sources, withhold};
 use crate::plan::Plan;
 use crate::state::fingerprint::sha256_hex;
 use crate::state::{Record, journal};
@@ -28,9 +29,10 @@ impl Probe {
     pub fn start(plan: &Plan) -> Self {
         let file = &plan.root().file;
         let path: PathBuf = file.path.clone();
+        let withheld = env_sources(plan.runbooks.iter().map(AsRef::as_ref));
         Self {
             sha256: sha256_hex(file.text.as_bytes()),
-            git: std::thread::spawn(move || git_commit(&path)),
+            git: std::thread::spawn(move || git_commit(&path, &withheld)),
         }
     }
 
@@ -52,17 +54,19 @@ impl Probe {
 }
 
 /// The commit checked out in the repository holding `file`, and whether the file differs from
-/// it (changed, or not tracked); `None` outside a repository or without `git`.
-fn git_commit(file: &Path) -> Option<(String, bool)> {
+/// it (changed, or not tracked); `None` outside a repository or without `git`. `git` does not
+/// get the environment variables in `withheld`.
+fn git_commit(file: &Path, withheld: &[String]) -> Option<(String, bool)> {
     let file = std::fs::canonicalize(file).ok()?;
     let dir = file.parent()?;
-    let commit = git(dir, &["rev-parse", "--verify", "HEAD"])?;
+    let commit = git(dir, withheld, &["rev-parse", "--verify", "HEAD"])?;
     let commit = commit.trim();
     if commit.is_empty() {
         return None;
     }
     let status = git(
         dir,
+        withheld,
         &[
             "status",
             "--porcelain",
@@ -75,8 +79,10 @@ fn git_commit(file: &Path) -> Option<(String, bool)> {
 }
 
 /// What `git ARGS` prints in `dir`, when it succeeds.
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("git")
+fn git(dir: &Path, withheld: &[String], args: &[&str]) -> Option<String> {
+    let mut git = Command::new("git");
+    withhold(&mut git, withheld);
+    let output = git
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -99,16 +105,16 @@ mod tests {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
         // A checkout of the project is a git repository (a source tarball is not: then nothing
         // is claimed, which is what the function promises too).
-        if let Some((commit, _)) = git_commit(&manifest) {
+        if let Some((commit, _)) = git_commit(&manifest, &[]) {
             assert_eq!(commit.len(), 40, "{commit}");
             assert!(commit.chars().all(|c| c.is_ascii_hexdigit()), "{commit}");
         } else {
-            assert!(git(manifest.parent().unwrap(), &["rev-parse", "HEAD"]).is_none());
+            assert!(git(manifest.parent().unwrap(), &[], &["rev-parse", "HEAD"]).is_none());
         }
         let outside = tempfile_dir();
         let file = outside.join("book.yaml");
         std::fs::write(&file, "name: x\n").unwrap();
-        assert_eq!(git_commit(&file), None);
+        assert_eq!(git_commit(&file, &[]), None);
         let _ = std::fs::remove_dir_all(outside);
     }
 

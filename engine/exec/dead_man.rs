@@ -48,11 +48,14 @@ pub struct DeadMan {
 }
 
 impl DeadMan {
-    /// Starts the watcher; `grace`: between its SIGTERM and SIGKILL. `None` when no shell can
-    /// be started (the run goes on without the switch).
-    pub fn start(grace: Duration) -> Option<Self> {
+    /// Starts the watcher; `grace`: between its SIGTERM and SIGKILL; `withheld`: the
+    /// environment variables secrets were read from, not passed on to it. `None` when no shell
+    /// can be started (the run goes on without the switch).
+    pub fn start(grace: Duration, withheld: &[String]) -> Option<Self> {
         let grace = format!("{}.{:03}", grace.as_secs(), grace.subsec_millis());
-        let mut child = Command::new("/bin/sh")
+        let mut watcher = Command::new("/bin/sh");
+        super::secrets::withhold(&mut watcher, withheld);
+        let mut child = watcher
             .args(["-c", WATCHER, &grace])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -116,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_groups_it_watches_are_stopped_when_the_engine_end_closes() {
-        let dead_man = DeadMan::start(Duration::from_millis(200)).expect("a watcher");
+        let dead_man = DeadMan::start(Duration::from_millis(200), &[]).expect("a watcher");
         let mut stubborn = start("trap '' TERM; sleep 30 & wait");
         let mut released = start("sleep 30");
         let mut polite = start("sleep 30");

@@ -101,7 +101,7 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> Self {
         Self {
-            remote: Remote::new(options.run_id.clone()),
+            remote: Remote::new(options.run_id.clone()).withholding(&options.secret_sources),
             options,
             masker,
             tx,

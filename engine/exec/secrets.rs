@@ -78,10 +78,8 @@ impl Secrets {
         let mut errors = Vec::new();
         for runbook in runbooks {
             let base = runbook.file.path.parent().unwrap_or_else(|| Path::new("."));
+            sources.extend(env_sources([runbook]));
             for secret in &runbook.secrets {
-                if let SecretSource::Env(var) = &secret.source {
-                    sources.push(var.clone());
-                }
                 let read = match &secret.source {
                     SecretSource::Env(var) => {
                         std::env::var(var).map_err(|_| SecretError::MissingEnv {
@@ -136,6 +134,27 @@ impl Secrets {
     /// A masker for these values.
     pub fn masker(&self) -> Masker {
         Masker::new(self.values.iter().map(|(_, v)| v.as_str()))
+    }
+}
+
+/// The environment variables the runbooks' secrets are read from (`secrets: {x: {env: VAR}}`).
+pub fn env_sources<'a>(runbooks: impl IntoIterator<Item = &'a Runbook>) -> Vec<String> {
+    runbooks
+        .into_iter()
+        .flat_map(|runbook| &runbook.secrets)
+        .filter_map(|secret| match &secret.source {
+            SecretSource::Env(var) => Some(var.clone()),
+            SecretSource::File(_) => None,
+        })
+        .collect()
+}
+
+/// Keeps the environment variables secrets were read from (`sources`) out of a process the
+/// engine starts: a step's command (which sets one in its `env` when it needs it), and the
+/// engine's own helpers (ssh, tar, git, the dead man's switch), which never need one.
+pub fn withhold(process: &mut std::process::Command, sources: &[String]) {
+    for var in sources {
+        process.env_remove(var);
     }
 }
 

@@ -288,6 +288,20 @@ fn children_of(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The processes below a process: its children, theirs, and so on.
+pub fn descendants_of(pid: i32) -> Vec<i32> {
+    let all = processes();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// The processes of group `pgid` that still run (zombies, dead but not yet reaped by an init
 /// that may never reap them, are not counted), as `pid state`.
 pub fn group_members(pgid: i32) -> Vec<String> {

@@ -714,3 +714,58 @@ steps:
         "{reason}"
     );
 }
+
+#[test]
+fn no_local_ssh_gets_the_variable_a_secret_is_read_from() {
+    let d = fleet("fleet-withheld");
+    let children = d.root().join("children.txt");
+    let yaml = format!(
+        r#"name: withheld
+secrets:
+  token: {{ env: RB_FLEET_CANARY }}
+steps:
+  - id: remote
+    on: node1
+    run: echo "$FLEET_NODE reached" >> {log}
+  - id: inspect
+    needs: [remote]
+    run: |
+      # The engine's processes (this shell's parent's children), node1's ssh master among
+      # them while the run lasts: each with how many times it has the secret's variable.
+      for p in /proc/[0-9]*; do
+        [ "$(sed 's/.*) //' "$p/stat" 2>/dev/null | cut -d' ' -f2)" = "$PPID" ] || continue
+        printf '%s|%s\n' "$(tr '\0\n' '  ' <"$p/cmdline")" "$(tr '\0' '\n' <"$p/environ" | grep -c '^RB_FLEET_CANARY=')"
+      done > {children}
+"#,
+        log = d.root().join("fleet.log").display(),
+        children = children.display(),
+    );
+    let file = d
+        .sandbox()
+        .write("withheld.yaml", &yaml)
+        .display()
+        .to_string();
+    let started = std::time::Instant::now();
+    let output = d
+        .runbook(&["run".to_owned(), file, "--no-progress".to_owned()])
+        .env("RB_FLEET_CANARY", "fleet-canary-7Hq2")
+        .output()
+        .expect("the runbook binary starts");
+    let run = crate::run_support::Run::new(&output, started.elapsed());
+    run.expect_code(0);
+    assert_eq!(nodes_that(&d, "reached"), ["node1"]);
+    let seen = std::fs::read_to_string(&children).expect("the inspect step wrote its list");
+    let lines: Vec<&str> = seen.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("ControlMaster=yes")),
+        "node1's ssh master is among the engine's processes:\n{seen}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("trap '' HUP")),
+        "and so is the dead man's switch:\n{seen}"
+    );
+    assert!(
+        lines.iter().all(|l| l.ends_with("|0")),
+        "a process of the engine has the variable a secret is read from:\n{seen}"
+    );
+}

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::durable_support::{Background, runbook};
+use crate::durable_support::{Background, descendants_of, runbook};
 use crate::run_support::{Sandbox, files_below};
 
 const TOKEN: &str = "tok-7Qx9canary1e2";
@@ -122,6 +122,30 @@ fn secret_canaries_reach_no_sink_and_no_command_line() {
         processes.contains(&hold) && processes.contains(&sb.read("child.pid").trim().to_owned()),
         "the step's shell {hold} and its child are found: {processes:?}"
     );
+    // The engine's own helpers too: the dead man's switch (a shell and its awk).
+    let helpers: Vec<String> = descendants_of(engine.pid())
+        .iter()
+        .map(i32::to_string)
+        .filter(|pid| !processes.contains(pid))
+        .collect();
+    assert!(
+        helpers
+            .iter()
+            .any(|pid| proc_text(pid, "cmdline").contains("trap '' HUP")),
+        "the dead man's switch is found among the engine's processes: {:?}",
+        helpers
+            .iter()
+            .map(|pid| proc_text(pid, "cmdline"))
+            .collect::<Vec<_>>()
+    );
+    for pid in &helpers {
+        let environ = proc_text(pid, "environ");
+        assert!(
+            !environ.contains(TOKEN_VAR),
+            "the engine's helper {pid} ({}) inherited the variable a secret is read from: {environ}",
+            proc_text(pid, "cmdline")
+        );
+    }
     for pid in &processes {
         let argv = proc_text(pid, "cmdline");
         assert_clean(&format!("the argv of {pid} ({argv})"), &argv);

@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::target::HostTarget;
+use crate::exec::secrets::withhold;
 
 /// What the master's own session prints once the host runs commands; then it waits for its
 /// standard input to close.
@@ -92,6 +93,9 @@ pub struct Connection {
     sessions: Arc<Semaphore>,
     /// The local port of the connection's SOCKS proxy, once one was asked for.
     socks: tokio::sync::Mutex<Option<u16>>,
+    /// The environment variables secrets were read from, kept from the local processes a
+    /// connection starts.
+    withheld: Arc<[String]>,
 }
 
 impl Connection {
@@ -101,6 +105,7 @@ impl Connection {
         target: &HostTarget,
         socket: PathBuf,
         connect_timeout: Duration,
+        withheld: Arc<[String]>,
         cancel: &CancellationToken,
     ) -> Result<Self, ConnectError> {
         let host = target.key.clone();
@@ -116,7 +121,7 @@ impl Connection {
                 ),
             });
         }
-        let mut master = Self::master_command(target, &socket, connect_timeout)
+        let mut master = Self::master_command(target, &socket, connect_timeout, &withheld)
             .spawn()
             .map_err(|source| ConnectError::Spawn {
                 host: host.clone(),
@@ -157,6 +162,7 @@ impl Connection {
                 log,
                 sessions: Arc::new(Semaphore::new(SESSIONS)),
                 socks: tokio::sync::Mutex::new(None),
+                withheld,
             });
         }
         let _ = master.start_kill();
@@ -186,8 +192,14 @@ impl Connection {
     /// `ssh … -M` for a target: the master, with the target's options (a later one winning,
     /// while ssh keeps the first value it reads of an option, so they are given in reverse),
     /// then the engine's defaults, which the target's options may override.
-    fn master_command(target: &HostTarget, socket: &Path, connect_timeout: Duration) -> Command {
+    fn master_command(
+        target: &HostTarget,
+        socket: &Path,
+        connect_timeout: Duration,
+        withheld: &[String],
+    ) -> Command {
         let mut ssh = Command::new("ssh");
+        withhold(ssh.as_std_mut(), withheld);
         ssh.arg("-S")
             .arg(socket)
             .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
@@ -315,6 +327,11 @@ impl Connection {
         )
     }
 
+    /// The environment variables the local processes of this connection do not get.
+    pub(crate) fn withheld(&self) -> &[String] {
+        &self.withheld
+    }
+
     /// The host's key.
     pub(crate) fn key(&self) -> &str {
         &self.target.key
@@ -324,6 +341,7 @@ impl Connection {
     /// is gone, its `ProxyCommand` fails instead of opening a new connection).
     fn client(&self) -> Command {
         let mut ssh = Command::new("ssh");
+        withhold(ssh.as_std_mut(), &self.withheld);
         ssh.arg("-S")
             .arg(&self.socket)
             .args(["-o", "ControlMaster=no", "-o", "BatchMode=yes"])

@@ -37,6 +37,8 @@ pub struct Remote {
     sockets: Mutex<Option<TempDir>>,
     hosts: Mutex<HashMap<HostTarget, Arc<Slot>>>,
     next_socket: AtomicUsize,
+    /// The environment variables secrets were read from: ssh and tar do not get them.
+    withheld: Arc<[String]>,
 }
 
 impl Remote {
@@ -57,7 +59,16 @@ impl Remote {
             sockets: Mutex::new(None),
             hosts: Mutex::new(HashMap::new()),
             next_socket: AtomicUsize::new(0),
+            withheld: Arc::from([]),
         }
+    }
+
+    /// The same, keeping the environment variables `vars` (those secrets were read from) out
+    /// of every process it starts.
+    #[must_use]
+    pub fn withholding(mut self, vars: &[String]) -> Self {
+        self.withheld = Arc::from(vars);
+        self
     }
 
     /// The same, with another ssh `ConnectTimeout` (whole seconds; at least one).
@@ -106,8 +117,16 @@ impl Remote {
             return Ok(Arc::clone(open));
         }
         let socket = self.socket_path(host)?;
-        let connection =
-            Arc::new(Connection::open(host, socket, self.connect_timeout, &rt.cancel).await?);
+        let connection = Arc::new(
+            Connection::open(
+                host,
+                socket,
+                self.connect_timeout,
+                Arc::clone(&self.withheld),
+                &rt.cancel,
+            )
+            .await?,
+        );
         *current = Some(Arc::clone(&connection));
         Ok(connection)
     }

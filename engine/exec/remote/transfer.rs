@@ -26,6 +26,7 @@ use super::hosts::{Remote, hex};
 use super::target::HostTarget;
 use crate::exec::event::{Event, Stream};
 use crate::exec::runtime::Runtime;
+use crate::exec::secrets::withhold;
 use crate::exec::step::Failure;
 use crate::plan::NodeId;
 use crate::template::shell_quote;
@@ -436,7 +437,9 @@ async fn send(
                     Err(e) => Err(e),
                 }
             }
-            (UploadSource::Path(folder), _) => tar_out(folder, &mut input).await,
+            (UploadSource::Path(folder), _) => {
+                tar_out(folder, connection.withheld(), &mut input).await
+            }
         };
         let _ = input.shutdown().await;
         drop(input);
@@ -488,7 +491,7 @@ async fn receive(
             .tempdir_in(folder)
             .map_err(|e| format!("failed to create a folder beside {shown}: {e}"))?;
         let (unpacked, out) = tokio::join!(
-            tar_in(&mut output, staging.path()),
+            tar_in(&mut output, staging.path(), connection.withheld()),
             child.wait_with_output()
         );
         check_session(connection, out)?;
@@ -610,9 +613,15 @@ async fn copy_hashing(
     Ok(hex(&hasher.finalize()))
 }
 
-/// A local folder as a tar stream into `to`.
-async fn tar_out(folder: &Path, to: &mut (impl AsyncWrite + Unpin)) -> std::io::Result<()> {
-    let mut tar = tokio::process::Command::new("tar")
+/// A local folder as a tar stream into `to` (`tar` without the variables `withheld`).
+async fn tar_out(
+    folder: &Path,
+    withheld: &[String],
+    to: &mut (impl AsyncWrite + Unpin),
+) -> std::io::Result<()> {
+    let mut tar = tokio::process::Command::new("tar");
+    withhold(tar.as_std_mut(), withheld);
+    let mut tar = tar
         .arg("-C")
         .arg(folder)
         .args(["-c", "-f", "-", "."])
@@ -637,9 +646,16 @@ async fn tar_out(folder: &Path, to: &mut (impl AsyncWrite + Unpin)) -> std::io::
     }
 }
 
-/// A tar stream from `from` unpacked into a local folder.
-async fn tar_in(from: &mut (impl AsyncRead + Unpin), folder: &Path) -> std::io::Result<()> {
-    let mut tar = tokio::process::Command::new("tar")
+/// A tar stream from `from` unpacked into a local folder (`tar` without the variables
+/// `withheld`).
+async fn tar_in(
+    from: &mut (impl AsyncRead + Unpin),
+    folder: &Path,
+    withheld: &[String],
+) -> std::io::Result<()> {
+    let mut tar = tokio::process::Command::new("tar");
+    withhold(tar.as_std_mut(), withheld);
+    let mut tar = tar
         .arg("-C")
         .arg(folder)
         .args(["-x", "-o", "-f", "-"])

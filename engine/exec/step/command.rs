@@ -231,9 +231,7 @@ fn build(
             process
         }
     };
-    for var in &rt.options.secret_sources {
-        process.env_remove(var);
-    }
+    crate::exec::secrets::withhold(process.as_std_mut(), &rt.options.secret_sources);
     process
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // Scripts may use them; a resume uses them to find processes a dead engine left behind.
