@@ -613,26 +613,34 @@ steps:
 
 #[test]
 fn a_block_with_when_false_skips_every_step_and_hosts_come_as_maps_with_ports() {
-    let mut d = fleet("fleet-maps");
-    let port = {
-        // The fleet's port, read from its ssh configuration.
-        let config = std::fs::read_to_string(d.root().join("fleet/ssh_config")).unwrap();
+    let d = fleet("fleet-maps");
+    // The fleet's port, read from its ssh configuration.
+    let port_of = |fleet: &str| -> u16 {
+        let config = std::fs::read_to_string(d.root().join(fleet).join("ssh_config")).unwrap();
         config
             .lines()
             .find_map(|l| l.trim().strip_prefix("Port "))
             .expect("a Port line")
-            .to_owned()
+            .parse()
+            .expect("a port number")
     };
-    let _ = &mut d;
-    let fleet_dir = d.root().join("fleet");
+    // A second fleet of one node (127.0.0.2, `node1`) on another port with another key: the
+    // two hosts differ in address, port and key, each given in its map.
+    let other = crate::run_support::free_port();
+    d.service(&["fleet-start", &d.at("fleet2"), &other.to_string(), "1"]);
+    let (port, port2) = (port_of("fleet"), port_of("fleet2"));
+    assert_ne!(port, port2);
     let user = crate::support::current_user();
-    let inventory = serde_json::json!({
-        "hosts": (2..=3).map(|i| serde_json::json!({
-            "ssh": format!("{user}@127.0.0.{}", i + 1),
-            "port": port.parse::<u16>().unwrap(),
-            "identity_file": fleet_dir.join("client_key").display().to_string(),
+    let host = |address: &str, port: u16, fleet: &str| {
+        serde_json::json!({
+            "ssh": format!("{user}@{address}"),
+            "port": port,
+            "identity_file": d.root().join(fleet).join("client_key").display().to_string(),
             "options": ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"],
-        })).collect::<Vec<_>>()
+        })
+    };
+    let inventory = serde_json::json!({
+        "hosts": [host("127.0.0.3", port, "fleet"), host("127.0.0.2", port2, "fleet2")]
     });
     let yaml = format!(
         r#"name: maps
@@ -668,10 +676,15 @@ steps:
     run.expect_code(0);
     let mut mapped = nodes_that(&d, "mapped");
     mapped.sort();
-    assert_eq!(mapped, ["node2", "node3"], "{}", run.all());
+    // node2 of the first fleet, node1 of the second.
+    assert_eq!(mapped, ["node1", "node2"], "{}", run.all());
     let shown = show(d.sandbox(), "maps");
-    let key = format!("where[{user}@127.0.0.3:{port}]");
-    assert_eq!(step(&shown, &key)["status"], "succeeded", "{shown}");
+    for key in [
+        format!("where[{user}@127.0.0.3:{port}]"),
+        format!("where[{user}@127.0.0.2:{port2}]"),
+    ] {
+        assert_eq!(step(&shown, &key)["status"], "succeeded", "{key}: {shown}");
+    }
     assert_eq!(step(&shown, "maintenance")["status"], "skipped");
     assert!(
         !events(&d)
