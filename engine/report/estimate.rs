@@ -244,6 +244,15 @@ impl fmt::Display for Estimate {
     }
 }
 
+/// What is left of a running run, as `show` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remaining {
+    /// The time left (`None`: no past run of the runbook to tell from).
+    pub left: Option<Duration>,
+    /// The past runs the medians come from.
+    pub runs: usize,
+}
+
 /// How much of a run is left: the run laid out again with its finished steps taking no time
 /// and its running steps only what their median has left.
 pub fn remaining(

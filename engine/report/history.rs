@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::estimate::Remaining;
 use crate::exec::approvals::Via;
 use crate::exec::{RunStatus, StepStatus};
 use crate::plan::NodeId;
@@ -190,6 +191,16 @@ struct RunView<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     params_changed: Vec<ParamsView<'a>>,
     processes: Vec<ProcessView<'a>>,
+    /// Of a running run: what is left of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_remaining: Option<RemainingView>,
+}
+
+/// What is left of a running run: `ms` is null without a past run to tell from.
+#[derive(Serialize)]
+struct RemainingView {
+    ms: Option<u64>,
+    past_runs: usize,
 }
 
 /// New param values a resume gave.
@@ -268,8 +279,9 @@ struct ProcessView<'a> {
     status: Option<RunStatus>,
 }
 
-/// The run as JSON; `status` is the run's status now.
-pub fn show_json(run: &Timeline, status: RunStatus) -> String {
+/// The run as JSON; `status` is the run's status now, `remaining` what is left of it (a running
+/// run).
+pub fn show_json(run: &Timeline, status: RunStatus, remaining: Option<Remaining>) -> String {
     let view = RunView {
         run_id: &run.run.run_id,
         runbook: &run.run.runbook,
@@ -316,6 +328,12 @@ pub fn show_json(run: &Timeline, status: RunStatus) -> String {
                 status: s.end.map(|e| e.status),
             })
             .collect(),
+        expected_remaining: remaining.map(|r| RemainingView {
+            ms: r
+                .left
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            past_runs: r.runs,
+        }),
     };
     serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
 }

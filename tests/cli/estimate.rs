@@ -124,13 +124,24 @@ fn show_of_a_running_run_tells_the_expected_remaining_time() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.cli(&["show", "live", "--format", "json"]).stdout)
+            .expect("show --format json prints JSON");
     let _ = child.wait();
     let line = remaining.expect("show of the running run tells what is left");
     assert!(line.ends_with("(medians of 1 past run)"), "{line}");
+    let left = &json["expected_remaining"];
+    assert_eq!(left["past_runs"], 1, "{json}");
+    let ms = left["ms"].as_u64().expect("milliseconds left");
+    assert!(ms > 0 && ms <= 3200, "at most the medians of a and b: {ms}");
     let done = sb.cli(&["show", "live"]);
     assert!(
         !done.stdout.contains("expected remaining"),
         "a finished run has nothing left:\n{}",
         done.stdout
     );
+    let done: serde_json::Value =
+        serde_json::from_str(&sb.cli(&["show", "live", "--format", "json"]).stdout)
+            .expect("show --format json prints JSON");
+    assert!(done.get("expected_remaining").is_none(), "{done}");
 }
