@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use super::error::CliError;
 use super::{
-    complete, describe, graph, list, logs, man, prune, report, resume, run, runs, schema, show,
-    stop, validate,
+    complete, describe, graph, import, list, logs, man, prune, report, resume, run, runs, schema,
+    show, stop, validate,
 };
 use crate::drive::Outcome;
 
@@ -90,6 +90,10 @@ pub enum Command {
         after_help = "Examples:\n  runbook prune --older-than 30d --dry-run   say what would go\n  runbook prune --older-than 30d\n  runbook prune --older-than 90d --all      failed, paused and interrupted runs too\n\nA run that a process drives, or that cannot be read, is never removed."
     )]
     Prune(prune::PruneArgs),
+    /// What is kept about runs as a whole: `runbook state import DIR` copies a state folder's
+    /// runs into a team's database.
+    #[command(subcommand)]
+    State(import::StateCommand),
     /// A run's evidence: one self-contained HTML page (Gantt chart, steps, approvals, failures,
     /// time to recovery), Markdown for a ticket, or JSON.
     #[command(
@@ -124,6 +128,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, CliError> {
         Command::Show(args) => show::execute(&args),
         Command::Logs(args) => logs::execute(&args),
         Command::Prune(args) => prune::execute(&args),
+        Command::State(command) => import::execute(&command),
         Command::Report(args) => report::execute(&args),
         Command::Schema => schema::execute(),
         Command::Completions(args) => complete::execute(&args),

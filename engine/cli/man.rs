@@ -12,8 +12,8 @@ use crate::drive::Outcome;
 /// What `man` takes.
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
-    /// Write one page per subcommand into this folder (`runbook.1`, `runbook-run.1`, …)
-    /// instead of printing `runbook.1`.
+    /// Write one page per subcommand into this folder, made if missing (`runbook.1`,
+    /// `runbook-run.1`, …) instead of printing `runbook.1`.
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub out_dir: Option<PathBuf>,
 }
@@ -22,10 +22,13 @@ pub struct ManArgs {
 pub fn execute(args: &ManArgs) -> Result<Outcome, CliError> {
     let command = Cli::command();
     if let Some(dir) = &args.out_dir {
-        clap_mangen::generate_to(command, dir).map_err(|source| CliError::Write {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        // A folder that is not there yet is made, as `install -D` would.
+        std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(command, dir))
+            .map_err(|source| CliError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
         return Ok(Outcome::Succeeded);
     }
     let mut page = Vec::new();

@@ -10,6 +10,7 @@ pub mod terminal;
 mod describe;
 mod files;
 mod graph;
+mod import;
 mod list;
 mod logs;
 mod man;

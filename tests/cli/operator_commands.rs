@@ -246,4 +246,7 @@ fn completions_for_zsh_and_fish_and_the_manual_page_are_printed() {
     let pages = sb.cli(&["man", "--out-dir", "."]);
     pages.expect_code(0);
     assert!(sb.exists("runbook.1") && sb.exists("runbook-run.1"));
+    // A folder not there yet is made; nested subcommands get their page.
+    sb.cli(&["man", "--out-dir", "man/man1"]).expect_code(0);
+    assert!(sb.exists("man/man1/runbook-state-import.1"));
 }

@@ -16,3 +16,4 @@ mod pg;
 mod shared_crash;
 mod shared_faults;
 mod shared_flow;
+mod shared_import;
