@@ -70,14 +70,6 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
         ));
     }
     let store = args.state.store()?;
-    // Read before the run starts (a rehearsal keeps no run, but be sure not to count it).
-    let estimate = if args.dry_run {
-        let history = History::read(&*store, &plan.root().name, None)?;
-        let cap = pipeline::max_parallel(&plan, args.max_parallel.map(usize::from));
-        Some(Estimate::of(&plan, &history, cap))
-    } else {
-        None
-    };
     let presentation = terminal::presentation(json, args.no_progress, args.verbosity.level());
     let left_out = match choice(args) {
         Some(choice) => {
@@ -87,6 +79,14 @@ pub fn execute(args: &RunArgs) -> Result<Outcome, CliError> {
             selection.left_out
         }
         None => SettledSteps::new(),
+    };
+    // Read before the run starts (a rehearsal keeps no run, but be sure not to count it).
+    let estimate = if args.dry_run {
+        let history = History::read(&*store, &plan.root().name, None)?;
+        let cap = pipeline::max_parallel(&plan, args.max_parallel.map(usize::from));
+        Some(Estimate::of(&plan, &history, cap, &left_out))
+    } else {
+        None
     };
     let request = StartRequest {
         run_id: args.run_id.clone(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use petgraph::graph::NodeIndex;
 
-use crate::exec::StepStatus;
+use crate::exec::{SettledSteps, StepStatus};
 use crate::plan::{NodeId, Phase, Plan, Role};
 use crate::spec::duration::Human;
 use crate::spec::{Batch, Setting, StepKind};
@@ -143,15 +143,23 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// The estimate of a run of `plan` at most `max_parallel` steps at once.
-    pub fn of(plan: &Plan, history: &History, max_parallel: usize) -> Self {
+    /// The estimate of a run of `plan` at most `max_parallel` steps at once, without the steps
+    /// `left_out` (`--only`, `--from`): they take no time and need no history.
+    pub fn of(
+        plan: &Plan,
+        history: &History,
+        max_parallel: usize,
+        left_out: &SettledSteps,
+    ) -> Self {
         let mut without_history: Vec<String> = Vec::new();
         let mut manual = Vec::new();
         let mut median = vec![Duration::ZERO; plan.graph.node_count()];
         let mut p90 = median.clone();
         for &index in &plan.order {
             let node = &plan.graph[index];
-            if matches!(node.role, Role::CallEntry { .. }) {
+            if matches!(node.role, Role::CallEntry { .. })
+                || (node.phase == Phase::Main && left_out.contains_key(&node.id))
+            {
                 continue;
             }
             if matches!(node.step.kind, StepKind::Manual(_)) {

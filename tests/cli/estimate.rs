@@ -145,3 +145,25 @@ fn show_of_a_running_run_tells_the_expected_remaining_time() {
             .expect("show --format json prints JSON");
     assert!(done.get("expected_remaining").is_none(), "{done}");
 }
+
+#[test]
+fn a_rehearsal_of_part_of_a_runbook_estimates_only_that_part() {
+    let sb = Sandbox::new();
+    sb.runbook("name: part\nsteps:\n  - id: a\n    sleep: 600ms\n  - id: b\n    needs: [a]\n    sleep: 200ms\n");
+    sb.run(&[]).expect_code(0);
+    // Grown by a manual step and a step new to the runbook, neither of them asked for.
+    sb.runbook(
+        "name: part\nsteps:\n  - id: a\n    sleep: 600ms\n  - id: b\n    needs: [a]\n    sleep: 200ms\n  - id: approve\n    needs: [b]\n    manual: Go on?\n  - id: fresh\n    needs: [approve]\n    sleep: 10ms\n",
+    );
+    let run = sb.run(&["--dry-run", "--format", "json", "--only", "b", "--yes"]);
+    run.expect_code(0);
+    let document: Value = serde_json::from_str(&run.stdout).expect("the rehearsal is JSON");
+    let estimate = &document["estimate"];
+    let median = estimate["median_ms"].as_f64().expect("a median");
+    assert!(
+        (150.0..450.0).contains(&median),
+        "only b (200ms) is estimated, not a before it: {estimate}"
+    );
+    assert_eq!(estimate["without_history"], serde_json::json!([]));
+    assert_eq!(estimate["manual"], serde_json::json!([]));
+}
